@@ -1,0 +1,418 @@
+/// What is wrong with one event, before the file and line are known.
+public struct EventDecodingError: Error, Equatable, Sendable {
+    /// The field at fault, or nil when the line as a whole is wrong.
+    public var field: String?
+    public var message: String
+
+    public init(field: String?, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String {
+        if let field { return "field '\(field)': \(message)" }
+        return message
+    }
+}
+
+extension Event {
+    /// The field names the vocabulary gives a meaning to (EVENTS.md §2), plus `src`.
+    static let knownFields: Set<String> = [
+        "op", "ts", "id", "host", "actor", "result", "note", "error_offset", "src",
+        "vm", "gmem", "offset", "gpa", "size", "type", "tdx_connect", "reason", "flags", "folio_size",
+        "slot", "hva", "pfn", "to", "implicit", "holder", "npages", "owner",
+    ]
+
+    /// Decodes one line of JSON Lines input.
+    public init(jsonLine text: String) throws(EventDecodingError) {
+        let value: JSONValue
+        do throws(JSONSyntaxError) {
+            value = try JSONParser.parse(text)
+        } catch {
+            throw EventDecodingError(field: nil, "not valid JSON at column \(error.column): \(error.message)")
+        }
+        try self.init(json: value)
+    }
+
+    /// Decodes an event from a JSON object in the EVENTS.md §2 vocabulary.
+    public init(json: JSONValue) throws(EventDecodingError) {
+        guard case .object(let members) = json else {
+            throw EventDecodingError(field: nil, "expected a JSON object, found \(json.kindName)")
+        }
+        var fields = FieldReader()
+        for member in members {
+            if fields.values[member.key] != nil {
+                throw EventDecodingError(field: member.key, "given twice")
+            }
+            fields.values[member.key] = member.value
+        }
+        guard let opName = try fields.string("op") else {
+            throw EventDecodingError(field: "op", "missing")
+        }
+        let op = try Operation(name: opName, fields: &fields)
+        self.init(
+            op,
+            ts: try fields.timestamp("ts"),
+            id: try fields.identifier("id"),
+            host: try fields.identifier("host") ?? "local",
+            actor: try fields.string("actor"),
+            result: try fields.string("result"),
+            errorOffset: try fields.aligned("error_offset"),
+            note: try fields.string("note"),
+            source: try fields.source("src"),
+            extra: members.filter { !Self.knownFields.contains($0.key) }
+        )
+        for key in fields.values.keys where Self.knownFields.contains(key) && !fields.used.contains(key) {
+            // A vocabulary field that this op does not take: keep it rather than lose it.
+            extra.append(JSONMember(key, fields.values[key]!))
+        }
+    }
+
+    /// The event in gmem's canonical JSON: the form that is stored, hashed and exported.
+    public var canonicalJSON: String {
+        var members: [JSONMember] = [JSONMember("op", .string(op.name))]
+        func put(_ key: String, _ value: JSONValue?) {
+            if let value { members.append(JSONMember(key, value)) }
+        }
+        func number(_ value: UInt64?) -> JSONValue? { value.map { .number(String($0)) } }
+        func string(_ value: String?) -> JSONValue? { value.map { .string($0) } }
+        func put(range: MemoryRange) {
+            switch range {
+            case .file(let gmem, let offset, let size):
+                put("gmem", .string(gmem))
+                put("offset", number(offset))
+                put("size", number(size))
+            case .guest(let vm, let gpa, let size):
+                put("vm", .string(vm))
+                put("gpa", number(gpa))
+                put("size", number(size))
+            }
+        }
+        switch op {
+        case .vmCreate(let vm, let type, let tdxConnect):
+            put("vm", string(vm)); put("type", string(type)); put("tdx_connect", .bool(tdxConnect))
+        case .vmDestroy(let vm):
+            put("vm", string(vm))
+        case .vmBugged(let vm, let reason):
+            put("vm", string(vm)); put("reason", string(reason))
+        case .gmemCreate(let vm, let gmem, let size, let flags, let folioSize):
+            put("vm", string(vm)); put("gmem", string(gmem)); put("size", number(size))
+            put("flags", .array(flags.map { .string($0) })); put("folio_size", number(folioSize))
+        case .gmemClose(let gmem):
+            put("gmem", string(gmem))
+        case .bind(let vm, let gmem, let slot, let gpa, let size, let offset, let hva):
+            put("vm", string(vm)); put("gmem", string(gmem)); put("slot", number(slot)); put("gpa", number(gpa))
+            put("size", number(size)); put("offset", number(offset)); put("hva", number(hva))
+        case .unbind(let vm, let slot):
+            put("vm", string(vm)); put("slot", number(slot))
+        case .populate(let range, let pfn):
+            put(range: range); put("pfn", number(pfn))
+        case .punchHole(let range), .map(let range), .accept(let range), .hostAccess(let range):
+            put(range: range)
+        case .zap(let range, let reason):
+            put(range: range); put("reason", string(reason))
+        case .convertRequest(let vm, let gpa, let size, let to, let implicit):
+            put("vm", string(vm)); put("gpa", number(gpa)); put("size", number(size))
+            put("to", .string(to.rawValue)); put("implicit", .bool(implicit))
+        case .convert(let range, let to):
+            put(range: range); put("to", .string(to.rawValue))
+        case .pin(let range, let holder), .release(let range, let holder):
+            put(range: range); put("holder", .string(holder.rawValue))
+        case .reuse(let pfn, let npages, let owner):
+            put("pfn", number(pfn)); put("npages", number(npages)); put("owner", string(owner))
+        case .mce(let pfn):
+            put("pfn", number(pfn))
+        }
+        put("ts", ts.map { .number(String($0)) })
+        put("id", string(id))
+        put("host", .string(host))
+        put("actor", .string(actor))
+        put("result", string(result))
+        put("error_offset", number(errorOffset))
+        put("note", string(note))
+        if let source {
+            var src: [JSONMember] = [JSONMember("file", .string(source.file)), JSONMember("line", .number(String(source.line)))]
+            if let text = source.text { src.append(JSONMember("text", .string(text))) }
+            put("src", .object(src))
+        }
+        members.append(contentsOf: extra)
+        return JSONWriter.string(.object(members))
+    }
+}
+
+extension Operation {
+    init(name: String, fields: inout FieldReader) throws(EventDecodingError) {
+        func range() throws(EventDecodingError) -> MemoryRange { try fields.memoryRange() }
+        switch name {
+        case "vm_create":
+            self = .vmCreate(
+                vm: try fields.requiredIdentifier("vm"), type: try fields.string("type") ?? "tdx",
+                tdxConnect: try fields.bool("tdx_connect") ?? false)
+        case "vm_destroy":
+            self = .vmDestroy(vm: try fields.requiredIdentifier("vm"))
+        case "vm_bugged":
+            self = .vmBugged(vm: try fields.requiredIdentifier("vm"), reason: try fields.string("reason"))
+        case "gmem_create":
+            let folio = try fields.number("folio_size") ?? 4096
+            guard [4096, 2_097_152, 1_073_741_824].contains(folio) else {
+                throw EventDecodingError(field: "folio_size", "must be 4096, 2097152 or 1073741824, not \(folio)")
+            }
+            self = .gmemCreate(
+                vm: try fields.requiredIdentifier("vm"), gmem: try fields.requiredIdentifier("gmem"),
+                size: try fields.requiredSize("size"), flags: try fields.stringList("flags") ?? [], folioSize: folio)
+        case "gmem_close":
+            self = .gmemClose(gmem: try fields.requiredIdentifier("gmem"))
+        case "bind":
+            let gpa = try fields.required("gpa", fields.aligned("gpa"))
+            let size = try fields.requiredSize("size")
+            let offset = try fields.required("offset", fields.aligned("offset"))
+            try fields.checkEnd("gpa", gpa, size)
+            try fields.checkEnd("offset", offset, size)
+            self = .bind(
+                vm: try fields.requiredIdentifier("vm"), gmem: try fields.requiredIdentifier("gmem"),
+                slot: try fields.required("slot", fields.number("slot")), gpa: gpa, size: size, offset: offset,
+                hva: try fields.number("hva"))
+        case "unbind":
+            self = .unbind(vm: try fields.requiredIdentifier("vm"), slot: try fields.required("slot", fields.number("slot")))
+        case "populate":
+            self = .populate(try range(), pfn: try fields.number("pfn"))
+        case "punch_hole":
+            self = .punchHole(try range())
+        case "map":
+            self = .map(try range())
+        case "zap":
+            self = .zap(try range(), reason: try fields.string("reason"))
+        case "convert_request":
+            let gpa = try fields.required("gpa", fields.aligned("gpa"))
+            let size = try fields.requiredSize("size")
+            try fields.checkEnd("gpa", gpa, size)
+            self = .convertRequest(
+                vm: try fields.requiredIdentifier("vm"), gpa: gpa, size: size, to: try fields.shareability("to"),
+                implicit: try fields.bool("implicit") ?? false)
+        case "convert":
+            self = .convert(try range(), to: try fields.shareability("to"))
+        case "accept":
+            self = .accept(try range())
+        case "pin":
+            self = .pin(try range(), holder: try fields.holder())
+        case "release":
+            self = .release(try range(), holder: try fields.holder())
+        case "host_access":
+            self = .hostAccess(try range())
+        case "reuse":
+            let npages = try fields.required("npages", fields.number("npages"))
+            guard npages > 0 else { throw EventDecodingError(field: "npages", "must be greater than zero") }
+            self = .reuse(pfn: try fields.required("pfn", fields.number("pfn")), npages: npages, owner: try fields.identifier("owner"))
+        case "mce":
+            self = .mce(pfn: try fields.required("pfn", fields.number("pfn")))
+        default:
+            throw EventDecodingError(field: "op", "unknown operation '\(name)'")
+        }
+    }
+}
+
+/// Parses a number as a user types it on a command line: decimal or `0x` hex.
+public func parseNumber(_ text: String) -> UInt64? {
+    try? FieldReader.parseUnsigned(text, field: "", hexAllowed: true)
+}
+
+/// Reads typed fields out of a decoded object and remembers which ones were read.
+struct FieldReader {
+    var values: [String: JSONValue] = [:]
+    var used: Set<String> = []
+
+    mutating func take(_ key: String) -> JSONValue? {
+        guard let value = values[key] else { return nil }
+        used.insert(key)
+        if case .null = value { return nil }
+        return value
+    }
+
+    func required<T>(_ key: String, _ value: T?) throws(EventDecodingError) -> T {
+        guard let value else { throw EventDecodingError(field: key, "missing") }
+        return value
+    }
+
+    mutating func string(_ key: String) throws(EventDecodingError) -> String? {
+        guard let value = take(key) else { return nil }
+        guard case .string(let text) = value else {
+            throw EventDecodingError(field: key, "expected a string, found \(value.kindName)")
+        }
+        return text
+    }
+
+    /// Identifiers are strings; a JSON integer is accepted and kept as its decimal text.
+    mutating func identifier(_ key: String) throws(EventDecodingError) -> String? {
+        guard let value = take(key) else { return nil }
+        switch value {
+        case .string(let text):
+            guard !text.isEmpty else { throw EventDecodingError(field: key, "must not be empty") }
+            return text
+        case .number(let text) where !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }):
+            return text
+        default:
+            throw EventDecodingError(field: key, "expected a string, found \(value.kindName)")
+        }
+    }
+
+    mutating func requiredIdentifier(_ key: String) throws(EventDecodingError) -> String {
+        try required(key, identifier(key))
+    }
+
+    mutating func bool(_ key: String) throws(EventDecodingError) -> Bool? {
+        guard let value = take(key) else { return nil }
+        guard case .bool(let flag) = value else {
+            throw EventDecodingError(field: key, "expected true or false, found \(value.kindName)")
+        }
+        return flag
+    }
+
+    /// An unsigned 64-bit number: a JSON integer, a `"0x…"` hex string or a decimal string.
+    mutating func number(_ key: String) throws(EventDecodingError) -> UInt64? {
+        guard let value = take(key) else { return nil }
+        switch value {
+        case .number(let text):
+            return try Self.parseUnsigned(text, field: key, hexAllowed: false)
+        case .string(let text):
+            return try Self.parseUnsigned(text, field: key, hexAllowed: true)
+        default:
+            throw EventDecodingError(field: key, "expected a number, found \(value.kindName)")
+        }
+    }
+
+    static func parseUnsigned(_ text: String, field: String, hexAllowed: Bool) throws(EventDecodingError) -> UInt64 {
+        if text.hasPrefix("-") {
+            throw EventDecodingError(field: field, "must not be negative (\(text))")
+        }
+        var digits = Substring(text)
+        var radix: UInt64 = 10
+        if hexAllowed, digits.hasPrefix("0x") || digits.hasPrefix("0X") {
+            digits = digits.dropFirst(2)
+            radix = 16
+        }
+        guard !digits.isEmpty else { throw EventDecodingError(field: field, "'\(text)' is not a number") }
+        var value: UInt64 = 0
+        for character in digits.utf8 {
+            let digit: UInt64
+            switch character {
+            case 0x30...0x39: digit = UInt64(character - 0x30)
+            case 0x61...0x66 where radix == 16: digit = UInt64(character - 0x61 + 10)
+            case 0x41...0x46 where radix == 16: digit = UInt64(character - 0x41 + 10)
+            default:
+                throw EventDecodingError(field: field, "'\(text)' is not a whole \(radix == 16 ? "hex " : "")number")
+            }
+            let (times, overflow1) = value.multipliedReportingOverflow(by: radix)
+            let (sum, overflow2) = times.addingReportingOverflow(digit)
+            if overflow1 || overflow2 {
+                throw EventDecodingError(field: field, "'\(text)' does not fit in 64 bits")
+            }
+            value = sum
+        }
+        return value
+    }
+
+    /// A number that must be a multiple of the 4 KiB page size.
+    mutating func aligned(_ key: String) throws(EventDecodingError) -> UInt64? {
+        guard let value = try number(key) else { return nil }
+        guard value % pageSize == 0 else {
+            throw EventDecodingError(field: key, "0x\(String(value, radix: 16)) is not a multiple of 4096")
+        }
+        return value
+    }
+
+    mutating func requiredSize(_ key: String) throws(EventDecodingError) -> UInt64 {
+        let size = try required(key, aligned(key))
+        guard size > 0 else { throw EventDecodingError(field: key, "must be greater than zero") }
+        return size
+    }
+
+    func checkEnd(_ key: String, _ start: UInt64, _ size: UInt64) throws(EventDecodingError) {
+        if start.addingReportingOverflow(size).overflow {
+            throw EventDecodingError(field: key, "the range 0x\(String(start, radix: 16)) + 0x\(String(size, radix: 16)) wraps past 2^64")
+        }
+    }
+
+    mutating func memoryRange() throws(EventDecodingError) -> MemoryRange {
+        let size = try requiredSize("size")
+        if values["gmem"] != nil || values["offset"] != nil {
+            let gmem = try requiredIdentifier("gmem")
+            let offset = try required("offset", aligned("offset"))
+            try checkEnd("offset", offset, size)
+            return .file(gmem: gmem, offset: offset, size: size)
+        }
+        if values["vm"] != nil || values["gpa"] != nil {
+            let vm = try requiredIdentifier("vm")
+            let gpa = try required("gpa", aligned("gpa"))
+            try checkEnd("gpa", gpa, size)
+            return .guest(vm: vm, gpa: gpa, size: size)
+        }
+        throw EventDecodingError(field: nil, "a range needs gmem + offset + size, or vm + gpa + size")
+    }
+
+    mutating func shareability(_ key: String) throws(EventDecodingError) -> Shareability {
+        let text = try required(key, string(key))
+        guard let value = Shareability(rawValue: text) else {
+            throw EventDecodingError(field: key, "must be 'shared' or 'private', not '\(text)'")
+        }
+        return value
+    }
+
+    mutating func holder() throws(EventDecodingError) -> Holder {
+        let text = try required("holder", string("holder"))
+        guard let holder = Holder(rawValue: text) else {
+            throw EventDecodingError(field: "holder", "must be td, iommu, vfio or gup, not '\(text)'")
+        }
+        return holder
+    }
+
+    mutating func stringList(_ key: String) throws(EventDecodingError) -> [String]? {
+        guard let value = take(key) else { return nil }
+        guard case .array(let elements) = value else {
+            throw EventDecodingError(field: key, "expected a list of strings, found \(value.kindName)")
+        }
+        var names: [String] = []
+        for element in elements {
+            guard case .string(let name) = element else {
+                throw EventDecodingError(field: key, "expected a list of strings, found \(element.kindName) in it")
+            }
+            names.append(name)
+        }
+        return names
+    }
+
+    mutating func timestamp(_ key: String) throws(EventDecodingError) -> Int64? {
+        guard let value = take(key) else { return nil }
+        switch value {
+        case .number(let text):
+            guard let nanos = Int64(text) else {
+                throw EventDecodingError(field: key, "'\(text)' is not whole nanoseconds that fit in 64 bits")
+            }
+            return nanos
+        case .string(let text):
+            if let nanos = Timestamp.parse(text) { return nanos }
+            if let nanos = Int64(text) { return nanos }
+            throw EventDecodingError(field: key, "'\(text)' is not an RFC 3339 time or integer nanoseconds")
+        default:
+            throw EventDecodingError(field: key, "expected an RFC 3339 string or integer nanoseconds, found \(value.kindName)")
+        }
+    }
+
+    mutating func source(_ key: String) throws(EventDecodingError) -> EventSource? {
+        guard let value = take(key) else { return nil }
+        guard case .object(let members) = value,
+            let file = members.first(where: { $0.key == "file" }), case .string(let name) = file.value,
+            let line = members.first(where: { $0.key == "line" }), case .number(let lineText) = line.value,
+            let number = UInt64(lineText)
+        else {
+            throw EventDecodingError(field: key, "expected {\"file\": string, \"line\": number, \"text\"?: string}")
+        }
+        var text: String?
+        if let member = members.first(where: { $0.key == "text" }) {
+            guard case .string(let value) = member.value else {
+                throw EventDecodingError(field: key, "'text' must be a string")
+            }
+            text = value
+        }
+        return EventSource(file: name, line: number, text: text)
+    }
+}
