@@ -1,0 +1,78 @@
+/// The life of a VM: alive until KVM_BUG_ON (`bugged`) or teardown (`destroyed`).
+public enum VMLife: String, Sendable {
+    case alive
+    case bugged
+    case destroyed
+
+    public var isDead: Bool { self != .alive }
+}
+
+/// A memslot bound to a gmem file: guest physical pages ↔ file pages (↔ host virtual pages).
+public struct Binding: Equatable, Sendable {
+    public var slot: UInt64
+    public var gmem: String
+    public var gpa: UInt64
+    public var size: UInt64
+    public var offset: UInt64
+    public var hva: UInt64?
+
+    public var gpaRange: Range<UInt64> { gpa..<(gpa + size) }
+}
+
+/// A VM as the log has shown it.
+public struct VirtualMachine: Equatable, Sendable {
+    public var type: String
+    public var tdxConnect: Bool
+    public var life: VMLife = .alive
+    /// Bindings by slot.
+    public var bindings: [UInt64: Binding] = [:]
+
+    public init(type: String, tdxConnect: Bool) {
+        self.type = type
+        self.tdxConnect = tdxConnect
+    }
+
+    /// The bindings in gpa order.
+    public var bindingsByAddress: [Binding] { bindings.values.sorted { $0.gpa < $1.gpa } }
+}
+
+/// A guest_memfd file: its geometry and the state of its pages as runs.
+public struct GmemFile: Equatable, Sendable {
+    public var name: String
+    public var vm: String
+    public var size: UInt64
+    public var flags: [String]
+    public var folioSize: UInt64
+    public var isOpen = true
+    public var pages: RangeMap<PageState>
+
+    public var pageCount: UInt64 { size / pageSize }
+    public var isMappable: Bool { flags.contains("mmap") }
+}
+
+/// Who a frame backs: a gmem file's page, `page = pfn + pageDelta`.
+public struct FrameOwner: Hashable, Sendable {
+    /// Index into `GmemState.files`.
+    public var file: Int
+    public var pageDelta: Int64
+}
+
+/// Everything the engine knows at one point of the log.
+public struct GmemState: Equatable, Sendable {
+    public var vms: [String: VirtualMachine] = [:]
+    /// Every gmem file ever created, in creation order (a re-used name makes a new file).
+    public var files: [GmemFile] = []
+    /// The current file for each gmem id.
+    public var fileIndex: [String: Int] = [:]
+    /// Which gmem page each recorded frame backs.
+    public var frames = RangeMap<FrameOwner>()
+    /// Frames the host has handed to another user (`reuse`), with that user.
+    public var reusedFrames = RangeMap<String>()
+
+    public init() {}
+
+    /// The current file named `gmem`.
+    public func file(_ gmem: String) -> GmemFile? {
+        fileIndex[gmem].map { files[$0] }
+    }
+}

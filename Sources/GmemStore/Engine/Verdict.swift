@@ -1,0 +1,46 @@
+/// A run of gmem file pages an event resolved to, with the address the event gave its first
+/// page (a file offset or a gpa, in the event's own addressing).
+public struct Piece: Equatable, Sendable {
+    /// Index into `GmemState.files`.
+    public var file: Int
+    public var pages: Range<UInt64>
+    public var address: UInt64
+
+    public init(file: Int, pages: Range<UInt64>, address: UInt64) {
+        self.file = file
+        self.pages = pages
+        self.address = address
+    }
+
+    /// The event-addressed byte address of `page`.
+    public func address(ofPage page: UInt64) -> UInt64 {
+        address + (page - pages.lowerBound) * pageSize
+    }
+}
+
+/// The engine's judgement of one event, computed from the state before it.
+public struct Verdict: Equatable, Sendable {
+    /// The file pages the event concerns.
+    public var pieces: [Piece] = []
+    /// Parts of the event's range (byte addresses in its addressing) that nothing resolves.
+    public var unresolved: [Range<UInt64>] = []
+    /// Why the event, or part of it, could not be placed.
+    public var unresolvedReason: String?
+    /// The outcome the kernel would give: `ok` or an error name. `nil` when the model cannot say.
+    public var expected: String?
+    /// With an expected `EAGAIN`: the offset the kernel would report.
+    public var expectedErrorOffset: UInt64?
+    /// True when the observed result (or error offset) differs from the expected one.
+    public var diverged = false
+    /// For zapping ops: the mapped, `td`-pinned pages that make the zap fail.
+    public var blocked: [Piece] = []
+    /// The VM the event acts on, when it has one.
+    public var vm: String?
+
+    public init() {}
+}
+
+extension String {
+    /// True for the result name `ok`, in any case.
+    var isOK: Bool { utf8.count == 2 && lowercased() == "ok" }
+}
