@@ -1,0 +1,53 @@
+/// Reads JSON Lines (EVENTS.md §2) into a batch: one event per line; empty lines and lines
+/// starting with `#` are skipped. A line that does not decode rejects the whole batch with
+/// `file:line: what is wrong`, unless `quarantine` keeps it in the reject table instead.
+public struct JSONLIngest {
+    public var quarantine = false
+
+    public init(quarantine: Bool = false) {
+        self.quarantine = quarantine
+    }
+
+    /// Ingests one file (or `-`) as one batch.
+    public func ingest(path: String, into store: Store) throws -> Store.BatchSummary {
+        let reader = try LineReader(path: path)
+        return try store.ingestOnce(source: reader.name, format: "jsonl") { writer in
+            try read(reader, into: writer)
+            return reader.contentHash
+        }
+    }
+
+    /// Appends every event of `reader` to `writer`.
+    public func read(_ reader: LineReader, into writer: Store.BatchWriter) throws {
+        while try reader.next({ bytes in
+            guard let event = try decode(bytes, reader: reader, writer: writer) else { return }
+            try writer.append(event)
+        }) {}
+    }
+
+    /// Decodes one line: nil for a skipped or quarantined line.
+    func decode(_ bytes: UnsafeBufferPointer<UInt8>, reader: LineReader, writer: Store.BatchWriter) throws -> Event? {
+        var start = 0
+        while start < bytes.count, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+        if start == bytes.count || bytes[start] == UInt8(ascii: "#") { return nil }
+        do throws(EventDecodingError) {
+            let value: JSONValue
+            do throws(JSONSyntaxError) {
+                value = try JSONParser.parse(bytes)
+            } catch {
+                throw EventDecodingError(field: nil, "not valid JSON at column \(error.column): \(error.message)")
+            }
+            var event = try Event(json: value)
+            if event.source == nil { event.source = EventSource(file: reader.name, line: reader.lineNumber) }
+            return event
+        } catch {
+            if quarantine {
+                try writer.reject(
+                    source: reader.name, line: reader.lineNumber, text: String(decoding: bytes, as: UTF8.self),
+                    reason: error.description)
+                return nil
+            }
+            throw StoreError.decode(file: reader.name, line: reader.lineNumber, message: error.description)
+        }
+    }
+}

@@ -1,0 +1,32 @@
+/// Why a store could not be used or an input could not be taken. Each case says what to do.
+public enum StoreError: Error, CustomStringConvertible {
+    /// The database file named for reading does not exist.
+    case missingStore(path: String)
+    /// The file exists but is not a gmem store (another SQLite file, or not SQLite at all).
+    case notAStore(path: String, reason: String)
+    /// The store was written by a newer gmem, with a schema this build does not know.
+    case newerSchema(path: String, found: Int64, supported: Int64)
+    /// SQLite failed.
+    case database(SQLiteError)
+    /// A line of input could not be decoded; nothing of its batch was written.
+    case decode(file: String, line: UInt64, message: String)
+    /// An input file could not be read.
+    case unreadableInput(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .missingStore(let path):
+            "no gmem store at '\(path)': ingest something first, or name another with --db or $GMEM_DB"
+        case .notAStore(let path, let reason):
+            "'\(path)' is not a gmem store (\(reason)); nothing was written to it"
+        case .newerSchema(let path, let found, let supported):
+            "'\(path)' has schema version \(found), newer than this gmem-audit understands (\(supported)); use a newer gmem-audit"
+        case .database(let error):
+            error.description
+        case .decode(let file, let line, let message):
+            "\(file):\(line): \(message)"
+        case .unreadableInput(let path, let reason):
+            "cannot read '\(path)': \(reason)"
+        }
+    }
+}
