@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import GmemStore
+
+/// The store every command works on.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "The store file (default: $GMEM_DB, else ./gmem.db).")
+    var db: String?
+
+    var path: String { db ?? ProcessInfo.processInfo.environment["GMEM_DB"] ?? "./gmem.db" }
+
+    /// Opens the store for writing (creating it when missing).
+    func openForWriting() throws -> Store {
+        try failing { () throws(StoreError) in try Store(path: path, access: .readWrite) }
+    }
+
+    /// Opens the store read-only; nothing is ever written to it.
+    func openForReading(immutable: Bool = false) throws -> Store {
+        try failing { () throws(StoreError) in try Store(path: path, access: .readOnly(immutable: immutable)) }
+    }
+}
+
+/// The exit codes of CLI.md.
+enum Exit {
+    static let findings = ExitCode(1)
+    static let verifyFailed = ExitCode(2)
+    static let dataError = ExitCode(65)
+    static let noInput = ExitCode(66)
+    static let ioError = ExitCode(74)
+
+    static func code(for error: StoreError) -> ExitCode {
+        switch error {
+        case .missingStore, .unreadableInput: noInput
+        case .decode: dataError
+        case .notAStore, .newerSchema, .database: ioError
+        }
+    }
+}
+
+/// Prints a line to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Runs `body`, turning a gmem error into its message on stderr and its exit code.
+func failing<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as StoreError {
+        printError("gmem-audit: \(error)")
+        throw Exit.code(for: error)
+    } catch let error as SQLiteError {
+        printError("gmem-audit: \(error)")
+        throw Exit.ioError
+    } catch let error as StateCodec.DecodingError {
+        printError("gmem-audit: \(error)")
+        throw Exit.ioError
+    }
+}
+
+/// A point of the log given as a seq or an RFC 3339 time.
+enum LogPoint: ExpressibleByArgument {
+    case seq(Int64)
+    case time(Int64)
+
+    init?(argument: String) {
+        if let seq = Int64(argument), seq >= 0 {
+            self = .seq(seq)
+        } else if let time = Timestamp.parse(argument) {
+            self = .time(time)
+        } else {
+            return nil
+        }
+    }
+
+    func seq(in store: Store) throws -> Int64 {
+        switch self {
+        case .seq(let seq): seq
+        case .time(let time): try store.seq(atTime: time)
+        }
+    }
+}
+
+/// A byte count or address: decimal or 0x hex.
+struct Number: ExpressibleByArgument {
+    var value: UInt64
+    init?(argument: String) {
+        guard let value = parseNumber(argument) else { return nil }
+        self.value = value
+    }
+}
