@@ -7,32 +7,10 @@ import Testing
 @Suite struct RealCaptureTests {
     static let captures = ["punch-and-retouch", "unbind-teardown"]
 
-    /// Merges NAME.jsonl with NAME.TRACE and checks the mapped set at the guest's exit and at the end.
     func check(_ name: String, trace: String) throws {
-        let truth = try TraceFixtures.Truth(path: TraceFixtures.real("\(name).truth.json"))
-        let store = try TraceFixtures.store()
-        let summary = try MergeIngest().ingest(
-            [(TraceFixtures.real("\(name).jsonl"), nil), (TraceFixtures.real("\(name).\(trace)"), nil)], into: store)
-        #expect(summary.inputs.map(\.format) == [.jsonl, .ftrace])
-        #expect(summary.unresolvedVM == 0)
-        // The capture program's markers are skipped, by name.
-        #expect((summary.inputs[1].skipped.counts["tracing_mark_write"] ?? 0) > 10)
-        #expect(summary.inputs[1].skipped.counts.keys.allSatisfy { !$0.hasSuffix("(malformed)") && $0 != "(not a trace line)" })
-
-        let head = try store.headLink().seq
-        let end = try store.engine(at: head).state
-        // At the end of the log: the truth's mapped set. A closed gmem counts as what it held when it closed.
-        let endFile = end.files.last { $0.name == truth.gmem }!
-        var endMapped: [UInt64] = []
-        for range in endFile.pages.ranges(in: 0..<endFile.pageCount, where: { $0.mapped }) {
-            endMapped += range.map { truth.firstGFN + $0 }
-        }
-        #expect(endMapped == truth.endGFNs, "\(name) with .\(trace): mapped at the end of the log")
-
-        let exitSeq = try store.seq(atTime: truth.guestExitTS)
-        let atExit = try store.engine(at: exitSeq).state
-        #expect(TraceFixtures.mappedGFNs(atExit, gmem: truth.gmem, firstGFN: truth.firstGFN) == truth.guestExitGFNs,
-            "\(name) with .\(trace): mapped when the guest stopped")
+        try TraceFixtures.checkCapture(
+            jsonl: TraceFixtures.real("\(name).jsonl"), trace: TraceFixtures.real("\(name).\(trace)"),
+            truth: TraceFixtures.real("\(name).truth.json"))
     }
 
     @Test(arguments: captures)

@@ -1,5 +1,6 @@
 import Foundation
 import GmemStore
+import Testing
 
 /// Paths and stores the trace tests share.
 enum TraceFixtures {
@@ -62,5 +63,31 @@ enum TraceFixtures {
             guestExitGFNs = gfns("at_guest_exit")
             endGFNs = gfns("at_end_of_log")
         }
+    }
+
+    /// Merges a capture's JSONL with its trace and checks the mapped set against its truth
+    /// file: at the guest's final exit and at the end of the log.
+    static func checkCapture(jsonl: String, trace: String, truth truthPath: String) throws {
+        let truth = try Truth(path: truthPath)
+        let store = try store()
+        let summary = try MergeIngest().ingest([(jsonl, nil), (trace, nil)], into: store)
+        #expect(summary.inputs.map(\.format) == [.jsonl, .ftrace])
+        #expect(summary.unresolvedVM == 0)
+        // The capture program's markers are skipped, by name; nothing else is malformed.
+        #expect((summary.inputs[1].skipped.counts["tracing_mark_write"] ?? 0) > 10)
+        #expect(summary.inputs[1].skipped.counts.keys.allSatisfy { !$0.hasSuffix("(malformed)") && !$0.hasPrefix("(") })
+
+        let end = try store.engine(at: store.headLink().seq).state
+        // At the end of the log; a closed gmem shows what it held when it closed.
+        let endFile = try #require(end.files.last { $0.name == truth.gmem })
+        var endMapped: [UInt64] = []
+        for range in endFile.pages.ranges(in: 0..<endFile.pageCount, where: { $0.mapped }) {
+            endMapped += range.map { truth.firstGFN + $0 }
+        }
+        #expect(endMapped == truth.endGFNs, "\(trace): mapped at the end of the log")
+
+        let atExit = try store.engine(at: store.seq(atTime: truth.guestExitTS)).state
+        #expect(mappedGFNs(atExit, gmem: truth.gmem, firstGFN: truth.firstGFN) == truth.guestExitGFNs,
+            "\(trace): mapped when the guest stopped")
     }
 }
