@@ -59,44 +59,66 @@ public enum FtraceReader {
     }
 
     /// Splits a line into its timestamp, event name and body; nil when it has not the shape of
-    /// a trace line.
+    /// a trace line. Scans bytes: every delimiter is ASCII.
     static func splitHeader(_ line: Substring) -> (ts: Int64, event: Substring, body: Substring)? {
+        let bytes = line.utf8
+        let end = bytes.endIndex
+        let space = UInt8(ascii: " ")
         // The CPU field: " [" digits "]". The task name before it may hold spaces and dashes.
-        var index = line.startIndex
-        var afterCPU: Substring.Index?
-        while let open = line[index...].firstIndex(of: "[") {
-            index = line.index(after: open)
-            guard open > line.startIndex, line[line.index(before: open)] == " " else { continue }
-            let digits = line[index...].prefix(while: { $0.isASCII && $0.isNumber })
-            guard !digits.isEmpty, digits.endIndex < line.endIndex, line[digits.endIndex] == "]" else { continue }
-            afterCPU = line.index(after: digits.endIndex)
-            break
+        var index = bytes.startIndex
+        var previous: UInt8 = 0
+        var afterCPU: String.Index?
+        while index < end {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "["), previous == space {
+                var cursor = bytes.index(after: index)
+                var digits = 0
+                while cursor < end, bytes[cursor] >= 0x30, bytes[cursor] <= 0x39 {
+                    cursor = bytes.index(after: cursor)
+                    digits += 1
+                }
+                if digits > 0, cursor < end, bytes[cursor] == UInt8(ascii: "]") {
+                    afterCPU = bytes.index(after: cursor)
+                    break
+                }
+            }
+            previous = byte
+            index = bytes.index(after: index)
         }
-        guard let afterCPU else { return nil }
-        var rest = line[afterCPU...]
+        guard var cursor = afterCPU else { return nil }
+        func skipSpaces() {
+            while cursor < end, bytes[cursor] == space { cursor = bytes.index(after: cursor) }
+        }
         func token() -> Substring {
-            rest = rest.drop(while: { $0 == " " })
-            let word = rest.prefix(while: { $0 != " " })
-            rest = rest[word.endIndex...]
-            return word
+            skipSpaces()
+            let start = cursor
+            while cursor < end, bytes[cursor] != space { cursor = bytes.index(after: cursor) }
+            return line[start..<cursor]
         }
-        var stamp = token()
-        if !(stamp.hasSuffix(":") && TraceNumber.seconds(stamp.dropLast()) != nil) {
-            stamp = token()  // the flags column of tracefs
+        func time(_ word: Substring) -> Int64? {
+            guard word.utf8.last == UInt8(ascii: ":") else { return nil }
+            return TraceNumber.seconds(word.dropLast())
         }
-        guard stamp.hasSuffix(":"), let ts = TraceNumber.seconds(stamp.dropLast()) else { return nil }
-        rest = rest.drop(while: { $0 == " " })
-        guard let colon = rest.firstIndex(of: ":") else { return nil }
-        let event = rest[..<colon]
-        guard !event.isEmpty, !event.contains(" ") else { return nil }
-        let body = rest[rest.index(after: colon)...].drop(while: { $0 == " " })
-        return (ts, event, body)
+        var ts = time(token())
+        if ts == nil { ts = time(token()) }  // past the flags column of tracefs
+        guard let ts else { return nil }
+        skipSpaces()
+        let eventStart = cursor
+        while cursor < end, bytes[cursor] != UInt8(ascii: ":") {
+            if bytes[cursor] == space { return nil }
+            cursor = bytes.index(after: cursor)
+        }
+        guard cursor < end, cursor > eventStart else { return nil }
+        let event = line[eventStart..<cursor]
+        cursor = bytes.index(after: cursor)
+        skipSpaces()
+        return (ts, event, line[cursor...])
     }
 
     /// The record kind for a body of `event`: nil for an event this reader does not take,
     /// `.some(nil)` for a body that does not have the event's format.
     static func parseBody(event: String, body: Substring) -> TraceRecord.Kind?? {
-        let words = body.split(separator: " ", omittingEmptySubsequences: true)
+        let words = body.utf8.split(separator: UInt8(ascii: " ")).map { Substring($0) }
         func word(_ index: Int) -> Substring? { index < words.count ? words[index] : nil }
         func hex(_ index: Int) -> UInt64? { word(index).flatMap(TraceNumber.hex) }
         func decimal(_ index: Int) -> UInt64? { word(index).flatMap(TraceNumber.decimal) }

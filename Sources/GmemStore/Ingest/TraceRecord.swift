@@ -108,17 +108,30 @@ enum TraceNumber {
 
     /// `SECONDS.FRACTION` (any number of fraction digits up to 9) as nanoseconds.
     static func seconds(_ text: Substring) -> Int64? {
-        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let whole = decimal(parts[0]), whole < 9_000_000_000 else { return nil }
+        var whole: Int64 = 0
+        var wholeDigits = 0
         var nanos: Int64 = 0
-        if parts.count == 2 {
-            let fraction = parts[1]
-            guard let digits = decimal(fraction), fraction.utf8.count <= 9 else { return nil }
-            var scale: Int64 = 1
-            for _ in fraction.utf8.count..<9 { scale *= 10 }
-            nanos = Int64(digits) * scale
+        var fractionDigits = -1
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "."), fractionDigits < 0 {
+                fractionDigits = 0
+                continue
+            }
+            guard byte >= 0x30, byte <= 0x39 else { return nil }
+            let digit = Int64(byte - 0x30)
+            if fractionDigits < 0 {
+                wholeDigits += 1
+                guard wholeDigits <= 10 else { return nil }
+                whole = whole * 10 + digit
+            } else {
+                fractionDigits += 1
+                guard fractionDigits <= 9 else { return nil }
+                nanos = nanos * 10 + digit
+            }
         }
-        return Int64(whole) * 1_000_000_000 + nanos
+        guard wholeDigits > 0, fractionDigits != 0, whole < 9_000_000_000 else { return nil }
+        for _ in max(fractionDigits, 0)..<9 { nanos *= 10 }
+        return whole * 1_000_000_000 + nanos
     }
 
     /// The C error name for a negative return value (QEMU prints `ret=%d`).
