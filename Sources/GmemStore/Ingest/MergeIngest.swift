@@ -12,10 +12,12 @@ import Crypto
 /// order the inputs were named. A trace record is resolved into events (`TraceResolver`) only
 /// when it is appended, against the state the events before it made.
 public struct MergeIngest {
+    /// Keep undecodable JSON Lines in the reject table instead of failing the batch.
     public var quarantine = false
     /// The VM trace lines belong to (`ingest --vm`); nil: the only VM alive at that point.
     public var vm: String?
 
+    /// An ingest with `--quarantine` and `--vm` as given.
     public init(quarantine: Bool = false, vm: String? = nil) {
         self.quarantine = quarantine
         self.vm = vm
@@ -23,7 +25,10 @@ public struct MergeIngest {
 
     /// What an ingest did: the batch, and per input its format and skipped lines.
     public struct Summary {
+        /// The batch the inputs became.
         public var batch: Store.BatchSummary
+        /// Per input, in the order given: its name, its format, the trace lines it read as
+        /// records, and the lines it skipped.
         public var inputs: [(name: String, format: InputFormat?, records: Int, skipped: SkippedLines)]
         /// Trace events that name no VM because none or several were alive (`?`).
         public var unresolvedVM: Int

@@ -37,10 +37,12 @@ public struct TraceRecord: Equatable, Sendable {
     public var tracepoint: String
     /// Nanoseconds on the trace's clock; nil when the line carries no time.
     public var ts: Int64?
+    /// What the line reports.
     public var kind: Kind
     /// The file, line number and text of the line.
     public var source: EventSource
 
+    /// A record of `tracepoint` at `ts` that reports `kind`, read from `source`.
     public init(tracepoint: String, ts: Int64?, kind: Kind, source: EventSource) {
         self.tracepoint = tracepoint
         self.ts = ts
@@ -62,8 +64,10 @@ public enum TraceLineReading: Equatable, Sendable {
 
 /// Lines a reader skipped, counted by event name (printed in the ingest summary).
 public struct SkippedLines: Equatable, Sendable {
+    /// Skipped lines per event name.
     public private(set) var counts: [String: Int] = [:]
 
+    /// No line skipped yet.
     public init() {}
 
     /// Counts one more skipped line of `name`.

@@ -19,6 +19,7 @@ public struct TraceResolver {
     /// an unmap is resolved through the iova of its map.
     private var iommu = RangeMap<Int64>()
 
+    /// A resolver that puts every trace line in `vm`, or, when nil, in the only live VM.
     public init(vm: String? = nil) {
         self.vm = vm
     }
