@@ -42,7 +42,7 @@ public struct Engine: Equatable, Sendable {
             return vm
         case .gmemClose(let gmem):
             return state.file(gmem)?.vm
-        case .reuse, .mce:
+        case .reuse, .mce, .context:
             return nil
         default:
             switch event.op.range {
@@ -57,7 +57,7 @@ public struct Engine: Equatable, Sendable {
     /// and KVM's own teardown zaps.
     private func worksOnDeadVM(_ op: Operation) -> Bool {
         switch op {
-        case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse: true
+        case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse, .context: true
         case .release(_, let holder): holder.isHost
         case .zap(_, let reason): reason == "teardown"
         default: false
@@ -76,7 +76,7 @@ public struct Engine: Equatable, Sendable {
             return "EIO"
         }
         switch event.op {
-        case .vmCreate, .vmBugged, .reuse, .mce:
+        case .vmCreate, .vmBugged, .reuse, .mce, .context:
             return "ok"
         case .vmDestroy(let name):
             guard state.vms[name] != nil else { return unresolved(&verdict, "unknown vm '\(name)'") }
@@ -352,7 +352,7 @@ public struct Engine: Equatable, Sendable {
                     if holder == .td { $0.accepted = false }
                 }
             }
-        case .hostAccess, .mce:
+        case .hostAccess, .mce, .context:
             return
         case .reuse(let pfn, let npages, let owner):
             guard succeeded else { return }
