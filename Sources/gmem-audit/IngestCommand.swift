@@ -4,37 +4,83 @@ import GmemStore
 struct IngestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "Append events from files (or - for stdin). Each file is one all-or-nothing batch."
+        abstract: "Append events from files (or - for stdin). Each file is one all-or-nothing batch.",
+        discussion: """
+            Reads gmem JSON Lines, kernel traces (tracefs trace/trace_pipe, trace-cmd report) and QEMU -trace \
+            logs. With --merge, all the files are one batch ordered by timestamp, stable within each file: \
+            e.g. a VMM's JSONL with the kernel trace of the same run, both on CLOCK_MONOTONIC (docs/TRACES.md).
+            """
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        case jsonl
+        case jsonl, ftrace, qemu, auto
     }
 
     @OptionGroup var store: StoreOptions
 
-    @Option(help: "The input format.")
-    var format: Format = .jsonl
+    @Option(help: "The input format; auto detects it per file from its first line.")
+    var format: Format = .auto
 
     @Flag(help: "Keep undecodable lines in the reject table, with their reasons, and ingest the rest.")
     var quarantine = false
 
+    @Flag(help: "Read all the files as one batch ordered by timestamp (stable within a file).")
+    var merge = false
+
+    @Option(help: "The VM that trace lines belong to (default: the only VM alive at that point of the log).")
+    var vm: String?
+
     @Argument(help: "Input files; - reads standard input.")
     var files: [String]
 
+    func validate() throws {
+        if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("standard input (-) can be read only once") }
+        if let vm, vm.isEmpty { throw ValidationError("--vm needs a VM name") }
+    }
+
     func run() throws {
         let store = try self.store.openForWriting()
-        let reader = JSONLIngest(quarantine: quarantine)
-        for file in files {
-            let summary = try failing { try reader.ingest(path: file, into: store) }
-            let name = file == "-" ? "<stdin>" : file
-            if let batch = summary.duplicateOfBatch {
-                print("\(name): already ingested as batch \(batch); nothing added")
-                continue
+        let ingest = MergeIngest(quarantine: quarantine, vm: vm)
+        let inputs = try files.map { file in
+            (path: file, format: try failing { () throws(StoreError) in try inputFormat(file) })
+        }
+        if merge {
+            report(try failing { try ingest.ingest(inputs, into: store) })
+        } else {
+            for input in inputs {
+                report(try failing { try ingest.ingest([input], into: store) })
             }
-            var line = "\(name): \(summary.added) added, \(summary.skipped) skipped (duplicate id), \(summary.rejected) rejected"
-            if let first = summary.firstSeq, let last = summary.lastSeq { line += " — seq \(first)…\(last)" }
-            print(line)
+        }
+    }
+
+    private func inputFormat(_ path: String) throws(StoreError) -> InputFormat? {
+        switch format {
+        case .jsonl: .jsonl
+        case .ftrace: .ftrace
+        case .qemu: .qemu
+        case .auto: try InputFormat.detect(path: path)
+        }
+    }
+
+    private func report(_ summary: MergeIngest.Summary) {
+        let name = summary.inputs.map(\.name).joined(separator: " + ")
+        if let batch = summary.batch.duplicateOfBatch {
+            print("\(name): already ingested as batch \(batch); nothing added")
+            return
+        }
+        let batch = summary.batch
+        var line = "\(name): \(batch.added) added, \(batch.skipped) skipped (duplicate id), \(batch.rejected) rejected"
+        if let first = batch.firstSeq, let last = batch.lastSeq { line += " — seq \(first)…\(last)" }
+        print(line)
+        for input in summary.inputs where input.format != .jsonl {
+            var text = "  \(input.name) (\(input.format?.rawValue ?? "empty")): \(input.records) trace lines read, \(input.skipped.total) skipped"
+            if input.skipped.total > 0 {
+                text += ": " + input.skipped.sorted.map { "\($0.name) \($0.count)" }.joined(separator: ", ")
+            }
+            print(text)
+        }
+        if summary.unresolvedVM > 0 {
+            print("  \(summary.unresolvedVM) trace events name no VM (vm \"?\"): none or several VMs were alive; use --vm NAME")
         }
     }
 }

@@ -6,7 +6,8 @@ import Foundation
 func literal(_ text: String) -> String {
     var hashes = "#"
     while text.contains("\"" + hashes) || text.contains("\"\"\"" + hashes) { hashes += "#" }
-    return hashes + "\"\"\"\n" + text + (text.hasSuffix("\n") ? "" : "\n") + "\"\"\"" + hashes
+    // A multi-line literal drops the line break before its closing delimiter: add one.
+    return hashes + "\"\"\"\n" + text + "\n" + "\"\"\"" + hashes
 }
 
 let arguments = CommandLine.arguments.dropFirst()

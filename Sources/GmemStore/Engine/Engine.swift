@@ -42,7 +42,7 @@ public struct Engine: Equatable, Sendable {
             return vm
         case .gmemClose(let gmem):
             return state.file(gmem)?.vm
-        case .reuse, .mce:
+        case .reuse, .mce, .context:
             return nil
         default:
             switch event.op.range {
@@ -57,7 +57,7 @@ public struct Engine: Equatable, Sendable {
     /// and KVM's own teardown zaps.
     func worksOnDeadVM(_ op: Operation) -> Bool {
         switch op {
-        case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse: true
+        case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse, .context: true
         case .release(_, let holder): holder.isHost
         case .zap(_, let reason): reason == "teardown"
         default: false
@@ -76,7 +76,7 @@ public struct Engine: Equatable, Sendable {
             return "EIO"
         }
         switch event.op {
-        case .vmCreate, .vmBugged, .reuse, .mce:
+        case .vmCreate, .vmBugged, .reuse, .mce, .context:
             return "ok"
         case .vmDestroy(let name):
             guard state.vms[name] != nil else { return unresolved(&verdict, "unknown vm '\(name)'") }
@@ -115,7 +115,10 @@ public struct Engine: Equatable, Sendable {
                 return unresolved(&verdict, "vm '\(vmName)' has no slot \(slot)")
             }
             let lower = binding.offset / pageSize
-            verdict.pieces = [Piece(file: index, pages: lower..<(lower + binding.size / pageSize), address: binding.gpa)]
+            let upper = min(lower + binding.size / pageSize, state.files[index].pageCount)
+            if lower < upper {
+                verdict.pieces = [Piece(file: index, pages: lower..<upper, address: binding.gpa)]
+            }
             return zapOutcome(&verdict)
         default:
             break
@@ -210,17 +213,27 @@ public struct Engine: Equatable, Sendable {
                 return
             }
             var cursor = gpa
+            // Overlapping bindings exist only when a log says an overlapping bind succeeded;
+            // a page then resolves through the binding with the lowest gpa (then slot).
             for binding in vm.bindingsByAddress where binding.gpaRange.overlaps(gpa..<end) {
-                let lower = max(gpa, binding.gpa)
+                let lower = max(gpa, binding.gpa, cursor)
                 let upper = min(end, binding.gpa + binding.size)
+                guard lower < upper else { continue }
                 if cursor < lower { verdict.unresolved.append(cursor..<lower) }
                 cursor = upper
                 guard let index = state.fileIndex[binding.gmem], state.files[index].isOpen else {
                     verdict.unresolved.append(lower..<upper)
                     continue
                 }
+                // A binding a log claims past the file's end places only the pages that exist.
                 let firstPage = (lower - binding.gpa + binding.offset) / pageSize
-                verdict.pieces.append(Piece(file: index, pages: firstPage..<(firstPage + (upper - lower) / pageSize), address: lower))
+                let lastPage = min(firstPage + (upper - lower) / pageSize, state.files[index].pageCount)
+                if firstPage < lastPage {
+                    verdict.pieces.append(Piece(file: index, pages: firstPage..<lastPage, address: lower))
+                }
+                if lastPage < firstPage + (upper - lower) / pageSize {
+                    verdict.unresolved.append((lower + (lastPage > firstPage ? lastPage - firstPage : 0) * pageSize)..<upper)
+                }
             }
             if cursor < end { verdict.unresolved.append(cursor..<end) }
             if !verdict.unresolved.isEmpty {
@@ -339,7 +352,7 @@ public struct Engine: Equatable, Sendable {
                     if holder == .td { $0.accepted = false }
                 }
             }
-        case .hostAccess, .mce:
+        case .hostAccess, .mce, .context:
             return
         case .reuse(let pfn, let npages, let owner):
             guard succeeded else { return }

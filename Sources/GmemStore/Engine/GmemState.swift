@@ -32,8 +32,8 @@ public struct VirtualMachine: Equatable, Sendable {
         self.tdxConnect = tdxConnect
     }
 
-    /// The bindings in gpa order.
-    public var bindingsByAddress: [Binding] { bindings.values.sorted { $0.gpa < $1.gpa } }
+    /// The bindings in gpa order (then slot order).
+    public var bindingsByAddress: [Binding] { bindings.values.sorted { ($0.gpa, $0.slot) < ($1.gpa, $1.slot) } }
 }
 
 /// A guest_memfd file: its geometry and the state of its pages as runs.

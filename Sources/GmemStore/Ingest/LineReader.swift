@@ -14,6 +14,9 @@ public final class LineReader {
     private var hasher = SHA256()
     /// The number of the line last returned, from 1.
     public private(set) var lineNumber: UInt64 = 0
+    /// False when the line last returned had no line break: the input ended inside it, as when
+    /// a trace is copied while it is written.
+    public private(set) var lineWasTerminated = true
 
     /// Opens `path`; `-` is standard input.
     public init(path: String) throws(StoreError) {
@@ -68,7 +71,8 @@ public final class LineReader {
         let raw = UnsafeRawBufferPointer(start: buffer, count: count)
         hasher.update(bufferPointer: raw)
         var length = count
-        if length > 0, buffer[length - 1] == 0x0A { length -= 1 }
+        lineWasTerminated = length > 0 && buffer[length - 1] == 0x0A
+        if lineWasTerminated { length -= 1 }
         if length > 0, buffer[length - 1] == 0x0D { length -= 1 }
         try body(UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count: length))
         return true

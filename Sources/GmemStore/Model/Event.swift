@@ -52,6 +52,10 @@ public enum Operation: Equatable, Sendable {
     case hostAccess(MemoryRange)
     case reuse(pfn: UInt64, npages: UInt64, owner: String?)
     case mce(pfn: UInt64)
+    /// A trace line kept as context (docs/MODEL.md, an addition to EVENTS.md): a tracepoint
+    /// such as `kvm_page_fault` or `kvm_pio` that says what the machine was doing but changes
+    /// no page state.
+    case context(tracepoint: String)
 
     /// The `op` name used in the log.
     public var name: String {
@@ -75,6 +79,7 @@ public enum Operation: Equatable, Sendable {
         case .hostAccess: "host_access"
         case .reuse: "reuse"
         case .mce: "mce"
+        case .context: "context"
         }
     }
 
@@ -102,7 +107,7 @@ public enum Operation: Equatable, Sendable {
             case .iommu: "iommu"
             case .vfio, .gup: "vmm"
             }
-        case .map, .zap, .vmBugged: "kvm"
+        case .map, .zap, .vmBugged, .context: "kvm"
         case .hostAccess, .reuse, .mce: "host"
         default: "vmm"
         }

@@ -20,7 +20,7 @@ extension Event {
     static let knownFields: Set<String> = [
         "op", "ts", "id", "host", "actor", "result", "note", "error_offset", "src",
         "vm", "gmem", "offset", "gpa", "size", "type", "tdx_connect", "reason", "flags", "folio_size",
-        "slot", "hva", "pfn", "to", "implicit", "holder", "npages", "owner",
+        "slot", "hva", "pfn", "to", "implicit", "holder", "npages", "owner", "tracepoint",
     ]
 
     /// Decodes one line of JSON Lines input.
@@ -122,6 +122,8 @@ extension Event {
             put("pfn", number(pfn)); put("npages", number(npages)); put("owner", string(owner))
         case .mce(let pfn):
             put("pfn", number(pfn))
+        case .context(let tracepoint):
+            put("tracepoint", string(tracepoint))
         }
         put("ts", ts.map { .number(String($0)) })
         put("id", string(id))
@@ -205,6 +207,8 @@ extension Operation {
             self = .reuse(pfn: try fields.required("pfn", fields.number("pfn")), npages: npages, owner: try fields.identifier("owner"))
         case "mce":
             self = .mce(pfn: try fields.required("pfn", fields.number("pfn")))
+        case "context":
+            self = .context(tracepoint: try fields.requiredIdentifier("tracepoint"))
         default:
             throw EventDecodingError(field: "op", "unknown operation '\(name)'")
         }

@@ -1,0 +1,100 @@
+/// One input of an ingest: a file (or standard input) read line by line in one format, in
+/// constant memory. JSON Lines give events; traces give records, which `TraceResolver` places
+/// against the state only when the merge reaches them.
+public final class IngestSource {
+    /// What the source gives next.
+    public enum Item {
+        case event(Event)
+        case record(TraceRecord)
+
+        /// The item's time, when it has one.
+        public var ts: Int64? {
+            switch self {
+            case .event(let event): event.ts
+            case .record(let record): record.ts
+            }
+        }
+    }
+
+    /// The name events are kept under (`src.file`): the path as given, `<stdin>` for `-`.
+    public var name: String { reader.name }
+    /// The format, as given or as detected from the first line (nil until then for `auto`).
+    public private(set) var format: InputFormat?
+    /// Trace lines skipped, by event name.
+    public private(set) var skipped = SkippedLines()
+    /// Trace lines read as records.
+    public private(set) var records = 0
+    /// The SHA-256 of every byte read so far.
+    public var contentHash: [UInt8] { reader.contentHash }
+
+    let reader: LineReader
+    let quarantine: Bool
+
+    /// Opens `path` (`-` is standard input) in `format`, or detects it when nil.
+    public init(path: String, format: InputFormat?, quarantine: Bool = false) throws(StoreError) {
+        reader = try LineReader(path: path)
+        self.format = format
+        self.quarantine = quarantine
+    }
+
+    /// Reads `reader` (an embedded or in-memory input) in `format`.
+    public init(reader: LineReader, format: InputFormat?, quarantine: Bool = false) {
+        self.reader = reader
+        self.format = format
+        self.quarantine = quarantine
+    }
+
+    /// The next item, or nil at the end of the input. Undecodable JSON Lines throw (or, with
+    /// quarantine, go to `writer`'s reject table); trace lines never throw, they are skipped
+    /// and counted.
+    public func next(writer: Store.BatchWriter) throws -> Item? {
+        var item: Item?
+        while item == nil {
+            let more = try reader.next { bytes in
+                item = try read(bytes, writer: writer)
+            }
+            if !more { return nil }
+        }
+        return item
+    }
+
+    private func read(_ bytes: UnsafeBufferPointer<UInt8>, writer: Store.BatchWriter) throws -> Item? {
+        if format == nil {
+            let text = String(decoding: bytes, as: UTF8.self)
+            let trimmed = text.drop(while: { $0 == " " || $0 == "\t" })
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { return nil }
+            guard let detected = InputFormat.detect(line: Substring(text)) else {
+                throw StoreError.decode(
+                    file: name, line: reader.lineNumber,
+                    message: "cannot tell the format from this line (not JSON Lines, a kernel trace or a QEMU trace log); pass --format")
+            }
+            format = detected
+        }
+        if format != .jsonl, !reader.lineWasTerminated {
+            // A trace line the input ends inside: its last number may be cut short.
+            skipped.add("(unterminated last line)")
+            return nil
+        }
+        switch format! {
+        case .jsonl:
+            return try JSONLIngest(quarantine: quarantine).decode(bytes, reader: reader, writer: writer).map(Item.event)
+        case .ftrace:
+            return take(FtraceReader.read(String(decoding: bytes, as: UTF8.self), file: name, number: reader.lineNumber))
+        case .qemu:
+            return take(QemuTraceReader.read(String(decoding: bytes, as: UTF8.self), file: name, number: reader.lineNumber))
+        }
+    }
+
+    private func take(_ reading: TraceLineReading) -> Item? {
+        switch reading {
+        case .record(let record):
+            records += 1
+            return .record(record)
+        case .skipped(let name):
+            skipped.add(name)
+            return nil
+        case .ignored:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Crypto
+
+/// Ingests several inputs — a VMM's JSON Lines, a kernel trace, a QEMU trace log — as one
+/// batch ordered by timestamp (EVENTS.md §5, CLI.md `ingest --merge`); also the one-file
+/// ingest of a trace.
+///
+/// The merge streams: it holds one item per input and appends the earliest, so memory does not
+/// grow with the inputs. Each input keeps its own order ("stable within a file"). Its items are
+/// ordered by a key: the item's `ts`; for an item without `ts`, the key of the item before it
+/// in the same input (the start of time for items before the first `ts`), so it stays right
+/// after its own predecessor. Between inputs the smaller key goes first; equal keys go in the
+/// order the inputs were named. A trace record is resolved into events (`TraceResolver`) only
+/// when it is appended, against the state the events before it made.
+public struct MergeIngest {
+    /// Keep undecodable JSON Lines in the reject table instead of failing the batch.
+    public var quarantine = false
+    /// The VM trace lines belong to (`ingest --vm`); nil: the only VM alive at that point.
+    public var vm: String?
+
+    /// An ingest with `--quarantine` and `--vm` as given.
+    public init(quarantine: Bool = false, vm: String? = nil) {
+        self.quarantine = quarantine
+        self.vm = vm
+    }
+
+    /// What an ingest did: the batch, and per input its format and skipped lines.
+    public struct Summary {
+        /// The batch the inputs became.
+        public var batch: Store.BatchSummary
+        /// Per input, in the order given: its name, its format, the trace lines it read as
+        /// records, and the lines it skipped.
+        public var inputs: [(name: String, format: InputFormat?, records: Int, skipped: SkippedLines)]
+        /// Trace events that name no VM because none or several were alive (`?`).
+        public var unresolvedVM: Int
+    }
+
+    /// Ingests `inputs` (path, format or nil to detect) as one batch. Re-ingesting the same
+    /// files in the same order adds nothing.
+    public func ingest(_ inputs: [(path: String, format: InputFormat?)], into store: Store) throws -> Summary {
+        precondition(!inputs.isEmpty, "ingest of no input")
+        var sources: [IngestSource] = []
+        for input in inputs {
+            sources.append(try IngestSource(path: input.path, format: input.format, quarantine: quarantine))
+        }
+        return try ingest(sources, into: store)
+    }
+
+    /// Ingests already opened `sources` as one batch.
+    public func ingest(_ sources: [IngestSource], into store: Store) throws -> Summary {
+        var resolver = TraceResolver(vm: vm)
+        let name = sources.map(\.name).joined(separator: " + ")
+        let format = sources.count == 1 ? sources[0].format?.rawValue ?? "auto" : "merge"
+        let batch = try store.ingestOnce(source: name, format: format) { writer in
+            try merge(sources, resolver: &resolver, into: writer)
+            if sources.count == 1 { return sources[0].contentHash }
+            var hasher = SHA256()
+            for source in sources { hasher.update(data: source.contentHash) }
+            return Array(hasher.finalize())
+        }
+        return Summary(
+            batch: batch, inputs: sources.map { ($0.name, $0.format, $0.records, $0.skipped) },
+            unresolvedVM: batch.duplicateOfBatch == nil ? resolver.unresolvedVM : 0)
+    }
+
+    /// Appends the items of `sources` to `writer`, smallest key first.
+    func merge(_ sources: [IngestSource], resolver: inout TraceResolver, into writer: Store.BatchWriter) throws {
+        var heads: [(item: IngestSource.Item, key: Int64)?] = []
+        var lastKeys = [Int64](repeating: .min, count: sources.count)
+        func advance(_ index: Int) throws -> (item: IngestSource.Item, key: Int64)? {
+            guard let item = try sources[index].next(writer: writer) else { return nil }
+            let key = item.ts ?? lastKeys[index]
+            lastKeys[index] = key
+            return (item, key)
+        }
+        for index in sources.indices { heads.append(try advance(index)) }
+        while true {
+            var chosen: Int?
+            for index in heads.indices {
+                guard let head = heads[index] else { continue }
+                if let current = chosen, heads[current]!.key <= head.key { continue }
+                chosen = index
+            }
+            guard let index = chosen else { return }
+            switch heads[index]!.item {
+            case .event(let event):
+                try writer.append(event)
+            case .record(let record):
+                for event in resolver.events(for: record, in: writer.state) { try writer.append(event) }
+            }
+            heads[index] = try advance(index)
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import PropertyBased
+import Testing
+@testable import GmemStore
+
+/// The range engine against the page-by-page reference model, on random logs.
+@Suite struct EngineModelTests {
+    static let vmNames = ["a", "b", "zz"]
+    static let gmemNames = ["g1", "g2", "g3", "nope"]
+
+    /// The fixed start of every random log: two VMs (one TDX Connect), three gmem files, four
+    /// memslots with a hole between two of them.
+    static let prologue: [Event] = [
+        Event(.vmCreate(vm: "a", type: "tdx", tdxConnect: true)),
+        Event(.vmCreate(vm: "b", type: "snp", tdxConnect: false)),
+        Event(.gmemCreate(vm: "a", gmem: "g1", size: 32 * 4096, flags: ["mmap"], folioSize: 4096)),
+        Event(.gmemCreate(vm: "a", gmem: "g2", size: 16 * 4096, flags: ["mmap", "init_shared"], folioSize: 4096)),
+        Event(.gmemCreate(vm: "b", gmem: "g3", size: 16 * 4096, flags: [], folioSize: 4096)),
+        Event(.bind(vm: "a", gmem: "g1", slot: 1, gpa: 0x10_0000, size: 16 * 4096, offset: 0, hva: 0x7000_0000)),
+        Event(.bind(vm: "a", gmem: "g1", slot: 2, gpa: 0x11_0000, size: 16 * 4096, offset: 16 * 4096, hva: nil)),
+        Event(.bind(vm: "a", gmem: "g2", slot: 3, gpa: 0x12_0000 + 4 * 4096, size: 16 * 4096, offset: 0, hva: nil)),
+        Event(.bind(vm: "b", gmem: "g3", slot: 1, gpa: 0x10_0000, size: 16 * 4096, offset: 0, hva: nil)),
+    ]
+
+    /// Decodes one random number into an event over the prologue's universe: every op, both
+    /// addressings, overlapping and out-of-range ranges, observed results that agree or not.
+    static func event(_ bits: UInt64) -> Event {
+        func field(_ shift: UInt64, _ width: UInt64) -> UInt64 { (bits >> shift) & ((1 << width) - 1) }
+        let vm = vmNames[Int(field(5, 3) % 3)]
+        let gmem = gmemNames[Int(field(8, 3) % 4)]
+        let page = field(11, 6) % 40
+        let npages = field(17, 2) == 3 ? field(19, 5) + 1 : field(19, 2) + 1
+        let size = npages * 4096
+        let range: MemoryRange = field(24, 1) == 0
+            ? .file(gmem: gmem, offset: page * 4096, size: size)
+            : .guest(vm: vm, gpa: 0x10_0000 + page * 4096 + field(25, 2) * 0x10000, size: size)
+        let holder = Holder.allCases[Int(field(27, 2))]
+        let to: Shareability = field(29, 1) == 0 ? .shared : .private
+        let pfn = 0x1000 + field(30, 6)
+        let op: Operation
+        switch field(0, 5) {
+        case 0: op = .populate(range, pfn: field(36, 1) == 0 ? pfn : nil)
+        case 1, 2: op = .map(range)
+        case 3: op = .zap(range, reason: field(36, 1) == 0 ? "host" : "teardown")
+        case 4: op = .punchHole(range)
+        case 5, 6: op = .convert(range, to: to)
+        case 7: op = .convertRequest(vm: vm, gpa: 0x10_0000 + page * 4096, size: size, to: to, implicit: false)
+        case 8, 9: op = .accept(range)
+        case 10, 11: op = .pin(range, holder: holder)
+        case 12, 13: op = .release(range, holder: holder)
+        case 14: op = .hostAccess(range)
+        case 15: op = .unbind(vm: vm, slot: field(36, 2) + 1)
+        case 16: op = .bind(vm: vm, gmem: gmem, slot: field(36, 2) + 1, gpa: 0x10_0000 + page * 4096, size: size, offset: page * 4096, hva: nil)
+        case 17: op = field(36, 2) == 0 ? .vmDestroy(vm: vm) : .vmBugged(vm: vm, reason: nil)
+        case 18: op = field(36, 2) == 0 ? .gmemClose(gmem: gmem) : .gmemCreate(vm: vm, gmem: gmem, size: 16 * 4096, flags: field(38, 1) == 0 ? [] : ["mmap", "init_shared"], folioSize: 4096)
+        case 19: op = field(36, 2) == 0 ? .vmCreate(vm: vm, type: "tdx", tdxConnect: field(38, 1) == 0) : .reuse(pfn: pfn, npages: npages, owner: nil)
+        case 20: op = .mce(pfn: pfn)
+        default: op = field(36, 1) == 0 ? .map(range) : .accept(range)
+        }
+        let result: String?
+        switch field(40, 4) {
+        case 12: result = "ok"
+        case 13: result = "EIO"
+        case 14: result = "EAGAIN"
+        case 15: result = "EINVAL"
+        default: result = nil
+        }
+        return Event(op, result: result)
+    }
+
+    /// The first difference between the engine's state and the model's, or nil when they agree
+    /// page by page (and the engine's runs are canonical: contiguous, equal neighbours merged).
+    static func difference(_ engine: Engine, _ model: ReferenceModel) -> String? {
+        let state = engine.state
+        guard state.files.count == model.files.count else { return "engine has \(state.files.count) files, model \(model.files.count)" }
+        for (file, reference) in zip(state.files, model.files) {
+            if file.isOpen != reference.open { return "open flag of \(file.name)" }
+            var pages: [ReferenceModel.Page] = []
+            var previous: PageState?
+            var cursor: UInt64 = 0
+            for run in file.pages.runs {
+                if run.lower != cursor { return "runs of \(file.name) leave a gap at page \(cursor)" }
+                if previous == run.value { return "equal neighbours not merged in \(file.name) at page \(run.lower)" }
+                previous = run.value
+                cursor = run.upper
+                for page in run.range {
+                    var pins: [Holder: UInt32] = [:]
+                    for (holder, count) in run.value.pins.held { pins[holder] = count }
+                    pages.append(ReferenceModel.Page(
+                        shareability: run.value.shareability, populated: run.value.populated, pfn: run.value.pfn(ofPage: page),
+                        mapped: run.value.mapped, accepted: run.value.accepted, pins: pins,
+                        requested: run.value.requested, quarantined: run.value.quarantined))
+                }
+            }
+            for (number, reference) in reference.pages.enumerated() {
+                var expected = reference
+                expected.pins = expected.pins.filter { $0.value > 0 }
+                if !expected.populated { expected.pfn = nil }
+                guard number < pages.count else { return "\(file.name) has only \(pages.count) pages in the engine" }
+                if pages[number] != expected { return "\(file.name) page \(number): engine \(pages[number]), model \(expected)" }
+            }
+        }
+        for (name, vm) in model.vms {
+            if state.vms[name]?.life != vm.life { return "life of vm \(name): engine \(String(describing: state.vms[name]?.life)), model \(vm.life)" }
+            if state.vms[name]?.bindings != vm.bindings { return "bindings of vm \(name)" }
+        }
+        var frames: [UInt64: ReferenceModel.Placed] = [:]
+        for run in state.frames.runs {
+            for pfn in run.range {
+                frames[pfn] = ReferenceModel.Placed(file: run.value.file, page: Int(Int64(bitPattern: pfn) &+ run.value.pageDelta), address: 0)
+            }
+        }
+        if frames != model.frames { return "frames: engine \(frames), model \(model.frames)" }
+        var reused: [UInt64: String] = [:]
+        for run in state.reusedFrames.runs { for pfn in run.range { reused[pfn] = run.value } }
+        if reused != model.reused { return "reused frames" }
+        return nil
+    }
+
+    @Test("the range engine agrees with the page-by-page model on every prefix of 250 random logs", .shrinking(false))
+    func engineMatchesReferenceModel() async {
+        await propertyCheck(count: 250, input: Gen.uint64().array(of: 200...260)) { numbers in
+            var engine = Engine()
+            var model = ReferenceModel()
+            let events = Self.prologue + numbers.map(Self.event)
+            for (step, event) in events.enumerated() {
+                let verdict = engine.apply(event)
+                let expected = model.apply(event)
+                var problem: String?
+                if verdict.expected != expected.expected || verdict.expectedErrorOffset != expected.errorOffset {
+                    problem = "verdict: engine \(verdict.expected ?? "none")@\(String(describing: verdict.expectedErrorOffset)), model \(expected.expected ?? "none")@\(String(describing: expected.errorOffset))"
+                } else {
+                    problem = Self.difference(engine, model)
+                }
+                if let problem {
+                    Issue.record("step \(step) \(event.canonicalJSON): \(problem)")
+                    return
+                }
+            }
+            // The snapshot form holds the whole state.
+            #expect((try? StateCodec.decode(StateCodec.encode(engine.state))) == engine.state)
+        }
+    }
+}

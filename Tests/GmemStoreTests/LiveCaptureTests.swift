@@ -1,0 +1,63 @@
+import Foundation
+import GmemStore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Re-captures a real trace on this machine's KVM (scripts/capture-real.sh) and checks that the
+/// merge of its JSONL and trace replays to the pages the guest really had mapped. Runs only as
+/// root with a usable /dev/kvm; elsewhere it is skipped and says why.
+@Suite struct LiveCaptureTests {
+    /// Why a live capture cannot run here, or nil when it can be tried.
+    static let unavailable: String? = {
+        guard access("/dev/kvm", F_OK) == 0 else { return "no /dev/kvm on this machine" }
+        guard geteuid() == 0 else { return "not root: a capture needs a tracefs instance" }
+        let fd = open("/dev/kvm", O_RDWR)
+        guard fd >= 0 else { return "/dev/kvm cannot be opened read-write: \(String(cString: strerror(errno)))" }
+        close(fd)
+        guard access(TraceFixtures.root.appendingPathComponent("scripts/capture-real.sh").path, X_OK) == 0 else {
+            return "scripts/capture-real.sh is missing or not executable"
+        }
+        return nil
+    }()
+
+    static var skipComment: Comment {
+        Comment(rawValue: "live capture skipped: \(unavailable ?? "")")
+    }
+
+    @Test(.enabled(if: unavailable == nil, skipComment), arguments: ["punch-and-retouch", "unbind-teardown"])
+    func recapturedTraceReplaysToTheTruth(_ scenario: String) throws {
+        let directory = try TraceFixtures.temporaryDirectory()
+        let name = "live-\(scenario)"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["bash", TraceFixtures.root.appendingPathComponent("scripts/capture-real.sh").path, name, directory.path]
+        var environment = ProcessInfo.processInfo.environment
+        environment["GMEM_CAPTURE_SCENARIO"] = scenario
+        process.environment = environment
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        switch process.terminationStatus {
+        case 0:
+            break
+        case 77:
+            print("LiveCaptureTests: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+            try Test.cancel(Comment(rawValue: message.trimmingCharacters(in: .whitespacesAndNewlines)))
+        default:
+            Issue.record("capture-real.sh exited \(process.terminationStatus): \(message)")
+            return
+        }
+        let base = directory.appendingPathComponent(name).path
+        try TraceFixtures.checkCapture(jsonl: base + ".jsonl", trace: base + ".trace", truth: base + ".truth.json")
+        if FileManager.default.fileExists(atPath: base + ".report.txt") {
+            try TraceFixtures.checkCapture(jsonl: base + ".jsonl", trace: base + ".report.txt", truth: base + ".truth.json")
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
