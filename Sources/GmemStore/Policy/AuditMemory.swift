@@ -158,7 +158,7 @@ public struct AuditMemory: Equatable, Sendable {
                     }
                 }
             }
-        case .populate, .convertRequest, .hostAccess, .reuse, .mce, .vmBugged, .gmemCreate:
+        case .populate, .convertRequest, .hostAccess, .reuse, .mce, .vmBugged, .gmemCreate, .context:
             return
         }
     }
