@@ -53,7 +53,7 @@ import Testing
         case 17: op = field(36, 2) == 0 ? .vmDestroy(vm: vm) : .vmBugged(vm: vm, reason: nil)
         case 18: op = field(36, 2) == 0 ? .gmemClose(gmem: gmem) : .gmemCreate(vm: vm, gmem: gmem, size: 16 * 4096, flags: field(38, 1) == 0 ? [] : ["mmap", "init_shared"], folioSize: 4096)
         case 19: op = field(36, 2) == 0 ? .vmCreate(vm: vm, type: "tdx", tdxConnect: field(38, 1) == 0) : .reuse(pfn: pfn, npages: npages, owner: nil)
-        case 20: op = .mce(pfn: pfn)
+        case 20: op = field(36, 1) == 0 ? .mce(pfn: pfn) : .context(tracepoint: "kvm_page_fault")
         default: op = field(36, 1) == 0 ? .map(range) : .accept(range)
         }
         let result: String?

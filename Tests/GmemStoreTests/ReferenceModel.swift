@@ -79,7 +79,7 @@ struct ReferenceModel {
             .bind(let vm, _, _, _, _, _, _), .unbind(let vm, _), .convertRequest(let vm, _, _, _, _):
             vmName = vm
         case .gmemClose(let gmem): vmName = index[gmem].map { files[$0].vm }
-        case .reuse, .mce: vmName = nil
+        case .reuse, .mce, .context: vmName = nil
         default:
             switch event.op.range {
             case .guest(let vm, _, _)?: vmName = vm
@@ -99,7 +99,7 @@ struct ReferenceModel {
             if let name = vmName, let vm = vms[name], vm.life != .alive {
                 var exempt = false
                 switch event.op {
-                case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse: exempt = true
+                case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse, .context: exempt = true
                 case .release(_, let holder): exempt = holder != .td
                 case .zap(_, let reason): exempt = reason == "teardown"
                 default: break
@@ -115,7 +115,7 @@ struct ReferenceModel {
                 return blocked.isEmpty ? "ok" : "EIO"
             }
             switch event.op {
-            case .vmCreate, .vmBugged, .reuse, .mce: return "ok"
+            case .vmCreate, .vmBugged, .reuse, .mce, .context: return "ok"
             case .vmDestroy(let name): return vms[name] == nil ? nil : "ok"
             case .gmemCreate: return "ok"
             case .gmemClose(let gmem):
@@ -276,7 +276,7 @@ struct ReferenceModel {
             }
         case .reuse(let pfn, let npages, let owner):
             if ok { for f in pfn..<(pfn + npages) { reused[f] = owner ?? "unknown" } }
-        case .hostAccess, .mce:
+        case .hostAccess, .mce, .context:
             break
         }
         return (expected, errorOffset)
