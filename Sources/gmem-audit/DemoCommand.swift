@@ -5,7 +5,7 @@ import GmemStore
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Replay the seed scenarios (built into this binary) into fresh stores and show what gmem reconstructs."
+        abstract: "Replay the seed scenarios (built into this binary) into fresh stores and show what gmem reconstructs and what the audit finds."
     )
 
     @Option(help: "Keep the scenario stores in this directory (NN-name.db) instead of a temporary one.")
@@ -30,8 +30,13 @@ struct DemoCommand: ParsableCommand {
             print("   \(summary.added) events; \(diverged) where the kernel's answer differs from the model's")
             let state = try failing { try store.engine(at: store.headLink().seq).state }
             print(StateReport.text(StateReport.runs(of: state)).split(separator: "\n").map { "   " + $0 }.joined(separator: "\n"))
+            let audit = try failing { try store.audit() }
+            let findings = try failing { try store.findings() }.compactMap(Policy().judge)
+            print("")
+            print(FindingReport.text(findings, from: 1, to: audit.head, suppressed: 0).split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0.isEmpty ? "" : "   " + $0 }.joined(separator: "\n"))
             print("")
         }
-        if let keep { print("stores kept in \(keep); try: gmem-audit state --db \(keep)/<scenario>.db") }
+        if let keep { print("stores kept in \(keep); try: gmem-audit state --db \(keep)/<scenario>.db, gmem-audit explain --db \(keep)/<scenario>.db 1") }
     }
 }

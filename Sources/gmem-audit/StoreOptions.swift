@@ -9,6 +9,9 @@ struct StoreOptions: ParsableArguments {
 
     var path: String { db ?? ProcessInfo.processInfo.environment["GMEM_DB"] ?? "./gmem.db" }
 
+    /// True when the store file exists.
+    var exists: Bool { FileManager.default.fileExists(atPath: path) }
+
     /// Opens the store for writing (creating it when missing).
     func openForWriting() throws -> Store {
         try failing { () throws(StoreError) in try Store(path: path, access: .readWrite) }

@@ -55,7 +55,7 @@ public struct Engine: Equatable, Sendable {
 
     /// Ops that still work on a dead VM: the gmem file operations, the teardown of a bugged VM
     /// and KVM's own teardown zaps.
-    private func worksOnDeadVM(_ op: Operation) -> Bool {
+    func worksOnDeadVM(_ op: Operation) -> Bool {
         switch op {
         case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse, .context: true
         case .release(_, let holder): holder.isHost

@@ -1,0 +1,46 @@
+/// Runs the rules over a replay: for each event, the engine's verdict from the state before
+/// it, every rule against that state, the auditor's memory and the verdict, then the engine's
+/// commit. One pass over the log; no SQL. Pure, like the engine.
+public struct Auditor: Sendable {
+    public private(set) var engine: Engine
+    public private(set) var memory: AuditMemory
+    public let rules: [any Rule]
+
+    /// An auditor that continues from `engine` and `memory` (both empty for a new log).
+    public init(engine: Engine = Engine(), memory: AuditMemory = AuditMemory(), rules: [any Rule] = RuleCatalog.all) {
+        self.engine = engine
+        self.memory = memory
+        self.rules = rules
+    }
+
+    /// Audits and applies event `seq`; returns its findings in rule order.
+    public mutating func audit(_ event: Event, seq: Int64) -> [Finding] {
+        let verdict = engine.evaluate(event)
+        let findings = Self.judge(rules, RuleContext(seq: seq, event: event, verdict: verdict, state: engine.state, memory: memory))
+        memory.record(seq: seq, event: event, verdict: verdict, state: engine.state)
+        let wasAlive = verdict.vm.flatMap { engine.state.vms[$0] }.map { !$0.life.isDead } ?? false
+        engine.commit(event, verdict)
+        memory.recordAfterCommit(seq: seq, vm: verdict.vm, wasAlive: wasAlive, state: engine.state)
+        return findings
+    }
+
+    /// The findings of one event. A separate function so that the context's references to the
+    /// state end before the engine mutates it (no copy-on-write of the page maps).
+    private static func judge(_ rules: [any Rule], _ context: RuleContext) -> [Finding] {
+        var findings: [Finding] = []
+        for rule in rules {
+            guard let detection = rule.check(context) else { continue }
+            var ranges = detection.spans.map { span in
+                FindingRange(
+                    gmem: context.state.files[span.file].name, offset: span.pages.lowerBound * pageSize,
+                    size: UInt64(span.pages.count) * pageSize)
+            }
+            ranges += detection.otherRanges
+            findings.append(Finding(
+                rule: rule.id, name: rule.name, severity: detection.severity ?? rule.defaultSeverity, seq: context.seq,
+                ts: context.event.ts, host: context.event.host, vm: detection.vm ?? context.verdict.vm, ranges: ranges,
+                related: detection.related.filter { $0 < context.seq }, message: detection.message))
+        }
+        return findings
+    }
+}

@@ -1,0 +1,25 @@
+/// GM-R02: a zap of mapped pages the TD has pinned. The TDX module refuses the S-EPT unmap;
+/// guest_memfd should refuse before attempting it.
+public struct ZapOfTDPinned: Rule {
+    public let id = "GM-R02"
+    public let name = "zap-of-td-pinned"
+    public let defaultSeverity = Severity.error
+    public let firesOn = "a zap, punch_hole, unbind or to-shared convert whose range holds a mapped, td-pinned page"
+    public let rationale = "the TDX module refuses the S-EPT unmap; guest_memfd should refuse before attempting it (seed: Yan Zhao)"
+
+    public init() {}
+
+    public func check(_ context: RuleContext) -> Detection? {
+        switch context.event.op {
+        case .zap, .punchHole, .unbind, .convert(_, .shared): break
+        default: return nil
+        }
+        let blocked = context.spans(where: { $0.mapped && $0.pins.td > 0 })
+        guard !blocked.isEmpty else { return nil }
+        let related = context.memory.seqs(in: blocked) { $0.tdPin }
+        return Detection(
+            spans: blocked, related: related,
+            message: "\(context.event.op.name) of mapped pages the TD has pinned: \(context.describe(blocked)); "
+                + "TDH.MEM.RANGE.BLOCK refuses them" + (related.isEmpty ? "" : " (pinned at \(context.describe(seqs: related)))"))
+    }
+}

@@ -1,0 +1,23 @@
+/// GM-R06: a conversion to private over pages the host still holds references to; the kernel
+/// answers EAGAIN (kvm_gmem_has_safe_refcount() fails).
+public struct ConvertWithElevatedRefcount: Rule {
+    public let id = "GM-R06"
+    public let name = "convert-with-elevated-refcount"
+    public let defaultSeverity = Severity.warning
+    public let firesOn = "a convert to=private over pages with iommu/vfio/gup pins (the kernel answers EAGAIN)"
+    public let rationale = "kvm_gmem_has_safe_refcount() fails when the IOMMU holds folio references (seed: Alexey Kardashevskiy)"
+
+    public init() {}
+
+    public func check(_ context: RuleContext) -> Detection? {
+        guard case .convert(_, .private) = context.event.op else { return nil }
+        let referenced = context.spans(where: { $0.pins.hasHostPin })
+        guard !referenced.isEmpty else { return nil }
+        let related = context.memory.seqs(in: referenced) { $0.dmaPin } + context.memory.seqs(in: referenced) { $0.gupPin }
+        return Detection(
+            spans: referenced, related: related,
+            message: "conversion to private of pages with extra host references: \(context.describe(referenced))"
+                + (related.isEmpty ? "" : " (pinned at \(context.describe(seqs: Array(Set(related)).sorted())))")
+                + "; the kernel answers EAGAIN")
+    }
+}

@@ -1,0 +1,25 @@
+/// GM-R07: the host touches private pages through mmap. They must SIGBUS; when the log says
+/// the access worked, the page was readable and the finding is critical.
+public struct HostAccessToPrivate: Rule {
+    public let id = "GM-R07"
+    public let name = "host-access-to-private"
+    public let defaultSeverity = Severity.error
+    public let firesOn = "a host_access to a private page; critical when its observed result is ok (the page was readable)"
+    public let rationale = "private pages must SIGBUS on host access (guest_memfd selftests)"
+
+    public init() {}
+
+    public func check(_ context: RuleContext) -> Detection? {
+        guard case .hostAccess = context.event.op else { return nil }
+        let privatePages = context.spans(where: { $0.shareability == .private })
+        guard !privatePages.isEmpty else { return nil }
+        let related = context.memory.seqs(in: privatePages) { $0.madePrivate }
+        let readable = context.observedOK
+        return Detection(
+            spans: privatePages, related: related,
+            message: "host access to private pages \(context.describe(privatePages))"
+                + (readable ? ": the log says it succeeded, so private memory was readable by the host" : ", answered \(context.effectiveResult ?? "nothing")")
+                + (related.isEmpty ? "" : " (private since \(context.describe(seqs: related)))"),
+            severity: readable ? .critical : nil)
+    }
+}

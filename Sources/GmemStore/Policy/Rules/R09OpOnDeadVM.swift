@@ -1,0 +1,26 @@
+/// GM-R09: the log says an operation succeeded on a VM that KVM_BUG_ON or teardown had already
+/// killed, where every VM ioctl returns -EIO.
+public struct OpOnDeadVM: Rule {
+    public let id = "GM-R09"
+    public let name = "op-on-dead-vm"
+    public let defaultSeverity = Severity.error
+    public let firesOn = "an op with observed result ok on a bugged or destroyed VM (gmem file ops excepted)"
+    public let rationale = "after KVM_BUG_ON every VM ioctl returns -EIO"
+
+    public init() {}
+
+    public func check(_ context: RuleContext) -> Detection? {
+        guard context.observedOK, let name = context.verdict.vm, let vm = context.state.vms[name], vm.life.isDead else { return nil }
+        switch context.event.op {
+        case .vmCreate: return nil
+        case .vmDestroy where vm.life == .bugged: return nil
+        default: break
+        }
+        if Engine().worksOnDeadVM(context.event.op) { return nil }
+        let death = context.memory.vmDeath[name].map { [$0] } ?? []
+        return Detection(
+            spans: context.allSpans, related: death,
+            message: "\(context.event.op.name) on vm '\(name)' answered ok although the VM is \(vm.life.rawValue)"
+                + (death.isEmpty ? "" : " since seq \(death[0])") + "; KVM answers -EIO to every ioctl of a dead VM")
+    }
+}

@@ -1,0 +1,138 @@
+/// What one `Store.audit` did.
+public struct AuditSummary: Equatable, Sendable {
+    /// Events audited by this run (0 when the stored findings were already up to date).
+    public var audited: Int64 = 0
+    /// Findings this run stored.
+    public var added: Int = 0
+    /// The last audited event: the head of the log.
+    public var head: Int64 = 0
+    /// Why the stored findings were dropped and the log audited from its start, when they were.
+    public var restartReason: String?
+}
+
+extension Store {
+    /// Audits the events not yet audited and stores their findings: the rules run over a
+    /// replay that continues from the stored audit head (engine state and auditor memory), one
+    /// transaction per `chunk` events. Findings already stored are kept with their ids; when
+    /// the stored ones were made by another rule catalog, or the log at the audit head is not
+    /// the one audited, they are dropped and the whole log is audited again.
+    @discardableResult
+    public func audit(chunk: Int64 = 100_000) throws -> AuditSummary {
+        precondition(!isReadOnly, "audit stores findings: open the store read-write")
+        var summary = AuditSummary()
+        while true {
+            let done = try database.writeTransaction { () throws -> Bool in
+                let link = try headLink()
+                var auditor: Auditor
+                var from: Int64
+                if let head = try auditHead(), head.catalog == RuleCatalog.signature, try eventHash(head.seq) == head.hash, head.seq <= link.seq {
+                    auditor = try AuditCodec.decode(head.state)
+                    from = head.seq
+                } else {
+                    if let head = try auditHead() {
+                        summary.restartReason = head.catalog != RuleCatalog.signature
+                            ? "the findings were made by another rule catalog (\(head.catalog))"
+                            : "the log at seq \(head.seq) is not the one audited"
+                        try database.execute("DELETE FROM finding; DELETE FROM audit_head")
+                    }
+                    auditor = Auditor()
+                    from = 0
+                }
+                summary.head = link.seq
+                guard from < link.seq else { return true }
+                let to = min(link.seq, from + max(chunk, 1))
+                let insert = try database.cached(
+                    "INSERT INTO finding(rule, severity, seq, ts, host, vm, gmem, offset, size, ranges, related, message) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+                var lastHash: [UInt8] = []
+                try forEachEvent(in: (from + 1)...to) { stored in
+                    for finding in auditor.audit(try stored.decoded(), seq: stored.seq) {
+                        try insert.bind(1, finding.rule)
+                        try insert.bind(2, finding.severity.rawValue)
+                        try insert.bind(3, finding.seq)
+                        try insert.bind(4, finding.ts)
+                        try insert.bind(5, finding.host)
+                        try insert.bind(6, finding.vm)
+                        try insert.bind(7, finding.gmem)
+                        try insert.bind(8, finding.offset.map { Int64(bitPattern: $0) })
+                        try insert.bind(9, finding.size.map { Int64(bitPattern: $0) })
+                        try insert.bind(10, JSONWriter.string(.array(finding.ranges.map(\.json)), sortsKeys: false))
+                        try insert.bind(11, JSONWriter.string(.array(finding.related.map { .number(String($0)) })))
+                        try insert.bind(12, finding.message)
+                        try insert.run()
+                        summary.added += 1
+                    }
+                    lastHash = stored.hash
+                    return true
+                }
+                let save = try database.cached("INSERT OR REPLACE INTO audit_head(id, seq, hash, catalog, state) VALUES (1, ?, ?, ?, ?)")
+                try save.bind(1, to)
+                try save.bind(2, lastHash)
+                try save.bind(3, RuleCatalog.signature)
+                try save.bind(4, AuditCodec.encode(auditor))
+                try save.run()
+                summary.audited += to - from
+                return to == link.seq
+            }
+            if done { return summary }
+        }
+    }
+
+    /// The stored audit head, when an audit has run.
+    private func auditHead() throws -> (seq: Int64, hash: [UInt8], catalog: String, state: [UInt8])? {
+        let statement = try database.cached("SELECT seq, hash, catalog, state FROM audit_head WHERE id = 1")
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        return (statement.int(0), statement.blob(1), statement.string(2), statement.blob(3))
+    }
+
+    private func eventHash(_ seq: Int64) throws -> [UInt8]? {
+        let statement = try database.cached("SELECT hash FROM event WHERE seq = ?")
+        defer { statement.reset() }
+        try statement.bind(1, seq)
+        return try statement.step() ? statement.blob(0) : nil
+    }
+
+    /// The last event the stored findings cover (0 when no audit has run).
+    public func auditedSeq() throws -> Int64 {
+        try database.scalarInt("SELECT seq FROM audit_head WHERE id = 1") ?? 0
+    }
+
+    /// The stored findings whose triggering seq lies in `range`, ordered by seq, then rule.
+    public func findings(in range: ClosedRange<Int64> = 0...Int64.max) throws -> [Finding] {
+        let statement = try database.prepare(
+            "SELECT id, rule, severity, seq, ts, host, vm, ranges, related, message FROM finding WHERE seq BETWEEN ? AND ? ORDER BY seq, rule")
+        try statement.bind(1, range.lowerBound)
+        try statement.bind(2, range.upperBound)
+        var result: [Finding] = []
+        while try statement.step() { result.append(try finding(from: statement)) }
+        return result
+    }
+
+    /// The stored finding with `id`.
+    public func finding(id: Int64) throws -> Finding? {
+        let statement = try database.prepare(
+            "SELECT id, rule, severity, seq, ts, host, vm, ranges, related, message FROM finding WHERE id = ?")
+        try statement.bind(1, id)
+        return try statement.step() ? try finding(from: statement) : nil
+    }
+
+    private func finding(from row: Statement) throws -> Finding {
+        let id = row.int(0)
+        let rule = row.string(1)
+        func corrupt(_ what: String) -> StoreError {
+            .notAStore(path: database.path, reason: "finding \(id) has \(what); run `gmem-audit verify`, then audit a copy of the log")
+        }
+        guard let severity = Severity(name: row.string(2)) else { throw corrupt("an unknown severity '\(row.string(2))'") }
+        guard case .array(let rangeValues)? = try? JSONParser.parse(row.string(7)) else { throw corrupt("unreadable ranges") }
+        guard case .array(let relatedValues)? = try? JSONParser.parse(row.string(8)) else { throw corrupt("unreadable related seqs") }
+        let ranges = rangeValues.compactMap(FindingRange.init(json:))
+        let related = relatedValues.compactMap { value -> Int64? in
+            if case .number(let text) = value { return Int64(text) }
+            return nil
+        }
+        return Finding(
+            id: id, rule: rule, name: RuleCatalog.rule(rule)?.name ?? rule, severity: severity, seq: row.int(3),
+            ts: row.optionalInt(4), host: row.string(5), vm: row.optionalString(6), ranges: ranges, related: related,
+            message: row.string(9))
+    }
+}

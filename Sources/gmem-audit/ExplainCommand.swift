@@ -1,0 +1,49 @@
+import ArgumentParser
+import GmemStore
+
+struct ExplainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "A stored finding with its causal chain: each related event and the triggering one, oldest first, with the pages before and after."
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
+    @OptionGroup var store: StoreOptions
+
+    @Argument(help: "The finding's id, as `audit` prints it.")
+    var finding: Int64
+
+    @Option(help: "A policy file: the finding is shown at the severity it gives.")
+    var policy: String?
+
+    @Option(help: "Output format.")
+    var format: Format = .text
+
+    func run() throws {
+        var policySeverity: Policy?
+        if let policy {
+            do throws(PolicyError) {
+                policySeverity = try Policy.load(path: policy)
+            } catch {
+                printError("gmem-audit: \(error)")
+                throw error.isMissing ? Exit.noInput : Exit.dataError
+            }
+        }
+        let store = try self.store.openForReading()
+        let explanation = try failing { try store.database.readTransaction { try Explainer(store: store).explain(id: finding) } }
+        guard let explanation else {
+            let audited = try failing { try store.auditedSeq() }
+            printError("gmem-audit: no finding \(finding) in \(self.store.path)"
+                + (audited == 0 ? "; run `gmem-audit audit` first" : "; `gmem-audit audit` lists the stored findings"))
+            throw Exit.noInput
+        }
+        let severity = policySeverity?.severity(of: explanation.finding.rule, found: explanation.finding.severity)
+        switch format {
+        case .text: print(ExplainFormat.text(explanation, severity: severity))
+        case .json: print(ExplainFormat.json(explanation, severity: severity))
+        }
+    }
+}
