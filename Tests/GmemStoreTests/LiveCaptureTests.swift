@@ -9,7 +9,9 @@ import Glibc
 /// Re-captures a real trace on this machine's KVM (scripts/capture-real.sh) and checks that the
 /// merge of its JSONL and trace replays to the pages the guest really had mapped. Runs only as
 /// root with a usable /dev/kvm; elsewhere it is skipped and says why.
-@Suite struct LiveCaptureTests {
+/// Serialized: a tracefs instance records kvm events of the whole machine, so two captures at
+/// once would each see the other's VM.
+@Suite(.serialized) struct LiveCaptureTests {
     /// Why a live capture cannot run here, or nil when it can be tried.
     static let unavailable: String? = {
         guard access("/dev/kvm", F_OK) == 0 else { return "no /dev/kvm on this machine" }
