@@ -97,16 +97,7 @@ public enum ExplainFormat {
         if !finding.related.isEmpty { out.append("  related: " + finding.related.map { "seq \($0)" }.joined(separator: ", ")) }
         for step in explanation.steps {
             out.append("")
-            var line = "seq \(step.seq) [\(step.role.rawValue)]"
-            if let ts = step.event.ts { line += "  \(Timestamp.format(ts))" }
-            line += "  \(step.event.actor) \(HistoryFormat.describe(step.event))"
-            let expected = step.verdict.expected ?? "unresolved"
-            if let result = step.event.result {
-                line += "  result \(result)" + (step.verdict.diverged ? " (model expected \(expected))" : "")
-            } else {
-                line += "  expected \(expected)"
-            }
-            out.append(line)
+            out.append(HistoryFormat.headline(seq: step.seq, role: step.role.rawValue, event: step.event, verdict: step.verdict))
             if let note = step.event.note { out.append("    note    \(note)") }
             if step.before.isEmpty && step.after.isEmpty {
                 out.append("    (the finding's pages are not in a gmem file at this point)")

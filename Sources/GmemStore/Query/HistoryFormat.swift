@@ -24,22 +24,28 @@ public enum HistoryFormat {
         guard !entries.isEmpty else { return "(no event touched these pages)" }
         var out: [String] = []
         for entry in entries {
-            var line = "seq \(entry.seq)"
-            if let ts = entry.event.ts { line += "  \(Timestamp.format(ts))" }
-            line += "  \(entry.event.actor) \(describe(entry.event))"
-            let expected = entry.verdict.expected ?? "unresolved"
-            if let result = entry.event.result {
-                line += "  result \(result)" + (entry.verdict.diverged ? " (model expected \(expected))" : "")
-            } else {
-                line += "  expected \(expected)"
-            }
-            out.append(line)
+            out.append(headline(seq: entry.seq, event: entry.event, verdict: entry.verdict))
             if entry.before != entry.after {
                 for run in entry.before { out.append("    before  " + summary(run)) }
                 for run in entry.after { out.append("    after   " + summary(run)) }
             }
         }
         return out.joined(separator: "\n")
+    }
+
+    /// The line that introduces an event: seq (and a role such as `trigger`), time, actor,
+    /// what it did, and its result against the model's expectation.
+    public static func headline(seq: Int64, role: String? = nil, event: Event, verdict: Verdict) -> String {
+        var line = "seq \(seq)" + (role.map { " [\($0)]" } ?? "")
+        if let ts = event.ts { line += "  \(Timestamp.format(ts))" }
+        line += "  \(event.actor) \(describe(event))"
+        let expected = verdict.expected ?? "unresolved"
+        if let result = event.result {
+            line += "  result \(result)" + (verdict.diverged ? " (model expected \(expected))" : "")
+        } else {
+            line += "  expected \(expected)"
+        }
+        return line
     }
 
     /// One line for an event: the op and its range.
