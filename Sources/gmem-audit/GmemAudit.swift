@@ -8,6 +8,7 @@ struct GmemAudit: ParsableCommand {
         abstract: "The ledger of guest_memfd pages: record every pin, release, conversion and zap, replay page state, audit it.",
         subcommands: [
             IngestCommand.self, StateCommand.self, HistoryCommand.self, VerifyCommand.self, DemoCommand.self, GenerateCommand.self,
+            ExportCommand.self, ReportCommand.self,
         ]
     )
 }

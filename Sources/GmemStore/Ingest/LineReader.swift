@@ -14,6 +14,8 @@ public final class LineReader {
     private var hasher = SHA256()
     /// The number of the line last returned, from 1.
     public private(set) var lineNumber: UInt64 = 0
+    /// The number of bytes read so far.
+    public private(set) var bytesRead: UInt64 = 0
 
     /// Opens `path`; `-` is standard input.
     public init(path: String) throws(StoreError) {
@@ -65,6 +67,7 @@ public final class LineReader {
             return false
         }
         lineNumber += 1
+        bytesRead += UInt64(count)
         let raw = UnsafeRawBufferPointer(start: buffer, count: count)
         hasher.update(bufferPointer: raw)
         var length = count

@@ -90,33 +90,51 @@ public struct History {
         return (placement, named)
     }
 
+    /// The entries for `pages` of `gmem` plus the events in `extra`: a sparse replay from the
+    /// start of the log of only the events that change VMs, bindings or files
+    /// (`event_structure`) and those that touched the pages (`page_span`), each with its
+    /// recorded outcome (`Engine.replay`). Exact for the pages asked about; it reads neither
+    /// snapshots nor the events of other pages.
     private func entries(gmem: String?, pages: Range<UInt64>, extra: Set<Int64>) throws -> [HistoryEntry] {
         var seqs = extra
         if let gmem, !pages.isEmpty {
-            let statement = try store.database.prepare(
-                "SELECT DISTINCT seq FROM event_touch WHERE gmem = ? AND page_lo < ? AND page_hi > ?")
-            try statement.bind(1, gmem)
-            try statement.bind(2, Int64(bitPattern: pages.upperBound))
-            try statement.bind(3, Int64(bitPattern: pages.lowerBound))
-            while try statement.step() { seqs.insert(statement.int(0)) }
+            seqs.formUnion(try PageSpanIndex.seqs(touching: pages, of: gmem, in: store))
         }
-        guard let first = seqs.min(), let last = seqs.max() else { return [] }
-        var engine = try store.engine(at: first - 1)
+        guard let last = seqs.max() else { return [] }
+        var replayed = seqs
+        let structure = try store.database.cached("""
+            SELECT seq FROM event WHERE seq <= ?
+            AND (op IN ('vm_create', 'vm_destroy', 'vm_bugged', 'gmem_create', 'gmem_close', 'bind', 'unbind')
+               OR (op IN ('zap', 'punch_hole', 'convert') AND (expected IS NULL OR expected = 'EIO' OR diverged = 1)))
+            """)
+        defer { structure.reset() }
+        try structure.bind(1, last)
+        while try structure.step() { replayed.insert(structure.int(0)) }
+
+        var engine = Engine()
         var result: [HistoryEntry] = []
         func snapshot() -> [StateRun] {
             guard let gmem, let file = engine.state.file(gmem), !pages.isEmpty else { return [] }
             return StateReport.runs(of: file, pages: pages.clamped(to: 0..<file.pageCount))
         }
-        try store.forEachEvent(in: first...last) { stored in
+        let row = try store.database.cached(
+            "SELECT seq, batch, body, hash, expected, expected_error_offset, diverged FROM event WHERE seq = ?")
+        defer { row.reset() }
+        for seq in replayed.sorted() {
+            try row.bind(1, seq)
+            guard try row.step() else { continue }
+            let stored = Store.StoredEvent(
+                seq: row.int(0), batch: row.int(1), body: row.string(2), hash: row.blob(3),
+                expected: row.optionalString(4), expectedErrorOffset: row.optionalInt(5), diverged: row.int(6) != 0)
+            row.reset()
             let event = try stored.decoded()
-            guard seqs.contains(stored.seq) else {
-                engine.apply(event)
-                return true
+            guard seqs.contains(seq) else {
+                engine.replay(event, expected: stored.expected, expectedErrorOffset: stored.expectedErrorOffset, diverged: stored.diverged)
+                continue
             }
             let before = snapshot()
-            let verdict = engine.apply(event)
-            result.append(HistoryEntry(seq: stored.seq, event: event, verdict: verdict, before: before, after: snapshot()))
-            return true
+            let verdict = engine.replay(event, expected: stored.expected, expectedErrorOffset: stored.expectedErrorOffset, diverged: stored.diverged)
+            result.append(HistoryEntry(seq: seq, event: event, verdict: verdict, before: before, after: snapshot()))
         }
         return result
     }

@@ -10,10 +10,12 @@ public final class Store {
     public let database: Database
     public let isReadOnly: Bool
     /// Take a periodic snapshot whenever seq is a multiple of this (batch ends always get one).
-    public var snapshotInterval: Int64 = 100_000
+    public var snapshotInterval: Int64 = Store.defaultSnapshotInterval
 
     /// The engine at the head of the log, kept between batches of this process.
     private var head: (seq: Int64, hash: [UInt8], engine: Engine)?
+    /// The forensic index writer at the head, kept with `head`.
+    private var forensicHead: ForensicIndexWriter?
 
     /// Opens (and for writing, creates and migrates) the store at `path`.
     public init(path: String, access: Database.Access) throws(StoreError) {
@@ -137,13 +139,20 @@ public final class Store {
     }
 
     /// The seq of the last event whose `ts` is at or before `nanoseconds` (0 when none).
-    /// Events without a ts count as happening where they stand in the log.
+    /// Events without a ts are not compared: they count as happening where they stand in the log.
+    /// Two index lookups: the event with the largest ts at or before the time (the last one when
+    /// in order), and the last of the events whose ts ran backwards (`ts_disorder`).
     public func seq(atTime nanoseconds: Int64) throws(SQLiteError) -> Int64 {
-        let statement = try database.cached("SELECT max(seq) FROM event WHERE ts <= ?")
-        defer { statement.reset() }
-        try statement.bind(1, nanoseconds)
-        _ = try statement.step()
-        return statement.optionalInt(0) ?? 0
+        let inOrder = try database.cached(
+            "SELECT seq FROM event WHERE ts IS NOT NULL AND ts <= ? ORDER BY ts DESC, seq DESC LIMIT 1")
+        defer { inOrder.reset() }
+        try inOrder.bind(1, nanoseconds)
+        let candidate = try inOrder.step() ? inOrder.int(0) : 0
+        let disorder = try database.cached("SELECT max(seq) FROM ts_disorder WHERE ts <= ?")
+        defer { disorder.reset() }
+        try disorder.bind(1, nanoseconds)
+        _ = try disorder.step()
+        return max(candidate, disorder.optionalInt(0) ?? 0)
     }
 
     // MARK: Writing
@@ -169,13 +178,15 @@ public final class Store {
         var hash: [UInt8]
         var summary = BatchSummary()
         var batchIDs: Set<String> = []
+        var forensic: ForensicIndexWriter
 
-        init(store: Store, batch: Int64, seq: Int64, hash: [UInt8], engine: Engine) {
+        init(store: Store, batch: Int64, seq: Int64, hash: [UInt8], engine: Engine, forensic: ForensicIndexWriter) {
             self.store = store
             self.batch = batch
             self.seq = seq
             self.hash = hash
             self.engine = engine
+            self.forensic = forensic
             summary.batch = batch
         }
 
@@ -219,6 +230,9 @@ public final class Store {
                     try touch.run()
                 }
             }
+            try forensic.record(
+                store: store, seq: seq, ts: event.ts, body: body,
+                spans: verdict.pieces.map { (engine.state.files[$0.file].name, $0.pages) })
             if store.snapshotInterval > 0, seq % store.snapshotInterval == 0 {
                 try store.writeSnapshot(seq: seq, state: engine.state)
             }
@@ -279,7 +293,13 @@ public final class Store {
             try insertBatch.bind(2, format)
             try insertBatch.run()
             let batch = database.lastInsertRowID
-            let writer = BatchWriter(store: self, batch: batch, seq: link.seq, hash: link.hash, engine: engine)
+            let forensic: ForensicIndexWriter
+            if let forensicHead, let head, head.seq == link.seq, head.hash == link.hash {
+                forensic = forensicHead
+            } else {
+                forensic = try ForensicIndexWriter(store: self, seq: link.seq)
+            }
+            let writer = BatchWriter(store: self, batch: batch, seq: link.seq, hash: link.hash, engine: engine, forensic: forensic)
             let contentHash = try body(writer)
             if let contentHash {
                 let earlier = try database.cached("SELECT id FROM batch WHERE content_hash = ? AND id <> ? ORDER BY id LIMIT 1")
@@ -313,7 +333,10 @@ public final class Store {
             finished = writer
             return writer.summary
         }
-        if let finished { head = (finished.seq, finished.hash, finished.engine) }
+        if let finished {
+            head = (finished.seq, finished.hash, finished.engine)
+            forensicHead = finished.forensic
+        }
         return summary
     }
 
