@@ -55,6 +55,17 @@ CREATE TABLE merkle_node (
     PRIMARY KEY (level, idx)
 ) STRICT, WITHOUT ROWID;
 
+-- Closed gmem files, by reference from snapshots: a closed file's pages no longer change, so a
+-- snapshot stores them once here (`file` = its index in the state's file list, `seq` = the
+-- snapshot that first needed this version) and leaves them out of its own blob. A snapshot at
+-- seq S reads, for each closed file, the newest row with seq <= S.
+CREATE TABLE closed_file (
+    file          INTEGER NOT NULL,
+    seq           INTEGER NOT NULL,
+    state         BLOB    NOT NULL,
+    PRIMARY KEY (file, seq)
+) STRICT, WITHOUT ROWID;
+
 -- Store-wide settings (e.g. the snapshot interval), kept so every ingest uses the same.
 CREATE TABLE setting (
     key           TEXT    PRIMARY KEY,

@@ -13,7 +13,8 @@ public struct InclusionProof: Equatable, Sendable {
 
     /// True when the path hashes the leaf up to the root.
     public var isValid: Bool {
-        Merkle.verifyInclusion(leafHash: leafHash, index: UInt64(seq - 1), treeSize: UInt64(treeSize), path: path, root: root)
+        guard seq >= 1, treeSize >= 1 else { return false }
+        return Merkle.verifyInclusion(leafHash: leafHash, index: UInt64(seq - 1), treeSize: UInt64(treeSize), path: path, root: root)
     }
 }
 

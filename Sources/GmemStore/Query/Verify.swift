@@ -45,6 +45,9 @@ public struct Verifier {
         var snapshots: [Int64: [UInt8]] = [:]
         let snapshotRows = try store.database.prepare("SELECT seq, state FROM snapshot")
         while try snapshotRows.step() { snapshots[snapshotRows.int(0)] = snapshotRows.blob(1) }
+        var closedFiles: [Int64: [(file: Int, state: [UInt8])]] = [:]
+        let closedRows = try store.database.prepare("SELECT file, seq, state FROM closed_file")
+        while try closedRows.step() { closedFiles[closedRows.int(1), default: []].append((Int(closedRows.int(0)), closedRows.blob(2))) }
         var merkleNodes: [MerkleKey: [UInt8]] = [:]
         let nodeRows = try store.database.prepare("SELECT level, idx, hash FROM merkle_node")
         while try nodeRows.step() { merkleNodes[MerkleKey(level: Int(nodeRows.int(0)), index: UInt64(nodeRows.int(1)))] = nodeRows.blob(2) }
@@ -120,13 +123,27 @@ public struct Verifier {
             }
             if let snapshot = snapshots[seq] {
                 report.snapshotsChecked += 1
-                if StateCodec.encode(engine.state) != snapshot {
+                if StateCodec.encode(SnapshotFormat.withoutClosedFilePages(engine.state)) != snapshot
+                    && StateCodec.encode(engine.state) != snapshot
+                {
                     problem(seq, "stored snapshot differs from a replay")
+                }
+            }
+            for closed in closedFiles.removeValue(forKey: seq) ?? [] {
+                let files = engine.state.files
+                guard closed.file < files.count, !files[closed.file].isOpen,
+                    SnapshotFormat.encode(file: files[closed.file]) == closed.state
+                else {
+                    problem(seq, "stored closed gmem file #\(closed.file) differs from a replay")
+                    continue
                 }
             }
         }
         for seq in snapshots.keys.sorted() where seq > head.seq || seq < 1 {
             problem(nil, "snapshot at seq \(seq) has no event")
+        }
+        for seq in closedFiles.keys.sorted() {
+            problem(nil, "closed gmem file stored at seq \(seq) has no event")
         }
         for key in merkleNodes.keys.sorted(by: { ($0.level, $0.index) < ($1.level, $1.index) }) {
             problem(nil, "Merkle subtree root of seqs \(key.index << UInt64(key.level) + 1)…\((key.index + 1) << UInt64(key.level)) has no events: the log was cut short")

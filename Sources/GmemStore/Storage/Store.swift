@@ -116,18 +116,23 @@ public final class Store {
     }
 
     /// The newest snapshot at or before `seq`: its seq and state (seq 0 and an empty state when
-    /// there is none).
-    public func snapshot(atOrBefore seq: Int64) throws -> (seq: Int64, state: GmemState) {
+    /// there is none). With `closedFilePages` false, closed gmem files come without their pages
+    /// (they are stored apart, see `SnapshotFormat`): enough for what is open, and faster.
+    public func snapshot(atOrBefore seq: Int64, closedFilePages: Bool = true) throws -> (seq: Int64, state: GmemState) {
         let statement = try database.cached("SELECT seq, state FROM snapshot WHERE seq <= ? ORDER BY seq DESC LIMIT 1")
         defer { statement.reset() }
         try statement.bind(1, seq)
         guard try statement.step() else { return (0, GmemState()) }
-        return (statement.int(0), try StateCodec.decode(statement.blob(1)))
+        let at = statement.int(0)
+        var state = try StateCodec.decode(statement.blob(1))
+        if closedFilePages { try SnapshotFormat.loadClosedFiles(into: &state, at: at, from: self) }
+        return (at, state)
     }
 
-    /// The engine after event `seq`: the nearest snapshot, then the events after it.
-    public func engine(at seq: Int64) throws -> Engine {
-        let start = try snapshot(atOrBefore: seq)
+    /// The engine after event `seq`: the nearest snapshot, then the events after it. With
+    /// `closedFilePages` false its closed files have no pages (see `snapshot(atOrBefore:)`).
+    public func engine(at seq: Int64, closedFilePages: Bool = true) throws -> Engine {
+        let start = try snapshot(atOrBefore: seq, closedFilePages: closedFilePages)
         var engine = Engine(state: start.state)
         if start.seq < seq {
             try forEachEvent(in: (start.seq + 1)...seq) { stored in
@@ -179,6 +184,9 @@ public final class Store {
         var summary = BatchSummary()
         var batchIDs: Set<String> = []
         var forensic: ForensicIndexWriter
+        /// Closed files whose pages changed since the last snapshot (an unbind of a closed
+        /// file's binding, or the close itself): their stored version must be renewed.
+        var changedClosedFiles: Set<Int> = []
 
         init(store: Store, batch: Int64, seq: Int64, hash: [UInt8], engine: Engine, forensic: ForensicIndexWriter) {
             self.store = store
@@ -230,11 +238,12 @@ public final class Store {
                     try touch.run()
                 }
             }
+            for piece in verdict.pieces where !engine.state.files[piece.file].isOpen { changedClosedFiles.insert(piece.file) }
             try forensic.record(
                 store: store, seq: seq, ts: event.ts, body: body,
                 spans: verdict.pieces.map { (engine.state.files[$0.file].name, $0.pages) })
             if store.snapshotInterval > 0, seq % store.snapshotInterval == 0 {
-                try store.writeSnapshot(seq: seq, state: engine.state)
+                try store.writeSnapshot(seq: seq, state: engine.state, changedClosedFiles: &changedClosedFiles)
             }
             summary.added += 1
             summary.firstSeq = summary.firstSeq ?? seq
@@ -265,10 +274,12 @@ public final class Store {
         return try statement.step()
     }
 
-    func writeSnapshot(seq: Int64, state: GmemState) throws {
+    func writeSnapshot(seq: Int64, state: GmemState, changedClosedFiles: inout Set<Int>) throws {
+        try SnapshotFormat.storeClosedFiles(of: state, at: seq, changed: changedClosedFiles, in: self)
+        changedClosedFiles.removeAll(keepingCapacity: true)
         let insert = try database.cached("INSERT OR REPLACE INTO snapshot(seq, state) VALUES (?, ?)")
         try insert.bind(1, seq)
-        try insert.bind(2, StateCodec.encode(state))
+        try insert.bind(2, StateCodec.encode(SnapshotFormat.withoutClosedFilePages(state)))
         try insert.run()
     }
 
@@ -313,7 +324,7 @@ public final class Store {
                 }
             }
             if writer.summary.added > 0 {
-                try writeSnapshot(seq: writer.seq, state: writer.engine.state)
+                try writeSnapshot(seq: writer.seq, state: writer.engine.state, changedClosedFiles: &writer.changedClosedFiles)
                 // Batch-end snapshots off the periodic grid are only needed at the head.
                 let prune = try database.cached("DELETE FROM snapshot WHERE seq < ? AND seq % ? <> 0")
                 try prune.bind(1, writer.seq)
