@@ -1,7 +1,7 @@
 extension Store {
     /// The snapshot interval of a store that was given none: see docs/FORENSICS.md for the
     /// measurements behind it.
-    public static let defaultSnapshotInterval: Int64 = 100_000
+    public static let defaultSnapshotInterval: Int64 = 4096
 
     /// The snapshot interval this store was told to use (`ingest --snapshot-interval`), if any.
     public func recordedSnapshotInterval() throws(SQLiteError) -> Int64? {

@@ -80,22 +80,27 @@ public struct ReportHTML {
             <span><svg width="12" height="12" style="display:inline;margin:0"><path d="M6 1L11 6L6 11L1 6Z" class="d"/></svg> divergence (observed ≠ model)</span>
             </p>
             <p class="meta">Each lane is one gmem file: offset 0 at the top, its end at the bottom; the log runs left to right \
-            (\(timeline.columns) columns, about \(max(1, timeline.events / Int64(max(timeline.columns, 1)))) events each). A cell shows its pages at the end of its column.</p>
+            (\(timeline.columns) columns, \(perColumn(timeline))). A cell shows its pages at the end of its column.</p>
 
             """
         let findingsByGmem = Dictionary(grouping: findings.filter { $0.gmem != nil }, by: { $0.gmem! })
         let divergencesByGmem = Dictionary(grouping: divergences.filter { $0.gmem != nil }, by: { $0.gmem! })
         let left = 8
-        let width = left + timeline.columns + 8
-        let height = timeline.rows + 22
+        // A short log gets wide columns, so that its few events can still be told apart.
+        let scale = max(1, 900 / max(timeline.columns, 1))
+        let width = left + timeline.columns * scale + 8
+        // Rows at least 2 px high and lanes about 192 px, so that a single pinned page shows.
+        let rowScale = max(2, 192 / max(timeline.rows, 1))
+        let laneHeight = timeline.rows * rowScale
+        let height = laneHeight + 28
         for lane in timeline.lanes {
             out += "<h2>gmem \(escape(lane.gmem)) <span class=\"meta\">vm \(escape(lane.vm)) · size \(hex(lane.size)) · "
             out += "seq \(lane.firstColumn == 0 ? 1 : timeline.columnEnd[lane.firstColumn - 1] + 1)…\(timeline.columnEnd[lane.lastColumn])</span></h2>\n"
             out += "<svg width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" aria-label=\"timeline of gmem \(escape(lane.gmem))\">"
-            out += "<defs><pattern id=\"hatch\" width=\"5\" height=\"5\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"2\" height=\"5\" fill=\"#e07b00\"/></pattern></defs>"
-            out += "<rect x=\"\(left)\" y=\"0\" width=\"\(timeline.columns)\" height=\"\(timeline.rows)\" fill=\"#f7f7f7\"/>"
+            out += "<defs><pattern id=\"hatch\" width=\"5\" height=\"5\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"2\" height=\"5\" fill=\"#e07b00\"/></pattern></defs><g transform=\"translate(0,6)\">"
+            out += "<rect x=\"\(left)\" y=\"0\" width=\"\(timeline.columns * scale)\" height=\"\(laneHeight)\" fill=\"#f7f7f7\"/>"
             for block in lane.blocks {
-                let geometry = "x=\"\(left + block.column)\" y=\"\(block.row)\" width=\"\(block.width)\" height=\"\(block.height)\""
+                let geometry = "x=\"\(left + block.column * scale)\" y=\"\(block.row * rowScale)\" width=\"\(block.width * scale)\" height=\"\(block.height * rowScale)\""
                 if block.cell.has(ReportTimeline.Cell.quarantined) {
                     out += "<rect \(geometry) class=\"q\"/>"
                     continue
@@ -111,17 +116,17 @@ public struct ReportHTML {
             }
             for divergence in divergencesByGmem[lane.gmem] ?? [] {
                 guard let column = inLane(divergence.seq) else { continue }
-                let x = left + column
-                let y = timeline.row(ofPage: divergence.page ?? 0, pageCount: pageCount)
+                let x = left + column * scale + scale / 2
+                let y = timeline.row(ofPage: divergence.page ?? 0, pageCount: pageCount) * rowScale + rowScale / 2
                 out += "<path d=\"M\(x) \(y - 4)L\(x + 4) \(y)L\(x) \(y + 4)L\(x - 4) \(y)Z\" class=\"d\"><title>seq \(divergence.seq): \(escape(divergence.text))</title></path>"
             }
             for finding in findingsByGmem[lane.gmem] ?? [] {
                 guard let column = inLane(finding.seq) else { continue }
-                let y = timeline.row(ofPage: (finding.offset ?? 0) / pageSize, pageCount: pageCount)
-                out += "<circle cx=\"\(left + column)\" cy=\"\(y)\" r=\"4.5\" class=\"f\"><title>seq \(finding.seq) \(escape(finding.rule)) \(escape(finding.severity)): \(escape(finding.message))</title></circle>"
+                let y = timeline.row(ofPage: (finding.offset ?? 0) / pageSize, pageCount: pageCount) * rowScale + rowScale / 2
+                out += "<circle cx=\"\(left + column * scale + scale / 2)\" cy=\"\(y)\" r=\"4.5\" class=\"f\"><title>seq \(finding.seq) \(escape(finding.rule)) \(escape(finding.severity)): \(escape(finding.message))</title></circle>"
             }
-            out += axis(timeline, left: left, y: timeline.rows)
-            out += "</svg>\n"
+            out += axis(timeline, left: left, y: laneHeight, scale: scale)
+            out += "</g></svg>\n"
         }
         if timeline.lanes.isEmpty { out += "<p>No gmem file was ever created in this log.</p>\n" }
 
@@ -154,14 +159,22 @@ public struct ReportHTML {
         return out
     }
 
+    static func perColumn(_ timeline: ReportTimeline) -> String {
+        let events = max(1, timeline.events / Int64(max(timeline.columns, 1)))
+        return events == 1 ? "one event each" : "about \(events) events each"
+    }
+
     /// Tick marks under a lane: seq, and the time when the events carry one.
-    static func axis(_ timeline: ReportTimeline, left: Int, y: Int) -> String {
-        var out = "<line x1=\"\(left)\" y1=\"\(y)\" x2=\"\(left + timeline.columns)\" y2=\"\(y)\" stroke=\"#888\"/>"
-        let ticks = min(5, timeline.columns)
+    static func axis(_ timeline: ReportTimeline, left: Int, y: Int, scale: Int) -> String {
+        var out = "<line x1=\"\(left)\" y1=\"\(y)\" x2=\"\(left + timeline.columns * scale)\" y2=\"\(y)\" stroke=\"#888\"/>"
+        // Labels are about 150 px wide: no more ticks than fit.
+        let ticks = min(5, timeline.columns - 1, timeline.columns * scale / 220)
         guard ticks > 0 else { return out }
+        var labelled: Set<Int> = []
         for tick in 0...ticks {
             let column = min(timeline.columns - 1, tick * (timeline.columns - 1) / max(ticks, 1))
-            let x = left + column
+            guard labelled.insert(column).inserted else { continue }
+            let x = left + column * scale + scale / 2
             var label = "seq \(timeline.columnEnd[column])"
             if let time = timeline.columnTime[column] {
                 let text = Timestamp.format(time)

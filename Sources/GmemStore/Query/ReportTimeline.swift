@@ -68,22 +68,15 @@ public struct ReportTimeline: Sendable {
         guard head > 0 else { return timeline }
         var engine = Engine()
         var laneOfFile: [Int: Int] = [:]
-        var pending: [Int: (start: Int, cells: [Cell])] = [:]
+        // Per lane and row: where the row's current cell began, and the cell.
+        var open: [Int: [(start: Int, cell: Cell)]] = [:]
+        var segments: [Int: [Block]] = [:]
         var column = 0
         var lastTime: Int64?
 
-        func flush(_ lane: Int, until end: Int) {
-            guard let open = pending[lane], end > open.start else { return }
-            var row = 0
-            while row < rows {
-                var next = row + 1
-                while next < rows, open.cells[next] == open.cells[row] { next += 1 }
-                if open.cells[row].bits != 0 {
-                    timeline.lanes[lane].blocks.append(Block(column: open.start, width: end - open.start, row: row, height: next - row, cell: open.cells[row]))
-                }
-                row = next
-            }
-            pending[lane] = nil
+        func close(_ lane: Int, row: Int, at end: Int) {
+            guard let current = open[lane]?[row], end > current.start, current.cell.bits != 0 else { return }
+            segments[lane, default: []].append(Block(column: current.start, width: end - current.start, row: row, height: 1, cell: current.cell))
         }
 
         func sample(_ column: Int) {
@@ -97,14 +90,19 @@ public struct ReportTimeline: Sendable {
                     lane = timeline.lanes.count
                     laneOfFile[index] = lane
                     timeline.lanes.append(Lane(gmem: file.name, vm: file.vm, size: file.size, firstColumn: column, lastColumn: column))
+                    open[lane] = Array(repeating: (column, Cell(bits: 0)), count: rows)
                 }
                 timeline.lanes[lane].lastColumn = column
                 let cells = raster(file, rows: rows)
-                if let open = pending[lane], open.cells == cells { continue }
-                flush(lane, until: column)
-                pending[lane] = (column, cells)
+                for row in 0..<rows where open[lane]![row].cell != cells[row] {
+                    close(lane, row: row, at: column)
+                    open[lane]![row] = (column, cells[row])
+                }
             }
-            for (index, lane) in laneOfFile where !seen.contains(index) { flush(lane, until: column) }
+            for (index, lane) in laneOfFile where !seen.contains(index) && open[lane] != nil {
+                for row in 0..<rows { close(lane, row: row, at: column) }
+                open[lane] = nil
+            }
         }
 
         try store.forEachEvent(in: 1...head) { stored in
@@ -119,7 +117,25 @@ public struct ReportTimeline: Sendable {
             if let progress, stored.seq % 65_536 == 0 { progress(stored.seq, head) }
             return true
         }
-        for lane in pending.keys.sorted() { flush(lane, until: columns) }
+        for lane in open.keys.sorted() {
+            for row in 0..<rows { close(lane, row: row, at: columns) }
+        }
+        // Rows that changed together become one block.
+        for (lane, rowSegments) in segments {
+            let ordered = rowSegments.sorted { ($0.column, $0.width, $0.cell.bits, $0.row) < ($1.column, $1.width, $1.cell.bits, $1.row) }
+            var blocks: [Block] = []
+            for segment in ordered {
+                if var last = blocks.last, last.column == segment.column, last.width == segment.width, last.cell == segment.cell,
+                    last.row + last.height == segment.row
+                {
+                    last.height += 1
+                    blocks[blocks.count - 1] = last
+                } else {
+                    blocks.append(segment)
+                }
+            }
+            timeline.lanes[lane].blocks = blocks
+        }
         return timeline
     }
 
