@@ -90,28 +90,34 @@ public struct History {
         return (placement, named)
     }
 
-    /// The entries for `pages` of `gmem` plus the events in `extra`: a sparse replay from the
-    /// start of the log of only the events that change VMs, bindings or files
-    /// (`event_structure`) and those that touched the pages (`page_span`), each with its
-    /// recorded outcome (`Engine.replay`). Exact for the pages asked about; it reads neither
-    /// snapshots nor the events of other pages.
+    /// The entries for `pages` of `gmem` plus the events in `extra`: from the nearest snapshot
+    /// before the first of them, a sparse replay of only the events that change VMs, bindings
+    /// or files (`event_structure`) and those that touched the pages (`page_span`), each with
+    /// its recorded outcome (`Engine.replay`). Exact for the pages asked about; it never reads
+    /// the events of other pages.
     private func entries(gmem: String?, pages: Range<UInt64>, extra: Set<Int64>) throws -> [HistoryEntry] {
         var seqs = extra
         if let gmem, !pages.isEmpty {
             seqs.formUnion(try PageSpanIndex.seqs(touching: pages, of: gmem, in: store))
         }
-        guard let last = seqs.max() else { return [] }
+        guard let first = seqs.min(), let last = seqs.max() else { return [] }
+        // Closed files' pages are left out unless the file asked about is one of them.
+        var start = try store.snapshot(atOrBefore: first - 1, closedFilePages: false)
+        if let gmem, let index = start.state.fileIndex[gmem], !start.state.files[index].isOpen {
+            start = try store.snapshot(atOrBefore: first - 1)
+        }
         var replayed = seqs
         let structure = try store.database.cached("""
-            SELECT seq FROM event WHERE seq <= ?
+            SELECT seq FROM event WHERE seq > ? AND seq <= ?
             AND (op IN ('vm_create', 'vm_destroy', 'vm_bugged', 'gmem_create', 'gmem_close', 'bind', 'unbind')
                OR (op IN ('zap', 'punch_hole', 'convert') AND (expected IS NULL OR expected = 'EIO' OR diverged = 1)))
             """)
         defer { structure.reset() }
-        try structure.bind(1, last)
+        try structure.bind(1, start.seq)
+        try structure.bind(2, last)
         while try structure.step() { replayed.insert(structure.int(0)) }
 
-        var engine = Engine()
+        var engine = Engine(state: start.state)
         var result: [HistoryEntry] = []
         func snapshot() -> [StateRun] {
             guard let gmem, let file = engine.state.file(gmem), !pages.isEmpty else { return [] }
