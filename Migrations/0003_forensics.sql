@@ -40,8 +40,12 @@ SELECT seq, ts FROM (
 
 -- The events that change something other than page runs: VMs, bindings, the set of gmem files,
 -- and (through a failed zap: an EIO observed or expected, a divergence, or an unresolved range)
--- a VM's life. A page's history replays these and the page's own events, nothing else.
-CREATE INDEX event_structure ON event(seq)
+-- a VM's life, indexed by the VM and the gmem they name. A page's history replays those of its
+-- VM and gmem files and the page's own events, nothing else (docs/FORENSICS.md).
+CREATE INDEX event_structure_vm ON event(json_extract(body, '$.vm'), seq)
+WHERE op IN ('vm_create', 'vm_destroy', 'vm_bugged', 'gmem_create', 'gmem_close', 'bind', 'unbind')
+   OR (op IN ('zap', 'punch_hole', 'convert') AND (expected IS NULL OR expected = 'EIO' OR diverged = 1));
+CREATE INDEX event_structure_gmem ON event(json_extract(body, '$.gmem'), seq)
 WHERE op IN ('vm_create', 'vm_destroy', 'vm_bugged', 'gmem_create', 'gmem_close', 'bind', 'unbind')
    OR (op IN ('zap', 'punch_hole', 'convert') AND (expected IS NULL OR expected = 'EIO' OR diverged = 1));
 

@@ -79,6 +79,46 @@ import Testing
         }
     }
 
+    /// The structure a page depends on through other files and VMs: a failed zap of another
+    /// file of the same VM bugs it; a VM that binds the file against the model's verdict; a VM
+    /// name and a gmem name used twice.
+    @Test func structureThroughOtherFilesAndVMs() throws {
+        let lines = [
+            #"{"op":"vm_create","vm":"a","tdx_connect":true}"#,
+            #"{"op":"gmem_create","vm":"a","gmem":"g","size":32768}"#,
+            #"{"op":"gmem_create","vm":"a","gmem":"h","size":32768}"#,
+            #"{"op":"bind","vm":"a","gmem":"g","slot":1,"gpa":0,"size":32768,"offset":0}"#,
+            #"{"op":"bind","vm":"a","gmem":"h","slot":2,"gpa":65536,"size":32768,"offset":0}"#,
+            #"{"op":"map","vm":"a","gpa":0,"size":32768}"#,
+            #"{"op":"map","vm":"a","gpa":65536,"size":32768}"#,
+            #"{"op":"accept","vm":"a","gpa":0,"size":8192}"#,
+            #"{"op":"accept","vm":"a","gpa":65536,"size":4096}"#,
+            #"{"op":"zap","gmem":"h","offset":0,"size":4096}"#,
+            #"{"op":"zap","gmem":"g","offset":0,"size":16384}"#,
+            #"{"op":"convert","gmem":"g","offset":0,"size":4096,"to":"shared","result":"EIO"}"#,
+            #"{"op":"vm_create","vm":"b"}"#,
+            #"{"op":"bind","vm":"b","gmem":"g","slot":1,"gpa":1048576,"size":32768,"offset":0,"result":"ok"}"#,
+            #"{"op":"zap","vm":"b","gpa":1048576,"size":32768,"result":"ok"}"#,
+            #"{"op":"pin","vm":"b","gpa":1052672,"size":4096,"holder":"iommu"}"#,
+            #"{"op":"convert","gmem":"g","offset":0,"size":32768,"to":"private"}"#,
+            #"{"op":"vm_destroy","vm":"a"}"#,
+            #"{"op":"gmem_close","gmem":"g"}"#,
+            #"{"op":"vm_create","vm":"a"}"#,
+            #"{"op":"gmem_create","vm":"a","gmem":"g","size":16384,"flags":["init_shared"]}"#,
+            #"{"op":"bind","vm":"a","gmem":"g","slot":1,"gpa":0,"size":16384,"offset":0}"#,
+            #"{"op":"accept","vm":"a","gpa":4096,"size":4096}"#,
+            #"{"op":"zap","vm":"a","gpa":0,"size":16384,"result":"EIO"}"#,
+        ]
+        let temporary = try TemporaryStore()
+        let store = try temporary.open()
+        try ingest(lines.joined(separator: "\n"), name: "structure.jsonl", into: store)
+        for page in 0..<8 as Range<UInt64> {
+            try check(store, gmem: "g", pages: page..<(page + 1))
+            try check(store, gmem: "h", pages: page..<(page + 1))
+        }
+        try check(store, gmem: "g", pages: 0..<8)
+    }
+
     @Test(arguments: [11, 12, 13] as [UInt64])
     func generatedLogHistoriesEqualAFullReplay(seed: UInt64) throws {
         let temporary = try TemporaryStore()
