@@ -42,9 +42,11 @@ public struct Verifier {
             let line = integrity.string(0)
             if line != "ok" { problem(nil, "SQLite integrity: \(line)") }
         }
-        var snapshots: [Int64: [UInt8]] = [:]
-        let snapshotRows = try store.database.prepare("SELECT seq, state FROM snapshot")
-        while try snapshotRows.step() { snapshots[snapshotRows.int(0)] = snapshotRows.blob(1) }
+        // Snapshot seqs only: each blob is read when the replay reaches it.
+        var snapshots: Set<Int64> = []
+        let snapshotRows = try store.database.prepare("SELECT seq FROM snapshot")
+        while try snapshotRows.step() { snapshots.insert(snapshotRows.int(0)) }
+        let snapshotBlob = try store.database.prepare("SELECT state FROM snapshot WHERE seq = ?")
         var closedFiles: [Int64: [(file: Int, state: [UInt8])]] = [:]
         let closedRows = try store.database.prepare("SELECT file, seq, state FROM closed_file")
         while try closedRows.step() { closedFiles[closedRows.int(1), default: []].append((Int(closedRows.int(0)), closedRows.blob(2))) }
@@ -121,7 +123,11 @@ public struct Verifier {
             {
                 problem(seq, "stored verdict (\(rows.optionalString(8) ?? "none")) differs from a replay (\(verdict.expected ?? "none"))")
             }
-            if let snapshot = snapshots[seq] {
+            if snapshots.contains(seq) {
+                try snapshotBlob.bind(1, seq)
+                _ = try snapshotBlob.step()
+                let snapshot = snapshotBlob.blob(0)
+                snapshotBlob.reset()
                 report.snapshotsChecked += 1
                 if StateCodec.encode(SnapshotFormat.withoutClosedFilePages(engine.state)) != snapshot
                     && StateCodec.encode(engine.state) != snapshot
@@ -139,7 +145,7 @@ public struct Verifier {
                 }
             }
         }
-        for seq in snapshots.keys.sorted() where seq > head.seq || seq < 1 {
+        for seq in snapshots.sorted() where seq > head.seq || seq < 1 {
             problem(nil, "snapshot at seq \(seq) has no event")
         }
         for seq in closedFiles.keys.sorted() {
