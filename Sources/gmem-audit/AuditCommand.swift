@@ -44,7 +44,15 @@ struct AuditCommand: ParsableCommand {
             throw Exit.noInput
         }
         let store = try self.store.openForWriting()
-        let summary = try failing { try store.audit() }
+        let progress = Progress("audit")
+        var started: Int64?
+        let summary = try failing {
+            try store.audit(chunk: 20_000) { done, head in
+                started = started ?? done - 20_000
+                progress.update(done: done - (started ?? 0), total: head - (started ?? 0), events: done - (started ?? 0))
+            }
+        }
+        progress.finish()
         if let reason = summary.restartReason { printError("audit: re-audited the whole log: \(reason)") }
         printError("audit: \(summary.audited) new event\(summary.audited == 1 ? "" : "s") audited, \(summary.added) new finding\(summary.added == 1 ? "" : "s"); the log ends at seq \(summary.head)")
         let (from, to) = try failing { () throws -> (Int64, Int64) in

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GmemStore
 
 struct IngestCommand: ParsableCommand {
@@ -30,25 +31,49 @@ struct IngestCommand: ParsableCommand {
     @Option(help: "The VM that trace lines belong to (default: the only VM alive at that point of the log).")
     var vm: String?
 
+    @Flag(help: "Store each event exactly as written, without naming this input as its src (for re-ingesting an export).")
+    var verbatim = false
+
+    @Option(name: .customLong("snapshot-interval"), help: "Take a state snapshot every N events (recorded in the store for later ingests; default \(Store.defaultSnapshotInterval)).")
+    var snapshotInterval: Int64?
+
     @Argument(help: "Input files; - reads standard input.")
     var files: [String]
 
     func validate() throws {
         if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("standard input (-) can be read only once") }
         if let vm, vm.isEmpty { throw ValidationError("--vm needs a VM name") }
+        if let snapshotInterval, snapshotInterval < 1 { throw ValidationError("--snapshot-interval must be at least 1") }
     }
 
     func run() throws {
         let store = try self.store.openForWriting()
-        let ingest = MergeIngest(quarantine: quarantine, vm: vm)
+        try failing {
+            if let snapshotInterval {
+                try store.recordSnapshotInterval(snapshotInterval)
+            } else if let recorded = try store.recordedSnapshotInterval() {
+                store.snapshotInterval = recorded
+            }
+        }
+        var ingest = MergeIngest(quarantine: quarantine, vm: vm, addsSource: !verbatim)
         let inputs = try files.map { file in
             (path: file, format: try failing { () throws(StoreError) in try inputFormat(file) })
         }
+        func run(_ batch: [(path: String, format: InputFormat?)]) throws {
+            let progress = Progress("ingest " + batch.map(\.path).joined(separator: " + "))
+            let size = batch.reduce(Int64(0)) { total, input in
+                total + (input.path == "-" ? 0 : ((try? FileManager.default.attributesOfItem(atPath: input.path))?[.size] as? Int64 ?? 0))
+            }
+            ingest.progress = { bytes, lines in progress.update(done: Int64(bytes), total: size, events: Int64(lines)) }
+            let summary = try failing { try ingest.ingest(batch, into: store) }
+            progress.finish()
+            report(summary)
+        }
         if merge {
-            report(try failing { try ingest.ingest(inputs, into: store) })
+            try run(inputs)
         } else {
             for input in inputs {
-                report(try failing { try ingest.ingest([input], into: store) })
+                try run([input])
             }
         }
     }

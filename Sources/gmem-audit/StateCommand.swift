@@ -31,7 +31,7 @@ struct StateCommand: ParsableCommand {
             try store.database.readTransaction { () throws -> [StateRun] in
                 let head = try store.headLink().seq
                 let seq = try at.map { try min($0.seq(in: store), head) } ?? head
-                return StateReport.runs(of: try store.engine(at: seq).state, vm: vm, gmem: gmem)
+                return StateReport.runs(of: try store.engine(at: seq, closedFilePages: false).state, vm: vm, gmem: gmem)
             }
         }
         switch format {

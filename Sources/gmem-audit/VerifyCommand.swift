@@ -4,7 +4,7 @@ import GmemStore
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check the hash chain, SQLite's integrity, and that verdicts and snapshots equal a fresh replay; print the head."
+        abstract: "Check the hash chain, SQLite's integrity, and that verdicts, snapshots and Merkle roots equal a fresh replay; print the head."
     )
 
     @OptionGroup var store: StoreOptions
@@ -12,8 +12,18 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("expect-head"), help: "SEQ:HASH printed by an earlier verify: prove the log still holds it.")
     var expectHead: String?
 
+    @Option(help: "Print the Merkle inclusion proof (RFC 6962 audit path) of this seq instead of verifying.")
+    var prove: Int64?
+
+    @Option(name: .customLong("tree-size"), help: "With --prove: the checkpoint's number of events (default: the whole log).")
+    var treeSize: Int64?
+
     @Flag(help: "Open the store with immutable=1 (evidence on read-only media).")
     var immutable = false
+
+    func validate() throws {
+        if treeSize != nil, prove == nil { throw ValidationError("--tree-size goes with --prove") }
+    }
 
     func run() throws {
         var expected: (Int64, [UInt8])?
@@ -25,16 +35,52 @@ struct VerifyCommand: ParsableCommand {
             expected = (seq, hash)
         }
         let store = try self.store.openForReading(immutable: immutable)
-        let report = try failing { try store.database.readTransaction { try Verifier(store: store).run(expectHead: expected) } }
-        print("events: \(report.events), snapshots checked: \(report.snapshotsChecked)")
+        if let prove {
+            try printProof(seq: prove, store: store)
+            return
+        }
+        let progress = Progress("verify")
+        let report = try failing {
+            try store.database.readTransaction {
+                try Verifier(store: store).run(expectHead: expected) { seq, head in
+                    progress.update(done: seq, total: head, events: seq)
+                }
+            }
+        }
+        progress.finish()
+        print("events: \(report.events), snapshots checked: \(report.snapshotsChecked), Merkle subtree roots checked: \(report.merkleNodesChecked)")
         print("head: \(report.head)")
+        print("merkle root: \(report.merkleRoot)")
         if report.passed {
-            print("verify: ok")
+            print("verify: ok (keep the head and the root elsewhere: verify --expect-head \(report.head) proves the log was not cut short)")
             return
         }
         for problem in report.problems { print("problem: \(problem)") }
         if let seq = report.firstBadSeq { print("first bad seq: \(seq)") }
         print("verify: FAILED")
         throw Exit.verifyFailed
+    }
+
+    private func printProof(seq: Int64, store: Store) throws {
+        let proof: InclusionProof
+        do {
+            proof = try failing {
+                try store.database.readTransaction {
+                    try MerkleTree(store: store).proof(seq: seq, treeSize: treeSize ?? store.headLink().seq)
+                }
+            }
+        } catch let error as MerkleTree.OutOfRange {
+            printError("gmem-audit: \(error)")
+            throw Exit.dataError
+        }
+        print("seq: \(proof.seq)")
+        print("leaf index: \(proof.seq - 1)")
+        print("tree size: \(proof.treeSize)")
+        print("leaf: \(HashChain.hex(proof.leafHash))  (SHA-256 of 0x00 and the event's canonical body)")
+        print("root: \(proof.treeSize):\(HashChain.hex(proof.root))")
+        print("path (\(proof.path.count) hashes, leaf to root, RFC 6962):")
+        for hash in proof.path { print("  \(HashChain.hex(hash))") }
+        print(proof.isValid ? "proof: ok" : "proof: INVALID")
+        if !proof.isValid { throw Exit.verifyFailed }
     }
 }

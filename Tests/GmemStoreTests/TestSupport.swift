@@ -2,22 +2,37 @@ import Foundation
 import Testing
 @testable import GmemStore
 
-/// A fresh store in a temporary directory, removed when the test ends.
+/// A fresh store in a temporary directory, removed with the directory when the test ends.
 final class TemporaryStore {
     let directory: String
     let path: String
-    let store: Store
+    /// The store, created and opened read-write on first use. Tests that copy the file use
+    /// `open()` instead, so that no connection holds pages in the WAL when they copy.
+    lazy var store: Store = {
+        do {
+            return try Store(path: path, access: .readWrite)
+        } catch {
+            fatalError("cannot create a test store at \(path): \(error)")
+        }
+    }()
 
-    init() throws {
+    init(_ name: String = "gmem.db") throws {
         directory = NSTemporaryDirectory() + "gmem-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        path = directory + "/gmem.db"
-        store = try Store(path: path, access: .readWrite)
+        path = directory + "/" + name
     }
 
     deinit {
         try? FileManager.default.removeItem(atPath: directory)
     }
+
+    /// Another connection to the store, as a second process would open it.
+    func open(_ access: Database.Access = .readWrite) throws -> Store {
+        try Store(path: path, access: access)
+    }
+
+    /// Another path in the same directory.
+    func sibling(_ name: String) -> String { directory + "/" + name }
 
     /// Writes `text` to a file in the store's directory and returns its path.
     func file(_ name: String, _ text: String) throws -> String {

@@ -157,7 +157,7 @@ public struct Engine: Equatable, Sendable {
     }
 
     /// The zap rule: a mapped page with a `td` pin makes the S-EPT unmap fail.
-    private func zapOutcome(_ verdict: inout Verdict) -> String {
+    func zapOutcome(_ verdict: inout Verdict) -> String {
         for piece in verdict.pieces {
             for range in state.files[piece.file].pages.ranges(in: piece.pages, where: { $0.mapped && $0.pins.td > 0 }) {
                 verdict.blocked.append(Piece(file: piece.file, pages: range, address: piece.address(ofPage: range.lowerBound)))

@@ -27,21 +27,28 @@ public final class IngestSource {
     /// The SHA-256 of every byte read so far.
     public var contentHash: [UInt8] { reader.contentHash }
 
+    /// The bytes and lines read so far.
+    public var bytesRead: UInt64 { reader.bytesRead }
+    public var linesRead: UInt64 { reader.lineNumber }
+
     let reader: LineReader
     let quarantine: Bool
+    let addsSource: Bool
 
     /// Opens `path` (`-` is standard input) in `format`, or detects it when nil.
-    public init(path: String, format: InputFormat?, quarantine: Bool = false) throws(StoreError) {
+    public init(path: String, format: InputFormat?, quarantine: Bool = false, addsSource: Bool = true) throws(StoreError) {
         reader = try LineReader(path: path)
         self.format = format
         self.quarantine = quarantine
+        self.addsSource = addsSource
     }
 
     /// Reads `reader` (an embedded or in-memory input) in `format`.
-    public init(reader: LineReader, format: InputFormat?, quarantine: Bool = false) {
+    public init(reader: LineReader, format: InputFormat?, quarantine: Bool = false, addsSource: Bool = true) {
         self.reader = reader
         self.format = format
         self.quarantine = quarantine
+        self.addsSource = addsSource
     }
 
     /// The next item, or nil at the end of the input. Undecodable JSON Lines throw (or, with
@@ -77,7 +84,7 @@ public final class IngestSource {
         }
         switch format! {
         case .jsonl:
-            return try JSONLIngest(quarantine: quarantine).decode(bytes, reader: reader, writer: writer).map(Item.event)
+            return try JSONLIngest(quarantine: quarantine, addsSource: addsSource).decode(bytes, reader: reader, writer: writer).map(Item.event)
         case .ftrace:
             return take(FtraceReader.read(String(decoding: bytes, as: UTF8.self), file: name, number: reader.lineNumber))
         case .qemu:

@@ -3,9 +3,15 @@
 /// `file:line: what is wrong`, unless `quarantine` keeps it in the reject table instead.
 public struct JSONLIngest {
     public var quarantine = false
+    /// False to store each event exactly as written, without naming the input as its `src`
+    /// (re-ingesting an `export`, whose events already carry theirs or never had one).
+    public var addsSource = true
+    /// Called every 16384 lines with the bytes and lines read so far.
+    public var progress: ((UInt64, UInt64) -> Void)?
 
-    public init(quarantine: Bool = false) {
+    public init(quarantine: Bool = false, addsSource: Bool = true) {
         self.quarantine = quarantine
+        self.addsSource = addsSource
     }
 
     /// Ingests one file (or `-`) as one batch.
@@ -22,6 +28,7 @@ public struct JSONLIngest {
         while try reader.next({ bytes in
             guard let event = try decode(bytes, reader: reader, writer: writer) else { return }
             try writer.append(event)
+            if let progress, reader.lineNumber % 16_384 == 0 { progress(reader.bytesRead, reader.lineNumber) }
         }) {}
     }
 
@@ -38,7 +45,7 @@ public struct JSONLIngest {
                 throw EventDecodingError(field: nil, "not valid JSON at column \(error.column): \(error.message)")
             }
             var event = try Event(json: value)
-            if event.source == nil { event.source = EventSource(file: reader.name, line: reader.lineNumber) }
+            if addsSource, event.source == nil { event.source = EventSource(file: reader.name, line: reader.lineNumber) }
             return event
         } catch {
             if quarantine {

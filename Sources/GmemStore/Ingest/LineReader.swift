@@ -17,6 +17,8 @@ public final class LineReader {
     /// False when the line last returned had no line break: the input ended inside it, as when
     /// a trace is copied while it is written.
     public private(set) var lineWasTerminated = true
+    /// The number of bytes read so far.
+    public private(set) var bytesRead: UInt64 = 0
 
     /// Opens `path`; `-` is standard input.
     public init(path: String) throws(StoreError) {
@@ -68,6 +70,7 @@ public final class LineReader {
             return false
         }
         lineNumber += 1
+        bytesRead += UInt64(count)
         let raw = UnsafeRawBufferPointer(start: buffer, count: count)
         hasher.update(bufferPointer: raw)
         var length = count

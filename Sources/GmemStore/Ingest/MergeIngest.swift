@@ -16,11 +16,17 @@ public struct MergeIngest {
     public var quarantine = false
     /// The VM trace lines belong to (`ingest --vm`); nil: the only VM alive at that point.
     public var vm: String?
+    /// False to store JSON Lines events exactly as written, without naming this input as their
+    /// `src` (`ingest --verbatim`, for re-ingesting an export).
+    public var addsSource = true
+    /// Called now and then with the bytes and lines read so far over all inputs.
+    public var progress: ((UInt64, UInt64) -> Void)?
 
-    /// An ingest with `--quarantine` and `--vm` as given.
-    public init(quarantine: Bool = false, vm: String? = nil) {
+    /// An ingest with `--quarantine`, `--vm` and `--verbatim` as given.
+    public init(quarantine: Bool = false, vm: String? = nil, addsSource: Bool = true) {
         self.quarantine = quarantine
         self.vm = vm
+        self.addsSource = addsSource
     }
 
     /// What an ingest did: the batch, and per input its format and skipped lines.
@@ -40,7 +46,7 @@ public struct MergeIngest {
         precondition(!inputs.isEmpty, "ingest of no input")
         var sources: [IngestSource] = []
         for input in inputs {
-            sources.append(try IngestSource(path: input.path, format: input.format, quarantine: quarantine))
+            sources.append(try IngestSource(path: input.path, format: input.format, quarantine: quarantine, addsSource: addsSource))
         }
         return try ingest(sources, into: store)
     }
@@ -73,6 +79,7 @@ public struct MergeIngest {
             return (item, key)
         }
         for index in sources.indices { heads.append(try advance(index)) }
+        var appended = 0
         while true {
             var chosen: Int?
             for index in heads.indices {
@@ -88,6 +95,10 @@ public struct MergeIngest {
                 for event in resolver.events(for: record, in: writer.state) { try writer.append(event) }
             }
             heads[index] = try advance(index)
+            appended += 1
+            if let progress, appended % 16_384 == 0 {
+                progress(sources.reduce(0) { $0 + $1.bytesRead }, sources.reduce(0) { $0 + $1.linesRead })
+            }
         }
     }
 }

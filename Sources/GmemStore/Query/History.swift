@@ -53,7 +53,7 @@ public struct History {
 
     /// The last binding of `vm` that covered `gpa`, from the log's bind events.
     private func lastBinding(vm: String, gpa: UInt64) throws -> Binding? {
-        let statement = try store.database.prepare("SELECT body FROM event WHERE op = 'bind' ORDER BY seq")
+        let statement = try store.database.prepare("SELECT body FROM event WHERE op IN ('bind', 'populate', 'reuse', 'mce') AND op = 'bind' ORDER BY seq")
         var found: Binding?
         while try statement.step() {
             guard case .bind(let name, let gmem, let slot, let start, let size, let offset, let hva)? = try? Event(jsonLine: statement.string(0)).op,
@@ -67,7 +67,7 @@ public struct History {
     /// The file pages that `frames` last backed (from populate events), and the seqs of the
     /// events that name those frames directly (reuse, mce).
     private func frameHistory(_ frames: Range<UInt64>) throws -> ((gmem: String, pages: Range<UInt64>)?, Set<Int64>) {
-        let statement = try store.database.prepare("SELECT seq, body FROM event WHERE op IN ('populate', 'reuse', 'mce') ORDER BY seq")
+        let statement = try store.database.prepare("SELECT seq, body FROM event WHERE op IN ('bind', 'populate', 'reuse', 'mce') AND op IN ('populate', 'reuse', 'mce') ORDER BY seq")
         var placement: (gmem: String, pages: Range<UInt64>)?
         var named: Set<Int64> = []
         while try statement.step() {
@@ -90,34 +90,120 @@ public struct History {
         return (placement, named)
     }
 
+    /// The events that change something other than page runs (migration 0003's
+    /// `event_structure_vm` and `event_structure_gmem` partial indexes, same terms).
+    static let structural = """
+        (op IN ('vm_create', 'vm_destroy', 'vm_bugged', 'gmem_create', 'gmem_close', 'bind', 'unbind')
+           OR (op IN ('zap', 'punch_hole', 'convert') AND (expected IS NULL OR expected = 'EIO' OR diverged = 1)))
+        """
+
+    /// The VM and the gmem an event names.
+    static func names(of op: Operation) -> (vm: String?, gmem: String?) {
+        switch op {
+        case .vmCreate(let vm, _, _), .vmDestroy(let vm), .vmBugged(let vm, _), .unbind(let vm, _): return (vm, nil)
+        case .gmemCreate(let vm, let gmem, _, _, _), .bind(let vm, let gmem, _, _, _, _, _): return (vm, gmem)
+        case .gmemClose(let gmem): return (nil, gmem)
+        default:
+            switch op.range {
+            case .file(let gmem, _, _)?: return (nil, gmem)
+            case .guest(let vm, _, _)?: return (vm, nil)
+            case nil: return (nil, nil)
+            }
+        }
+    }
+
+    /// The entries for `pages` of `gmem` plus the events in `extra`: a sparse replay of those
+    /// events and of the events that shape the VMs and gmem files they depend on, each with its
+    /// recorded outcome (`Engine.replay`).
+    ///
+    /// Which structure matters: the VMs the events name and the VMs that created the gmem files
+    /// they name (life, bindings, `tdx_connect`), and those VMs' gmem files (a failed zap of any
+    /// of them bugs the VM). Their structural events are found by name through the
+    /// `event_structure_*` indexes. Exact for the pages asked about (VMs, bindings and files
+    /// involved are exact; a zap's blocked pages are decided per page); other pages and VMs are
+    /// never shown. No snapshot is read and no event of another VM's pages is decoded.
     private func entries(gmem: String?, pages: Range<UInt64>, extra: Set<Int64>) throws -> [HistoryEntry] {
         var seqs = extra
         if let gmem, !pages.isEmpty {
-            let statement = try store.database.prepare(
-                "SELECT DISTINCT seq FROM event_touch WHERE gmem = ? AND page_lo < ? AND page_hi > ?")
-            try statement.bind(1, gmem)
-            try statement.bind(2, Int64(bitPattern: pages.upperBound))
-            try statement.bind(3, Int64(bitPattern: pages.lowerBound))
-            while try statement.step() { seqs.insert(statement.int(0)) }
+            seqs.formUnion(try PageSpanIndex.seqs(touching: pages, of: gmem, in: store))
         }
-        guard let first = seqs.min(), let last = seqs.max() else { return [] }
-        var engine = try store.engine(at: first - 1)
+        guard let last = seqs.max() else { return [] }
+        var loaded: [Int64: (stored: Store.StoredEvent, event: Event)] = [:]
+        var vms: Set<String> = []
+        var gmems: Set<String> = gmem.map { [$0] } ?? []
+        for seq in seqs {
+            guard let stored = try storedEvent(seq) else { continue }
+            let event = try stored.decoded()
+            loaded[seq] = (stored, event)
+            let named = Self.names(of: event.op)
+            if let vm = named.vm { vms.insert(vm) }
+            if let gmem = named.gmem { gmems.insert(gmem) }
+        }
+        let owners = try store.database.cached("""
+            SELECT DISTINCT json_extract(body, '$.vm') FROM event
+            WHERE json_extract(body, '$.gmem') = ? AND seq <= ? AND op = 'gmem_create' AND \(Self.structural)
+            """)
+        for name in gmems {
+            try owners.bind(1, name)
+            try owners.bind(2, last)
+            while try owners.step() { if let vm = owners.optionalString(0) { vms.insert(vm) } }
+            owners.reset()
+        }
+        let created = try store.database.cached("""
+            SELECT DISTINCT json_extract(body, '$.gmem') FROM event
+            WHERE json_extract(body, '$.vm') = ? AND seq <= ? AND op = 'gmem_create' AND \(Self.structural)
+            """)
+        for name in vms {
+            try created.bind(1, name)
+            try created.bind(2, last)
+            while try created.step() { if let gmem = created.optionalString(0) { gmems.insert(gmem) } }
+            created.reset()
+        }
+        var replayed = seqs
+        for (key, names) in [("vm", vms), ("gmem", gmems)] {
+            let structure = try store.database.cached(
+                "SELECT seq FROM event WHERE json_extract(body, '$.\(key)') = ? AND seq <= ? AND \(Self.structural)")
+            for name in names {
+                try structure.bind(1, name)
+                try structure.bind(2, last)
+                while try structure.step() { replayed.insert(structure.int(0)) }
+                structure.reset()
+            }
+        }
+        var engine = Engine()
         var result: [HistoryEntry] = []
         func snapshot() -> [StateRun] {
             guard let gmem, let file = engine.state.file(gmem), !pages.isEmpty else { return [] }
             return StateReport.runs(of: file, pages: pages.clamped(to: 0..<file.pageCount))
         }
-        try store.forEachEvent(in: first...last) { stored in
-            let event = try stored.decoded()
-            guard seqs.contains(stored.seq) else {
-                engine.apply(event)
-                return true
+        for seq in replayed.sorted() {
+            let known: (stored: Store.StoredEvent, event: Event)
+            if let cached = loaded[seq] {
+                known = cached
+            } else {
+                guard let stored = try storedEvent(seq) else { continue }
+                known = (stored, try stored.decoded())
+            }
+            let (stored, event) = known
+            guard seqs.contains(seq) else {
+                engine.replay(event, expected: stored.expected, expectedErrorOffset: stored.expectedErrorOffset, diverged: stored.diverged)
+                continue
             }
             let before = snapshot()
-            let verdict = engine.apply(event)
-            result.append(HistoryEntry(seq: stored.seq, event: event, verdict: verdict, before: before, after: snapshot()))
-            return true
+            let verdict = engine.replay(event, expected: stored.expected, expectedErrorOffset: stored.expectedErrorOffset, diverged: stored.diverged)
+            result.append(HistoryEntry(seq: seq, event: event, verdict: verdict, before: before, after: snapshot()))
         }
         return result
+    }
+
+    private func storedEvent(_ seq: Int64) throws -> Store.StoredEvent? {
+        let row = try store.database.cached(
+            "SELECT seq, batch, body, hash, expected, expected_error_offset, diverged FROM event WHERE seq = ?")
+        defer { row.reset() }
+        try row.bind(1, seq)
+        guard try row.step() else { return nil }
+        return Store.StoredEvent(
+            seq: row.int(0), batch: row.int(1), body: row.string(2), hash: row.blob(3),
+            expected: row.optionalString(4), expectedErrorOffset: row.optionalInt(5), diverged: row.int(6) != 0)
     }
 }

@@ -5,8 +5,12 @@ public struct VerifyReport: Sendable {
     /// The number of events checked.
     public var events: Int64 = 0
     public var snapshotsChecked = 0
+    /// The Merkle subtree roots compared with a recomputation.
+    public var merkleNodesChecked = 0
     /// The head as `SEQ:HASH`.
     public var head = "0:" + HashChain.hex(HashChain.genesis)
+    /// The RFC 6962 root of every event as `SIZE:ROOT`: a checkpoint to keep beside the head.
+    public var merkleRoot = "0:" + HashChain.hex(Merkle.emptyRoot)
     /// Problems found, the first bad seq first.
     public var problems: [String] = []
     /// The first event that failed a check.
@@ -15,9 +19,10 @@ public struct VerifyReport: Sendable {
     public var passed: Bool { problems.isEmpty }
 }
 
-/// Checks a store: SQLite's integrity, the hash chain, that seqs are gap-free, that every
-/// verdict and every snapshot equals a fresh replay, and optionally that the log still holds a
-/// head the user kept elsewhere.
+/// Checks a store: SQLite's integrity, the hash chain, that seqs are gap-free, that each row's
+/// columns say what its body says, that every verdict, snapshot and Merkle subtree root equals
+/// a fresh replay, that the overlap index holds every resolved piece, and optionally that the
+/// log still holds a head the user kept elsewhere.
 public struct Verifier {
     public let store: Store
 
@@ -25,7 +30,8 @@ public struct Verifier {
         self.store = store
     }
 
-    public func run(expectHead: (seq: Int64, hash: [UInt8])? = nil) throws -> VerifyReport {
+    /// Runs every check. `progress` is called now and then with the seq reached and the head seq.
+    public func run(expectHead: (seq: Int64, hash: [UInt8])? = nil, progress: ((Int64, Int64) -> Void)? = nil) throws -> VerifyReport {
         var report = VerifyReport()
         func problem(_ seq: Int64?, _ text: String) {
             if let seq, report.firstBadSeq == nil { report.firstBadSeq = seq }
@@ -36,64 +42,133 @@ public struct Verifier {
             let line = integrity.string(0)
             if line != "ok" { problem(nil, "SQLite integrity: \(line)") }
         }
-        var snapshots: [Int64: [UInt8]] = [:]
-        let snapshotRows = try store.database.prepare("SELECT seq, state FROM snapshot")
-        while try snapshotRows.step() { snapshots[snapshotRows.int(0)] = snapshotRows.blob(1) }
+        // Snapshot seqs only: each blob is read when the replay reaches it.
+        var snapshots: Set<Int64> = []
+        let snapshotRows = try store.database.prepare("SELECT seq FROM snapshot")
+        while try snapshotRows.step() { snapshots.insert(snapshotRows.int(0)) }
+        let snapshotBlob = try store.database.prepare("SELECT state FROM snapshot WHERE seq = ?")
+        var closedFiles: [Int64: [(file: Int, state: [UInt8])]] = [:]
+        let closedRows = try store.database.prepare("SELECT file, seq, state FROM closed_file")
+        while try closedRows.step() { closedFiles[closedRows.int(1), default: []].append((Int(closedRows.int(0)), closedRows.blob(2))) }
+        var merkleNodes: [MerkleKey: [UInt8]] = [:]
+        let nodeRows = try store.database.prepare("SELECT level, idx, hash FROM merkle_node")
+        while try nodeRows.step() { merkleNodes[MerkleKey(level: Int(nodeRows.int(0)), index: UInt64(nodeRows.int(1)))] = nodeRows.blob(2) }
+        var batches: [Int64: ClosedRange<Int64>] = [:]
+        let batchRows = try store.database.prepare("SELECT id, first_seq, last_seq FROM batch WHERE first_seq IS NOT NULL")
+        while try batchRows.step() { batches[batchRows.int(0)] = batchRows.int(1)...max(batchRows.int(1), batchRows.int(2)) }
 
         var engine = Engine()
+        var frontier = MerkleFrontier()
         var previous = HashChain.genesis
         var expectedSeq: Int64 = 1
         var expectedHeadFound = expectHead == nil
+        var pieces: Int64 = 0
         let head = try store.headLink()
-        try store.forEachEvent(in: 1...max(head.seq, 1)) { stored in
+        let rows = try store.database.prepare(
+            "SELECT seq, batch, ts, op, host, producer_id, body, hash, expected, expected_error_offset, diverged FROM event ORDER BY seq")
+        while try rows.step() {
+            let seq = rows.int(0)
+            let body = rows.string(6)
+            let hash = rows.blob(7)
             report.events += 1
-            if stored.seq != expectedSeq {
-                problem(stored.seq, "seq \(expectedSeq) is missing: the log has a gap")
+            if seq != expectedSeq {
+                problem(seq, "seq \(expectedSeq)…\(seq - 1) missing: the log has a gap")
             }
-            expectedSeq = stored.seq + 1
-            let hash = HashChain.link(previous: previous, body: stored.body)
-            if hash != stored.hash {
-                problem(stored.seq, "hash does not match its body and the previous hash: the event was changed")
+            expectedSeq = seq + 1
+            if HashChain.link(previous: previous, body: body) != hash {
+                problem(seq, "hash does not match its body and the previous hash: the event was changed")
             }
-            previous = stored.hash
-            if let expectHead, expectHead.seq == stored.seq {
+            previous = hash
+            if let expectHead, expectHead.seq == seq {
                 expectedHeadFound = true
-                if stored.hash != expectHead.hash {
-                    problem(stored.seq, "hash \(HashChain.hex(stored.hash)) is not the expected head \(HashChain.hex(expectHead.hash))")
+                if hash != expectHead.hash {
+                    problem(seq, "hash \(HashChain.hex(hash)) is not the expected head \(HashChain.hex(expectHead.hash)): the log was rewritten up to here")
                 }
             }
+            frontier.append(level: 0, hash: Merkle.leafHash(body: body)) { level, index, hash in
+                guard level >= Merkle.storedLevel else { return }
+                let key = MerkleKey(level: level, index: index)
+                guard let stored = merkleNodes.removeValue(forKey: key) else {
+                    return problem(seq, "Merkle subtree root of seqs \(index << UInt64(level) + 1)…\(seq) is missing")
+                }
+                report.merkleNodesChecked += 1
+                if stored != hash { problem(seq, "Merkle subtree root of seqs \(index << UInt64(level) + 1)…\(seq) differs from a recomputation") }
+            }
+            if let progress, seq % 65_536 == 0 { progress(seq, head.seq) }
             let event: Event
             do {
-                event = try stored.decoded()
+                event = try Event(jsonLine: body)
             } catch {
-                problem(stored.seq, "\(error)")
-                return true
+                problem(seq, "stored body does not decode: \(error.description)")
+                continue
             }
-            if event.canonicalJSON != stored.body {
-                problem(stored.seq, "body is not in canonical form")
+            if event.canonicalJSON != body {
+                problem(seq, "body is not in canonical form")
+            }
+            let columns: [(String, Bool)] = [
+                ("ts", rows.optionalInt(2) == event.ts),
+                ("op", rows.string(3) == event.op.name),
+                ("host", rows.string(4) == event.host),
+                ("producer_id", rows.optionalString(5) == event.id),
+                ("batch", batches[rows.int(1)]?.contains(seq) ?? false),
+            ]
+            for (column, agrees) in columns where !agrees {
+                problem(seq, "column \(column) does not agree with the event body (or its batch): the row was changed")
             }
             let verdict = engine.apply(event)
-            if verdict.expected != stored.expected
-                || verdict.expectedErrorOffset.map({ Int64(bitPattern: $0) }) != stored.expectedErrorOffset
-                || verdict.diverged != stored.diverged
+            pieces += Int64(verdict.pieces.count(where: { !$0.pages.isEmpty }))
+            if verdict.expected != rows.optionalString(8)
+                || verdict.expectedErrorOffset.map({ Int64(bitPattern: $0) }) != rows.optionalInt(9)
+                || verdict.diverged != (rows.int(10) != 0)
             {
-                problem(stored.seq, "stored verdict (\(stored.expected ?? "none")) differs from a replay (\(verdict.expected ?? "none"))")
+                problem(seq, "stored verdict (\(rows.optionalString(8) ?? "none")) differs from a replay (\(verdict.expected ?? "none"))")
             }
-            if let snapshot = snapshots[stored.seq] {
+            if snapshots.contains(seq) {
+                try snapshotBlob.bind(1, seq)
+                _ = try snapshotBlob.step()
+                let snapshot = snapshotBlob.blob(0)
+                snapshotBlob.reset()
                 report.snapshotsChecked += 1
-                if StateCodec.encode(engine.state) != snapshot {
-                    problem(stored.seq, "stored snapshot differs from a replay")
+                if StateCodec.encode(SnapshotFormat.withoutClosedFilePages(engine.state)) != snapshot
+                    && StateCodec.encode(engine.state) != snapshot
+                {
+                    problem(seq, "stored snapshot differs from a replay")
                 }
             }
-            return true
+            for closed in closedFiles.removeValue(forKey: seq) ?? [] {
+                let files = engine.state.files
+                guard closed.file < files.count, !files[closed.file].isOpen,
+                    SnapshotFormat.encode(file: files[closed.file]) == closed.state
+                else {
+                    problem(seq, "stored closed gmem file #\(closed.file) differs from a replay")
+                    continue
+                }
+            }
         }
-        for seq in snapshots.keys where seq > head.seq || seq < 1 {
+        for seq in snapshots.sorted() where seq > head.seq || seq < 1 {
             problem(nil, "snapshot at seq \(seq) has no event")
         }
+        for seq in closedFiles.keys.sorted() {
+            problem(nil, "closed gmem file stored at seq \(seq) has no event")
+        }
+        for key in merkleNodes.keys.sorted(by: { ($0.level, $0.index) < ($1.level, $1.index) }) {
+            problem(nil, "Merkle subtree root of seqs \(key.index << UInt64(key.level) + 1)…\((key.index + 1) << UInt64(key.level)) has no events: the log was cut short")
+        }
+        let spans = try store.database.scalarInt("SELECT count(*) FROM page_span") ?? 0
+        if spans != pieces {
+            problem(nil, "the page overlap index holds \(spans) spans, a replay resolves \(pieces): rebuild the store by exporting and ingesting it")
+        }
         if let expectHead, !expectedHeadFound {
-            problem(head.seq, "the log ends at seq \(head.seq), before the expected head \(expectHead.seq): events were removed")
+            problem(head.seq + 1, "the log ends at seq \(head.seq), before the expected head \(expectHead.seq): seqs \(head.seq + 1)…\(expectHead.seq) were removed")
         }
         report.head = "\(head.seq):\(HashChain.hex(head.hash))"
+        report.merkleRoot = "\(frontier.count):\(HashChain.hex(frontier.root))"
         return report
     }
+}
+
+/// A Merkle subtree: its level and its index at that level.
+struct MerkleKey: Hashable {
+    var level: Int
+    var index: UInt64
 }

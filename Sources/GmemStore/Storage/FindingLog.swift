@@ -16,8 +16,9 @@ extension Store {
     /// transaction per `chunk` events. Findings already stored are kept with their ids; when
     /// the stored ones were made by another rule catalog, or the log at the audit head is not
     /// the one audited, they are dropped and the whole log is audited again.
+    /// `progress` is called after each chunk with the seq audited up to and the head.
     @discardableResult
-    public func audit(chunk: Int64 = 100_000) throws -> AuditSummary {
+    public func audit(chunk: Int64 = 100_000, progress: ((Int64, Int64) -> Void)? = nil) throws -> AuditSummary {
         precondition(!isReadOnly, "audit stores findings: open the store read-write")
         var summary = AuditSummary()
         while true {
@@ -71,6 +72,7 @@ extension Store {
                 try save.bind(4, AuditCodec.encode(auditor))
                 try save.run()
                 summary.audited += to - from
+                progress?(to, link.seq)
                 return to == link.seq
             }
             if done { return summary }

@@ -10,10 +10,12 @@ public final class Store {
     public let database: Database
     public let isReadOnly: Bool
     /// Take a periodic snapshot whenever seq is a multiple of this (batch ends always get one).
-    public var snapshotInterval: Int64 = 100_000
+    public var snapshotInterval: Int64 = Store.defaultSnapshotInterval
 
     /// The engine at the head of the log, kept between batches of this process.
     private var head: (seq: Int64, hash: [UInt8], engine: Engine)?
+    /// The forensic index writer at the head, kept with `head`.
+    private var forensicHead: ForensicIndexWriter?
 
     /// Opens (and for writing, creates and migrates) the store at `path`.
     public init(path: String, access: Database.Access) throws(StoreError) {
@@ -114,18 +116,23 @@ public final class Store {
     }
 
     /// The newest snapshot at or before `seq`: its seq and state (seq 0 and an empty state when
-    /// there is none).
-    public func snapshot(atOrBefore seq: Int64) throws -> (seq: Int64, state: GmemState) {
+    /// there is none). With `closedFilePages` false, closed gmem files come without their pages
+    /// (they are stored apart, see `SnapshotFormat`): enough for what is open, and faster.
+    public func snapshot(atOrBefore seq: Int64, closedFilePages: Bool = true) throws -> (seq: Int64, state: GmemState) {
         let statement = try database.cached("SELECT seq, state FROM snapshot WHERE seq <= ? ORDER BY seq DESC LIMIT 1")
         defer { statement.reset() }
         try statement.bind(1, seq)
         guard try statement.step() else { return (0, GmemState()) }
-        return (statement.int(0), try StateCodec.decode(statement.blob(1)))
+        let at = statement.int(0)
+        var state = try StateCodec.decode(statement.blob(1))
+        if closedFilePages { try SnapshotFormat.loadClosedFiles(into: &state, at: at, from: self) }
+        return (at, state)
     }
 
-    /// The engine after event `seq`: the nearest snapshot, then the events after it.
-    public func engine(at seq: Int64) throws -> Engine {
-        let start = try snapshot(atOrBefore: seq)
+    /// The engine after event `seq`: the nearest snapshot, then the events after it. With
+    /// `closedFilePages` false its closed files have no pages (see `snapshot(atOrBefore:)`).
+    public func engine(at seq: Int64, closedFilePages: Bool = true) throws -> Engine {
+        let start = try snapshot(atOrBefore: seq, closedFilePages: closedFilePages)
         var engine = Engine(state: start.state)
         if start.seq < seq {
             try forEachEvent(in: (start.seq + 1)...seq) { stored in
@@ -137,13 +144,20 @@ public final class Store {
     }
 
     /// The seq of the last event whose `ts` is at or before `nanoseconds` (0 when none).
-    /// Events without a ts count as happening where they stand in the log.
+    /// Events without a ts are not compared: they count as happening where they stand in the log.
+    /// Two index lookups: the event with the largest ts at or before the time (the last one when
+    /// in order), and the last of the events whose ts ran backwards (`ts_disorder`).
     public func seq(atTime nanoseconds: Int64) throws(SQLiteError) -> Int64 {
-        let statement = try database.cached("SELECT max(seq) FROM event WHERE ts <= ?")
-        defer { statement.reset() }
-        try statement.bind(1, nanoseconds)
-        _ = try statement.step()
-        return statement.optionalInt(0) ?? 0
+        let inOrder = try database.cached(
+            "SELECT seq FROM event WHERE ts IS NOT NULL AND ts <= ? ORDER BY ts DESC, seq DESC LIMIT 1")
+        defer { inOrder.reset() }
+        try inOrder.bind(1, nanoseconds)
+        let candidate = try inOrder.step() ? inOrder.int(0) : 0
+        let disorder = try database.cached("SELECT max(seq) FROM ts_disorder WHERE ts <= ?")
+        defer { disorder.reset() }
+        try disorder.bind(1, nanoseconds)
+        _ = try disorder.step()
+        return max(candidate, disorder.optionalInt(0) ?? 0)
     }
 
     // MARK: Writing
@@ -169,13 +183,18 @@ public final class Store {
         var hash: [UInt8]
         var summary = BatchSummary()
         var batchIDs: Set<String> = []
+        var forensic: ForensicIndexWriter
+        /// Closed files whose pages changed since the last snapshot (an unbind of a closed
+        /// file's binding, or the close itself): their stored version must be renewed.
+        var changedClosedFiles: Set<Int> = []
 
-        init(store: Store, batch: Int64, seq: Int64, hash: [UInt8], engine: Engine) {
+        init(store: Store, batch: Int64, seq: Int64, hash: [UInt8], engine: Engine, forensic: ForensicIndexWriter) {
             self.store = store
             self.batch = batch
             self.seq = seq
             self.hash = hash
             self.engine = engine
+            self.forensic = forensic
             summary.batch = batch
         }
 
@@ -219,8 +238,12 @@ public final class Store {
                     try touch.run()
                 }
             }
+            for piece in verdict.pieces where !engine.state.files[piece.file].isOpen { changedClosedFiles.insert(piece.file) }
+            try forensic.record(
+                store: store, seq: seq, ts: event.ts, body: body,
+                spans: verdict.pieces.map { (engine.state.files[$0.file].name, $0.pages) })
             if store.snapshotInterval > 0, seq % store.snapshotInterval == 0 {
-                try store.writeSnapshot(seq: seq, state: engine.state)
+                try store.writeSnapshot(seq: seq, state: engine.state, changedClosedFiles: &changedClosedFiles)
             }
             summary.added += 1
             summary.firstSeq = summary.firstSeq ?? seq
@@ -251,10 +274,12 @@ public final class Store {
         return try statement.step()
     }
 
-    func writeSnapshot(seq: Int64, state: GmemState) throws {
+    func writeSnapshot(seq: Int64, state: GmemState, changedClosedFiles: inout Set<Int>) throws {
+        try SnapshotFormat.storeClosedFiles(of: state, at: seq, changed: changedClosedFiles, in: self)
+        changedClosedFiles.removeAll(keepingCapacity: true)
         let insert = try database.cached("INSERT OR REPLACE INTO snapshot(seq, state) VALUES (?, ?)")
         try insert.bind(1, seq)
-        try insert.bind(2, StateCodec.encode(state))
+        try insert.bind(2, StateCodec.encode(SnapshotFormat.withoutClosedFilePages(state)))
         try insert.run()
     }
 
@@ -279,7 +304,13 @@ public final class Store {
             try insertBatch.bind(2, format)
             try insertBatch.run()
             let batch = database.lastInsertRowID
-            let writer = BatchWriter(store: self, batch: batch, seq: link.seq, hash: link.hash, engine: engine)
+            let forensic: ForensicIndexWriter
+            if let forensicHead, let head, head.seq == link.seq, head.hash == link.hash {
+                forensic = forensicHead
+            } else {
+                forensic = try ForensicIndexWriter(store: self, seq: link.seq)
+            }
+            let writer = BatchWriter(store: self, batch: batch, seq: link.seq, hash: link.hash, engine: engine, forensic: forensic)
             let contentHash = try body(writer)
             if let contentHash {
                 let earlier = try database.cached("SELECT id FROM batch WHERE content_hash = ? AND id <> ? ORDER BY id LIMIT 1")
@@ -293,7 +324,7 @@ public final class Store {
                 }
             }
             if writer.summary.added > 0 {
-                try writeSnapshot(seq: writer.seq, state: writer.engine.state)
+                try writeSnapshot(seq: writer.seq, state: writer.engine.state, changedClosedFiles: &writer.changedClosedFiles)
                 // Batch-end snapshots off the periodic grid are only needed at the head.
                 let prune = try database.cached("DELETE FROM snapshot WHERE seq < ? AND seq % ? <> 0")
                 try prune.bind(1, writer.seq)
@@ -313,7 +344,10 @@ public final class Store {
             finished = writer
             return writer.summary
         }
-        if let finished { head = (finished.seq, finished.hash, finished.engine) }
+        if let finished {
+            head = (finished.seq, finished.hash, finished.engine)
+            forensicHead = finished.forensic
+        }
         return summary
     }
 

@@ -1,0 +1,28 @@
+extension Engine {
+    /// Applies `event` with the outcome the store recorded for it, instead of the one this
+    /// engine would compute. For a sparse replay (a page's history): the engine sees only the
+    /// events that change VMs, bindings or files, and those of the pages asked about, so its
+    /// other pages are stale and its own expected outcome may differ; the state change of the
+    /// pages asked about is still exact, because it depends only on the event, the recorded
+    /// outcome, the resolved pieces (VMs, bindings and files are exact) and those pages' own
+    /// state (which pages of the range block a zap).
+    @discardableResult
+    public mutating func replay(_ event: Event, expected: String?, expectedErrorOffset: Int64?, diverged: Bool) -> Verdict {
+        var verdict = evaluate(event)
+        if case .convert(_, .private) = event.op {
+            // The model checks host pins before the zap rule: the recorded outcome says which
+            // path the full state took.
+            let recordedEAGAIN = expected?.uppercased() == "EAGAIN"
+            if recordedEAGAIN {
+                verdict.blocked = []
+            } else if verdict.expected?.uppercased() == "EAGAIN" {
+                _ = zapOutcome(&verdict)
+            }
+        }
+        verdict.expected = expected
+        verdict.expectedErrorOffset = expectedErrorOffset.map { UInt64(bitPattern: $0) }
+        verdict.diverged = diverged
+        commit(event, verdict)
+        return verdict
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import GmemStore
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write the log as canonical JSON Lines (re-ingestible with identical hashes and state) or as CSV, streaming."
+    )
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: "Output format.")
+    var format: ExportFormat = .jsonl
+
+    @Option(help: "The first event: a seq, or an RFC 3339 time (the first event after the last one with ts before it).")
+    var since: LogPoint?
+
+    @Option(help: "The last event: a seq, or an RFC 3339 time (the last event with ts at or before it).")
+    var until: LogPoint?
+
+    func run() throws {
+        let store = try self.store.openForReading()
+        var output = BufferedStandardOutput()
+        let progress = Progress("export")
+        try failing {
+            try store.database.readTransaction { () throws in
+                let head = try store.headLink().seq
+                let first: Int64 = try since.map { point in
+                    switch point {
+                    case .seq(let seq): max(seq, 1)
+                    case .time(let time): try store.seq(atTime: time - 1) + 1
+                    }
+                } ?? 1
+                let last = try until.map { try min($0.seq(in: store), head) } ?? head
+                guard first <= last else { return }
+                try Exporter(store: store).write(format, seqs: first...last, to: &output) { seq in
+                    progress.update(done: seq - first, total: last - first + 1, events: seq - first + 1)
+                }
+            }
+        }
+        progress.finish()
+        output.flush()
+        if let failure = output.failure {
+            printError("gmem-audit: writing the export failed: \(String(cString: strerror(failure)))")
+            throw Exit.ioError
+        }
+    }
+}
+
+extension ExportFormat: ExpressibleByArgument {}
