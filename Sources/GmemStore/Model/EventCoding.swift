@@ -25,6 +25,11 @@ extension Event {
 
     /// Decodes one line of JSON Lines input.
     public init(jsonLine text: String) throws(EventDecodingError) {
+        var text = text
+        if let event = text.withUTF8({ EventLineDecoder.decode($0) }) {
+            self = event
+            return
+        }
         let value: JSONValue
         do throws(JSONSyntaxError) {
             value = try JSONParser.parse(text)
