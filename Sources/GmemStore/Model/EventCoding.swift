@@ -75,6 +75,7 @@ extension Event {
 
     /// The event in gmem's canonical JSON: the form that is stored, hashed and exported.
     public var canonicalJSON: String {
+        if extra.isEmpty { return CanonicalEventWriter.string(self) }
         var members: [JSONMember] = [JSONMember("op", .string(op.name))]
         func put(_ key: String, _ value: JSONValue?) {
             if let value { members.append(JSONMember(key, value)) }
