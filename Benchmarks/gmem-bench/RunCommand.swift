@@ -41,6 +41,15 @@ struct RunCommand: ParsableCommand {
         let rawInsert = (name: "raw insert, same indexes", rate: schema.rate)
         let rawBare = (name: "raw insert, no index", rate: bare.rate)
 
+        // The engine alone: evaluate + commit of events already in memory, no SQLite.
+        progress("gmem engine alone")
+        let (_, engineSeconds) = seconds {
+            var engine = Engine()
+            for event in events { engine.apply(event) }
+            return engine.state.files.count
+        }
+        let engineFigure = Figure(name: "gmem engine alone: evaluate + commit, events in memory", items: rows.count, seconds: engineSeconds)
+
         // gmem ingest through the library API: events already in memory, no parsing.
         progress("gmem ingest through the library API")
         let apiStore = try Store(path: directory + "/api.db", access: .readWrite)
@@ -94,7 +103,7 @@ struct RunCommand: ParsableCommand {
         var history = Figure(name: "gmem history --gmem --offset (one page)", items: queries, seconds: historyLatency.total)
         history.note = "mean \(String(format2: historyLatency.mean * 1000)) ms, max \(String(format2: historyLatency.max * 1000)) ms per query; mean ÷ full replay = \(String(format3: historyLatency.mean / replaySeconds))"
 
-        let figures = [bare, schema, scan, api, apiBare, jsonl, jsonlBare, replay, audit, stateFigure, history]
+        let figures = [bare, schema, scan, engineFigure, api, apiBare, jsonl, jsonlBare, replay, audit, stateFigure, history]
         print(table(
             header: ["figure", "events", "seconds", "rate", "baseline", "ratio", "target", "note"],
             rows: figures.map(\.cells)))
