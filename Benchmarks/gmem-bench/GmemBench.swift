@@ -78,7 +78,7 @@ struct LogOptions: ParsableArguments {
             progress("kept \(directory)")
             return
         }
-        for name in ["log.jsonl", "raw-bare.db", "raw-schema.db", "api.db", "jsonl.db", "store.db"] {
+        for name in ["log.jsonl", "raw-bare.db", "raw-schema.db", "api.db", "single.db", "jsonl.db", "store.db"] {
             for suffix in ["", "-wal", "-shm"] { unlink(directory + "/" + name + suffix) }
         }
         if dir == nil { rmdir(directory) }

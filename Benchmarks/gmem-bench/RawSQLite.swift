@@ -115,11 +115,11 @@ enum RawSQLite {
             """)
     }
 
-    /// Reads every event row of the store at `path` in seq order, the columns a replay reads,
-    /// touching each value. Returns the rows read.
+    /// Reads every event's seq and body from the store at `path` in seq order, the columns a
+    /// replay reads (`Store.replay`), touching each value. Returns the rows read.
     static func scan(_ path: String) throws -> (rows: Int, checksum: UInt64) {
         let connection = try RawConnection(path: path)
-        let select = try connection.prepare("SELECT seq, batch, body, hash, expected, expected_error_offset, diverged FROM event ORDER BY seq")
+        let select = try connection.prepare("SELECT seq, body FROM event ORDER BY seq")
         defer { sqlite3_finalize(select) }
         var rows = 0
         var checksum: UInt64 = 0
@@ -129,16 +129,9 @@ enum RawSQLite {
             guard rc == SQLITE_ROW else { throw BenchError("\(path): scan: \(String(cString: sqlite3_errmsg(connection.handle)))") }
             rows += 1
             checksum &+= UInt64(bitPattern: sqlite3_column_int64(select, 0))
-            checksum &+= UInt64(bitPattern: sqlite3_column_int64(select, 1))
-            if let body = sqlite3_column_text(select, 2) {
-                checksum &+= UInt64(sqlite3_column_bytes(select, 2)) &+ UInt64(body[0])
+            if let body = sqlite3_column_text(select, 1) {
+                checksum &+= UInt64(sqlite3_column_bytes(select, 1)) &+ UInt64(body[0])
             }
-            if let hash = sqlite3_column_blob(select, 3) {
-                checksum &+= UInt64(hash.load(as: UInt8.self))
-            }
-            if let expected = sqlite3_column_text(select, 4) { checksum &+= UInt64(expected[0]) }
-            checksum &+= UInt64(bitPattern: sqlite3_column_int64(select, 5))
-            checksum &+= UInt64(bitPattern: sqlite3_column_int64(select, 6))
         }
         return (rows, checksum)
     }

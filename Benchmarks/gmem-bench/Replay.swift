@@ -10,10 +10,7 @@ enum Replay {
         let head = try store.headLink().seq
         var engine = Engine()
         guard head > 0 else { return engine }
-        try store.forEachEvent(in: 1...head) { stored in
-            engine.apply(try stored.decoded())
-            return true
-        }
+        try store.replay(1...head, into: &engine)
         return engine
     }
 }
