@@ -48,7 +48,7 @@ struct MemoryCommand: ParsableCommand {
         print("ingested \(generated) events of \(options.vms) VMs with \(hex(gmemSize.value))-byte gmem files in batches of \(batch) through the library API: \(String(format3: ingestSeconds)) s, \(rateText(Double(generated) / ingestSeconds))")
         let child = try ReplayCommand.spawn(store: path)
         let verdict = child.peakBytes <= 256 << 20 ? "met" : "MISSED by \(bytesText(child.peakBytes - (256 << 20)))"
-        print("replay from seq 1 in a child process: \(child.events) events, \(String(format3: child.seconds)) s (\(rateText(Double(child.events) / child.seconds))), \(child.runs) runs at the end; peak RSS \(bytesText(child.peakBytes)) (target ≤ 256 MiB: \(verdict))")
+        print("replay from seq 1 in a child process: \(child.events) events, \(String(format3: child.seconds)) s (\(rateText(Double(child.events) / child.seconds))), \(child.runs) runs at the end in \(child.files) gmem files (\(child.openRuns) of them in the files still open); peak RSS \(bytesText(child.peakBytes)) (target ≤ 256 MiB: \(verdict))")
     }
 }
 

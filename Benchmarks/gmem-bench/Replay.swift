@@ -20,7 +20,7 @@ enum Replay {
 struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
-        abstract: "Replay a store from seq 1 and print `EVENTS SECONDS RUNS` (for peak-memory measurement)."
+        abstract: "Replay a store from seq 1 and print `EVENTS SECONDS RUNS OPEN-FILE-RUNS FILES PEAK-RSS-BYTES` (for peak-memory measurement)."
     )
 
     @Option(help: "The store to replay (opened read-only).")
@@ -30,14 +30,19 @@ struct ReplayCommand: ParsableCommand {
         let store = try Store(path: db, access: .readOnly(immutable: false))
         let (engine, elapsed) = try seconds { try Replay.full(store) }
         let runs = engine.state.files.reduce(0) { $0 + $1.pages.runCount }
-        print("\(try store.headLink().seq) \(elapsed) \(runs)")
+        let openRuns = engine.state.files.filter(\.isOpen).reduce(0) { $0 + $1.pages.runCount }
+        print("\(try store.headLink().seq) \(elapsed) \(runs) \(openRuns) \(engine.state.files.count) \(peakResidentBytesOfThisImage())")
     }
 
-    /// What a child replay reported, and its peak resident set from `wait4`.
+    /// What a child replay reported, with its peak resident set.
     struct Outcome {
         var events: Int
         var seconds: Double
         var runs: Int
+        /// Runs of the files still open at the end (closed files keep their runs in the state).
+        var openRuns: Int
+        /// Every gmem file the log created, open or closed.
+        var files: Int
         var peakBytes: Int
     }
 
@@ -70,12 +75,31 @@ struct ReplayCommand: ParsableCommand {
         }
         close(pipe[0])
         var status: Int32 = 0
-        var usage = rusage()
-        guard wait4(pid, &status, 0, &usage) == pid else { throw BenchError("wait4: \(String(cString: strerror(errno)))") }
+        guard waitpid(pid, &status, 0) == pid else { throw BenchError("waitpid: \(String(cString: strerror(errno)))") }
         let fields = String(decoding: output, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
-        guard status == 0, fields.count == 3, let events = Int(fields[0]), let elapsed = Double(fields[1]), let runs = Int(fields[2]) else {
+        guard status == 0, fields.count == 6, let events = Int(fields[0]), let elapsed = Double(fields[1]), let runs = Int(fields[2]),
+            let openRuns = Int(fields[3]), let files = Int(fields[4]), let peak = Int(fields[5])
+        else {
             throw BenchError("the child replay of \(store) failed (wait status \(status)): \(String(decoding: output, as: UTF8.self))")
         }
-        return Outcome(events: events, seconds: elapsed, runs: runs, peakBytes: Int(usage.ru_maxrss) * 1024)
+        return Outcome(events: events, seconds: elapsed, runs: runs, openRuns: openRuns, files: files, peakBytes: peak)
     }
+}
+
+/// The peak resident set of this process image (`VmHWM` of /proc/self/status), in bytes.
+/// Unlike `ru_maxrss`, which Linux carries across exec from the parent's memory, this counts
+/// only what the replay itself touched.
+func peakResidentBytesOfThisImage() -> Int {
+    guard let file = fopen("/proc/self/status", "r") else { return peakResidentBytes() }
+    defer { fclose(file) }
+    var line: UnsafeMutablePointer<CChar>?
+    var capacity = 0
+    defer { free(line) }
+    while getline(&line, &capacity, file) > 0 {
+        let text = String(cString: line!)
+        guard text.hasPrefix("VmHWM:") else { continue }
+        let digits = text.filter(\.isNumber)
+        if let kib = Int(digits) { return kib * 1024 }
+    }
+    return peakResidentBytes()
 }

@@ -119,7 +119,7 @@ struct RunCommand: ParsableCommand {
 
         progress("peak memory of a replay, in a child process")
         let child = try ReplayCommand.spawn(store: storePath)
-        print("peak RSS replaying \(child.events) events (child process, getrusage ru_maxrss): \(bytesText(child.peakBytes)); target for 10M events of a 1 TiB guest ≤ 256 MiB: run `gmem-bench memory`")
+        print("peak RSS replaying \(child.events) events (child process, VmHWM): \(bytesText(child.peakBytes)), \(child.runs) runs in \(child.files) gmem files at the end; target for 10M events of a 1 TiB guest ≤ 256 MiB: run `gmem-bench memory`")
 
         progress("run memory of a 1 TiB gmem after \(conversions) conversions")
         let runs = RunsMemory.measure(gmemSize: 1 << 40, conversions: conversions, seed: log.seed)
@@ -160,14 +160,15 @@ struct RunCommand: ParsableCommand {
         return result.map { ($0, elapsed) }
     }
 
-    /// `state --at` at `queries` points spread over the log: the events replayed after each
+    /// `state --at` at `queries` random points of the log: the events replayed after each
     /// point's snapshot, the total time, and the latency per query.
     private func timeStateAt(_ store: Store, head: Int64) throws -> ((events: Int, seconds: Double), (mean: Double, max: Double)) {
         var replayed = 0
         var total = 0.0
         var worst = 0.0
-        for index in 0..<queries {
-            let seq = max(1, head * Int64(2 * index + 1) / Int64(2 * queries))
+        var random = SeededGenerator(seed: log.seed &+ 1)
+        for _ in 0..<queries {
+            let seq = 1 + Int64(random.next() % UInt64(head))
             replayed += Int(seq - (try store.snapshot(atOrBefore: seq).seq))
             let (runs, elapsed) = try seconds { StateReport.runs(of: try store.engine(at: seq).state) }
             guard !runs.isEmpty || seq < 3 else { throw BenchError("state at seq \(seq) has no runs") }
