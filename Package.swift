@@ -49,6 +49,20 @@ let package = Package(
             ],
             path: "Sources/gmem-audit"
         ),
+        .executableTarget(
+            name: "gmem-bench",
+            dependencies: [
+                "GmemStore",
+                "CSQLite",
+                "CBenchHeap",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/gmem-bench"
+        ),
+        .target(
+            name: "CBenchHeap",
+            path: "Benchmarks/CBenchHeap"
+        ),
         .testTarget(
             name: "GmemStoreTests",
             dependencies: [

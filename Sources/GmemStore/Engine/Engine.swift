@@ -26,7 +26,7 @@ public struct Engine: Equatable, Sendable {
         verdict.vm = vmName(of: event, verdict)
         verdict.expected = expectedOutcome(event, &verdict)
         if let observed = event.result, let expected = verdict.expected {
-            if observed.uppercased() != expected.uppercased() {
+            if !observed.sameResultName(as: expected) {
                 verdict.diverged = true
             } else if let offset = event.errorOffset, let expectedOffset = verdict.expectedErrorOffset, offset != expectedOffset {
                 verdict.diverged = true
@@ -249,8 +249,8 @@ public struct Engine: Equatable, Sendable {
     /// verdict's expected outcome does.
     public mutating func commit(_ event: Event, _ verdict: Verdict) {
         guard let effective = event.result ?? verdict.expected else { return }
-        let succeeded = effective.isOK
-        let zapFailed = !succeeded && effective.uppercased() == "EIO"
+        let succeeded = effective.sameResultName(as: "ok")
+        let zapFailed = !succeeded && effective.sameResultName(as: "EIO")
         switch event.op {
         case .vmCreate(let vm, let type, let tdxConnect):
             if succeeded { state.vms[vm] = VirtualMachine(type: type, tdxConnect: tdxConnect) }

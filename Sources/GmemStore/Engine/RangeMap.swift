@@ -132,18 +132,29 @@ public struct RangeMap<Value: Equatable>: Equatable {
         // The window of runs to rewrite: those overlapping the range and, for merging, the
         // neighbours that touch it.
         var windowStart = firstPosition(endingAfter: lower)
+        if windowStart.chunk < chunks.count {
+            let run = chunks[windowStart.chunk][windowStart.index]
+            if run.lower <= lower, upper <= run.upper {
+                updateInsideRun(run, at: windowStart, lower, upper, transform(range, run.value))
+                return
+            }
+        }
         if let previous = previous(windowStart), chunks[previous.chunk][previous.index].upper == lower {
             windowStart = previous
         }
         var windowEnd = windowStart
+        var windowCount = 0
         while windowEnd.chunk < chunks.count, chunks[windowEnd.chunk][windowEnd.index].lower < upper {
             windowEnd = next(windowEnd)
+            windowCount += 1
         }
         if windowEnd.chunk < chunks.count, chunks[windowEnd.chunk][windowEnd.index].lower == upper {
             windowEnd = next(windowEnd)
+            windowCount += 1
         }
 
         var replacement: [Run] = []
+        replacement.reserveCapacity(windowCount + 2)
         func push(_ lower: UInt64, _ upper: UInt64, _ value: Value?) {
             guard lower < upper, let value else { return }
             if let last = replacement.last, last.upper == lower, last.value == value {
@@ -174,7 +185,51 @@ public struct RangeMap<Value: Equatable>: Equatable {
             if run.upper > upper { push(upper, run.upper, run.value) }
         }
         if cursor < upper { push(cursor, upper, transform(cursor..<upper, nil)) }
+        if replacement.count == windowCount, unchanged(from: windowStart, replacement) { return }
         replace(from: windowStart, to: windowEnd, with: replacement)
+    }
+
+    /// `update` of a range inside one run, the common case (a 4 KiB op on a larger run): at
+    /// most three runs replace that run, the new one merged with a neighbour of equal value.
+    /// Gives the runs the general path would, without walking a window.
+    private mutating func updateInsideRun(_ run: Run, at position: Position, _ lower: UInt64, _ upper: UInt64, _ value: Value?) {
+        if value == run.value { return }
+        var start = position
+        var end = next(position)
+        var replacement: [Run] = []
+        replacement.reserveCapacity(3)
+        if run.lower < lower { replacement.append(Run(run.lower, lower, run.value)) }
+        if let value {
+            var middle = Run(lower, upper, value)
+            if run.lower == lower, let before = previous(position) {
+                let neighbour = chunks[before.chunk][before.index]
+                if neighbour.upper == lower, neighbour.value == value {
+                    middle.lower = neighbour.lower
+                    start = before
+                }
+            }
+            if run.upper == upper, end.chunk < chunks.count {
+                let neighbour = chunks[end.chunk][end.index]
+                if neighbour.lower == upper, neighbour.value == value {
+                    middle.upper = neighbour.upper
+                    end = next(end)
+                }
+            }
+            replacement.append(middle)
+        }
+        if upper < run.upper { replacement.append(Run(upper, run.upper, run.value)) }
+        replace(from: start, to: end, with: replacement)
+    }
+
+    /// True when the runs from `start` on equal `runs`: an update that changed nothing (a map
+    /// of mapped pages, a request already pending) leaves the chunks untouched.
+    private func unchanged(from start: Position, _ runs: [Run]) -> Bool {
+        var position = start
+        for run in runs {
+            guard position.chunk < chunks.count, chunks[position.chunk][position.index] == run else { return false }
+            position = next(position)
+        }
+        return true
     }
 
     /// Gives every page of `range` the value `value` (nil removes it).

@@ -73,10 +73,8 @@ public struct LogGenerator: Sequence, IteratorProtocol {
     }
 
     public mutating func next() -> Event? {
-        while pending.isEmpty {
-            if produced >= configuration.events { return nil }
-            step()
-        }
+        if produced >= configuration.events { return nil }
+        while pending.isEmpty { step() }
         produced += 1
         var event = pending.removeFirst()
         clock += Int64(random.next() % 50_000) + 1_000

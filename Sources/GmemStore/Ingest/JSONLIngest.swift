@@ -37,6 +37,10 @@ public struct JSONLIngest {
         var start = 0
         while start < bytes.count, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
         if start == bytes.count || bytes[start] == UInt8(ascii: "#") { return nil }
+        if var event = EventLineDecoder.decode(bytes) {
+            if addsSource, event.source == nil { event.source = EventSource(file: reader.name, line: reader.lineNumber) }
+            return event
+        }
         do throws(EventDecodingError) {
             let value: JSONValue
             do throws(JSONSyntaxError) {

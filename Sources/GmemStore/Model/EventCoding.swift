@@ -25,6 +25,11 @@ extension Event {
 
     /// Decodes one line of JSON Lines input.
     public init(jsonLine text: String) throws(EventDecodingError) {
+        var text = text
+        if let event = text.withUTF8({ EventLineDecoder.decode($0) }) {
+            self = event
+            return
+        }
         let value: JSONValue
         do throws(JSONSyntaxError) {
             value = try JSONParser.parse(text)
@@ -70,6 +75,7 @@ extension Event {
 
     /// The event in gmem's canonical JSON: the form that is stored, hashed and exported.
     public var canonicalJSON: String {
+        if extra.isEmpty { return CanonicalEventWriter.string(self) }
         var members: [JSONMember] = [JSONMember("op", .string(op.name))]
         func put(_ key: String, _ value: JSONValue?) {
             if let value { members.append(JSONMember(key, value)) }

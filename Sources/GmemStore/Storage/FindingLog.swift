@@ -44,9 +44,8 @@ extension Store {
                 let to = min(link.seq, from + max(chunk, 1))
                 let insert = try database.cached(
                     "INSERT INTO finding(rule, severity, seq, ts, host, vm, gmem, offset, size, ranges, related, message) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
-                var lastHash: [UInt8] = []
-                try forEachEvent(in: (from + 1)...to) { stored in
-                    for finding in auditor.audit(try stored.decoded(), seq: stored.seq) {
+                try forEachDecodedEvent(in: (from + 1)...to) { seq, event in
+                    for finding in auditor.audit(event, seq: seq) {
                         try insert.bind(1, finding.rule)
                         try insert.bind(2, finding.severity.rawValue)
                         try insert.bind(3, finding.seq)
@@ -62,9 +61,8 @@ extension Store {
                         try insert.run()
                         summary.added += 1
                     }
-                    lastHash = stored.hash
-                    return true
                 }
+                let lastHash = try eventHash(to) ?? []
                 let save = try database.cached("INSERT OR REPLACE INTO audit_head(id, seq, hash, catalog, state) VALUES (1, ?, ?, ?, ?)")
                 try save.bind(1, to)
                 try save.bind(2, lastHash)

@@ -134,12 +134,7 @@ public final class Store {
     public func engine(at seq: Int64, closedFilePages: Bool = true) throws -> Engine {
         let start = try snapshot(atOrBefore: seq, closedFilePages: closedFilePages)
         var engine = Engine(state: start.state)
-        if start.seq < seq {
-            try forEachEvent(in: (start.seq + 1)...seq) { stored in
-                engine.apply(try stored.decoded())
-                return true
-            }
-        }
+        if start.seq < seq { try replay((start.seq + 1)...seq, into: &engine) }
         return engine
     }
 
