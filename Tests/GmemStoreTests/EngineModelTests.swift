@@ -74,29 +74,30 @@ import Testing
         guard state.files.count == model.files.count else { return "engine has \(state.files.count) files, model \(model.files.count)" }
         for (file, reference) in zip(state.files, model.files) {
             if file.isOpen != reference.open { return "open flag of \(file.name)" }
-            var pages: [ReferenceModel.Page] = []
+            var pages: [ReferenceModel.Page?] = Array(repeating: nil, count: reference.pages.count)
             var previous: PageState?
             var cursor: UInt64 = 0
             for run in file.pages.runs {
-                if run.lower != cursor { return "runs of \(file.name) leave a gap at page \(cursor)" }
-                if previous == run.value { return "equal neighbours not merged in \(file.name) at page \(run.lower)" }
+                if run.lower != cursor && file.isOpen { return "runs of \(file.name) leave a gap at page \(cursor)" }
+                if previous == run.value && run.lower == cursor { return "equal neighbours not merged in \(file.name) at page \(run.lower)" }
                 previous = run.value
                 cursor = run.upper
                 for page in run.range {
+                    guard page < UInt64(pages.count) else { return "\(file.name) has a run past its end" }
                     var pins: [Holder: UInt32] = [:]
                     for (holder, count) in run.value.pins.held { pins[holder] = count }
-                    pages.append(ReferenceModel.Page(
+                    pages[Int(page)] = (ReferenceModel.Page(
                         shareability: run.value.shareability, populated: run.value.populated, pfn: run.value.pfn(ofPage: page),
                         mapped: run.value.mapped, accepted: run.value.accepted, pins: pins,
                         requested: run.value.requested, quarantined: run.value.quarantined))
                 }
             }
-            for (number, reference) in reference.pages.enumerated() {
-                var expected = reference
-                expected.pins = expected.pins.filter { $0.value > 0 }
-                if !expected.populated { expected.pfn = nil }
-                guard number < pages.count else { return "\(file.name) has only \(pages.count) pages in the engine" }
-                if pages[number] != expected { return "\(file.name) page \(number): engine \(pages[number]), model \(expected)" }
+            for (number, page) in reference.pages.enumerated() {
+                var expected: ReferenceModel.Page? = page
+                expected!.pins = page.pins.filter { $0.value > 0 }
+                if !page.populated { expected!.pfn = nil }
+                if reference.dropped.contains(number) { expected = nil }
+                if pages[number] != expected { return "\(file.name) page \(number): engine \(String(describing: pages[number])), model \(String(describing: expected))" }
             }
         }
         for (name, vm) in model.vms {

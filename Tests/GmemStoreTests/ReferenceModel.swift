@@ -22,6 +22,8 @@ struct ReferenceModel {
         var mappable: Bool
         var open = true
         var pages: [Page]
+        /// Pages a close let go of (neither pinned nor quarantined): they no longer exist.
+        var dropped: Set<Int> = []
     }
 
     struct VM {
@@ -210,7 +212,10 @@ struct ReferenceModel {
             files[first.file].open = false
             for p in placed {
                 let page = files[p.file].pages[p.page]
-                if page.pins.values.allSatisfy({ $0 == 0 }) && !page.quarantined { freeFrame(p) }
+                if page.pins.values.allSatisfy({ $0 == 0 }) && !page.quarantined {
+                    freeFrame(p)
+                    files[p.file].dropped.insert(p.page)
+                }
             }
         case .bind(let name, let gmem, let slot, let gpa, let size, let offset, let hva):
             if ok, vms[name] != nil { vms[name]!.bindings[slot] = Binding(slot: slot, gmem: gmem, gpa: gpa, size: size, offset: offset, hva: hva) }

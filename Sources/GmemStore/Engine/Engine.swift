@@ -274,6 +274,13 @@ public struct Engine: Equatable, Sendable {
             guard succeeded, let piece = verdict.pieces.first else { return }
             state.files[piece.file].isOpen = false
             releaseFrames(piece) { $0.pins.isEmpty && !$0.quarantined }
+            // A closed file keeps only the pages that still hold something: a pin or a
+            // quarantine (and so their frames). The rest is gone with the file, so that memory
+            // follows what is live, not how many files the log has closed.
+            state.files[piece.file].pages.update(piece.pages) { _, page in
+                guard let page, !page.pins.isEmpty || page.quarantined else { return nil }
+                return page
+            }
         case .bind(let vm, let gmem, let slot, let gpa, let size, let offset, let hva):
             if succeeded, state.vms[vm] != nil {
                 state.vms[vm]!.bindings[slot] = Binding(slot: slot, gmem: gmem, gpa: gpa, size: size, offset: offset, hva: hva)
