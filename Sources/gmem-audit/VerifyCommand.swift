@@ -12,9 +12,6 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("expect-head"), help: "SEQ:HASH printed by an earlier verify: prove the log still holds it.")
     var expectHead: String?
 
-    @Flag(help: "Open the store with immutable=1 (evidence on read-only media).")
-    var immutable = false
-
     func run() throws {
         var expected: (Int64, [UInt8])?
         if let expectHead {
@@ -24,7 +21,7 @@ struct VerifyCommand: ParsableCommand {
             }
             expected = (seq, hash)
         }
-        let store = try self.store.openForReading(immutable: immutable)
+        let store = try self.store.openForReading()
         let report = try failing { try store.database.readTransaction { try Verifier(store: store).run(expectHead: expected) } }
         print("events: \(report.events), snapshots checked: \(report.snapshotsChecked)")
         print("head: \(report.head)")

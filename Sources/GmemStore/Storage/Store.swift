@@ -12,12 +12,18 @@ public final class Store {
     /// Take a periodic snapshot whenever seq is a multiple of this (batch ends always get one).
     public var snapshotInterval: Int64 = 100_000
 
+    /// The size a writer truncates the WAL back to when it restarts it after a complete
+    /// checkpoint (`PRAGMA journal_size_limit`): a WAL swollen by a big batch or a long reader
+    /// shrinks again once the readers are gone. docs/RELIABILITY.md gives the whole policy.
+    public static let walSizeLimit: Int64 = 16 << 20
+
     /// The engine at the head of the log, kept between batches of this process.
     private var head: (seq: Int64, hash: [UInt8], engine: Engine)?
 
     /// Opens (and for writing, creates and migrates) the store at `path`.
     public init(path: String, access: Database.Access) throws(StoreError) {
         if case .readOnly = access, !Self.fileExists(path) { throw .missingStore(path: path) }
+        try Self.checkWholeFile(path)
         do {
             database = try Database(path: path, access: access)
         } catch {
@@ -45,6 +51,7 @@ public final class Store {
             } else {
                 try database.execute("PRAGMA journal_mode = WAL")
                 try database.execute("PRAGMA synchronous = FULL")
+                try database.execute("PRAGMA journal_size_limit = \(Self.walSizeLimit)")
                 try Migrator.migrate(database)
             }
         } catch let error as StoreError {
