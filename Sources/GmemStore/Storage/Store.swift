@@ -24,6 +24,7 @@ public final class Store {
     public init(path: String, access: Database.Access) throws(StoreError) {
         if case .readOnly = access, !Self.fileExists(path) { throw .missingStore(path: path) }
         try Self.checkWholeFile(path)
+        if case .readWrite = access { try Self.createIfMissing(path) }
         do {
             database = try Database(path: path, access: access)
         } catch {
