@@ -12,7 +12,7 @@ extension Store {
     ///
     /// Where the file system cannot make hard links, the store is created in place as before.
     static func createIfMissing(_ path: String) throws(StoreError) {
-        guard access(path, F_OK) != 0 else { return }
+        guard path != ":memory:", access(path, F_OK) != 0 else { return }
         let scratch = path + ".creating-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer {
             unlink(scratch)
