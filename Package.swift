@@ -58,6 +58,10 @@ let package = Package(
             ],
             path: "Sources/gmem-audit"
         ),
+        .systemLibrary(
+            name: "CLibFuzzer",
+            path: "Fuzz/CLibFuzzer"
+        ),
         .target(
             name: "GmemFuzzing",
             dependencies: ["GmemStore"],
@@ -66,7 +70,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "gmem-fuzz",
-            dependencies: ["GmemFuzzing", "GmemStore"],
+            dependencies: ["GmemFuzzing", "GmemStore", "CLibFuzzer"],
             path: "Fuzz/gmem-fuzz",
             swiftSettings: fuzzSwiftSettings,
             linkerSettings: fuzzLinkerSettings

@@ -1,43 +1,42 @@
+import CLibFuzzer
 import GmemFuzzing
 import GmemStore
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The reader fuzzer (scripts/fuzz.sh). Built with `-sanitize=fuzzer,address -DGMEM_LIBFUZZER`,
-/// libFuzzer drives `LLVMFuzzerTestOneInput` and `$GMEM_FUZZ_FORMAT` (jsonl, ftrace, qemu,
-/// auto) names the reader. Built plainly, it replays files: `gmem-fuzz FORMAT FILE…` runs each
-/// through the same harness, to reproduce a finding without the sanitizers.
 /// Writes `text` to standard error.
 func complain(_ text: String) {
     var bytes = Array(text.utf8)
     _ = write(2, &bytes, bytes.count)
 }
 
-#if GMEM_LIBFUZZER
-nonisolated(unsafe) private var fuzzFormat: InputFormat?? = nil
-
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
-    let name = getenv("GMEM_FUZZ_FORMAT").map { String(cString: $0) } ?? "auto"
-    guard let format = ReaderHarness.format(named: name) else {
-        complain("gmem-fuzz: GMEM_FUZZ_FORMAT must be jsonl, ftrace, qemu or auto, not '\(name)'\n")
-        exit(64)
-    }
-    fuzzFormat = format
-    return 0
-}
-
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    ReaderHarness.run(UnsafeRawBufferPointer(start: data, count: size), format: fuzzFormat ?? nil)
-    return 0
-}
-#else
+/// The reader fuzzer (scripts/fuzz.sh).
+///
+/// Built with `GMEM_LIBFUZZER=1` (sanitizers and libFuzzer, see Package.swift), it hands its
+/// arguments to libFuzzer, which runs each generated input through `ReaderHarness` in the
+/// format `$GMEM_FUZZ_FORMAT` names (jsonl, ftrace, qemu, auto). Built plainly, it replays
+/// files: `gmem-fuzz FORMAT FILE…`, to reproduce a finding without the sanitizers.
 @main
-enum ReplayInputs {
+enum FuzzEntry {
     static func main() {
-        let arguments = Array(CommandLine.arguments.dropFirst())
+        #if GMEM_LIBFUZZER
+        let name = getenv("GMEM_FUZZ_FORMAT").map { String(cString: $0) } ?? "auto"
+        guard let format = ReaderHarness.format(named: name) else {
+            complain("gmem-fuzz: GMEM_FUZZ_FORMAT must be jsonl, ftrace, qemu or auto, not '\(name)'\n")
+            exit(64)
+        }
+        fuzzFormat = format
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzOneInput(data, size) })
+        #else
+        replay(Array(CommandLine.arguments.dropFirst()))
+        #endif
+    }
+
+    /// Runs each file through the harness; a broken promise traps with the harness's message.
+    static func replay(_ arguments: [String]) {
         guard let name = arguments.first, let format = ReaderHarness.format(named: name), arguments.count > 1 else {
             complain("usage: gmem-fuzz jsonl|ftrace|qemu|auto FILE…  (replays inputs through the reader harness)\n")
             exit(64)
@@ -59,5 +58,17 @@ enum ReplayInputs {
             print("\(path): ok")
         }
     }
+}
+
+/// The format the fuzzing run was started with, read once before libFuzzer starts.
+nonisolated(unsafe) var fuzzFormat: InputFormat?? = nil
+
+#if GMEM_LIBFUZZER
+/// libFuzzer's per-input callback by its well-known name (its runtime refers to it even when
+/// the program drives it through `LLVMFuzzerRunDriver`).
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    ReaderHarness.run(UnsafeRawBufferPointer(start: data, count: size), format: fuzzFormat ?? nil)
+    return 0
 }
 #endif
