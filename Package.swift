@@ -1,12 +1,20 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// `GMEM_LIBFUZZER=1` (scripts/fuzz.sh, its own scratch path): the library and the fuzz harness
+/// built with libFuzzer's coverage and AddressSanitizer, libFuzzer linked into gmem-fuzz alone
+/// (the build-tool plugin's executable must stay an ordinary program).
+let fuzzing = Context.environment["GMEM_LIBFUZZER"] == "1"
+let fuzzSwiftSettings: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address"]), .define("GMEM_LIBFUZZER")] : []
+let fuzzLinkerSettings: [LinkerSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])] : []
+
 let package = Package(
     name: "gmem",
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "GmemStore", targets: ["GmemStore"]),
         .executable(name: "gmem-audit", targets: ["gmem-audit"]),
+        .executable(name: "gmem-fuzz", targets: ["gmem-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,6 +47,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/GmemStore",
+            swiftSettings: fuzzSwiftSettings,
             plugins: ["EmbedResources"]
         ),
         .executableTarget(
@@ -63,10 +72,28 @@ let package = Package(
             name: "CBenchHeap",
             path: "Benchmarks/CBenchHeap"
         ),
+        .systemLibrary(
+            name: "CLibFuzzer",
+            path: "Fuzz/CLibFuzzer"
+        ),
+        .target(
+            name: "GmemFuzzing",
+            dependencies: ["GmemStore"],
+            path: "Fuzz/GmemFuzzing",
+            swiftSettings: fuzzSwiftSettings
+        ),
+        .executableTarget(
+            name: "gmem-fuzz",
+            dependencies: ["GmemFuzzing", "GmemStore", "CLibFuzzer"],
+            path: "Fuzz/gmem-fuzz",
+            swiftSettings: fuzzSwiftSettings,
+            linkerSettings: fuzzLinkerSettings
+        ),
         .testTarget(
             name: "GmemStoreTests",
             dependencies: [
                 "GmemStore",
+                "GmemFuzzing",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "Tests/GmemStoreTests"

@@ -7,6 +7,9 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "The store file (default: $GMEM_DB, else ./gmem.db).")
     var db: String?
 
+    @Flag(help: "Reading commands: open the store with immutable=1, for evidence on read-only media (no -wal/-shm is created; nothing may write the file meanwhile).")
+    var immutable = false
+
     var path: String { db ?? ProcessInfo.processInfo.environment["GMEM_DB"] ?? "./gmem.db" }
 
     /// True when the store file exists.
@@ -14,11 +17,13 @@ struct StoreOptions: ParsableArguments {
 
     /// Opens the store for writing (creating it when missing).
     func openForWriting() throws -> Store {
-        try failing { () throws(StoreError) in try Store(path: path, access: .readWrite) }
+        if immutable { throw ValidationError("--immutable is for reading commands; this command writes to the store") }
+        return try failing { () throws(StoreError) in try Store(path: path, access: .readWrite) }
     }
 
-    /// Opens the store read-only; nothing is ever written to it.
-    func openForReading(immutable: Bool = false) throws -> Store {
+    /// Opens the store read-only (`mode=ro`, or `immutable=1` with `--immutable`); the file is
+    /// never written.
+    func openForReading() throws -> Store {
         try failing { () throws(StoreError) in try Store(path: path, access: .readOnly(immutable: immutable)) }
     }
 }

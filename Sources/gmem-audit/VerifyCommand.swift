@@ -18,9 +18,6 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("tree-size"), help: "With --prove: the checkpoint's number of events (default: the whole log).")
     var treeSize: Int64?
 
-    @Flag(help: "Open the store with immutable=1 (evidence on read-only media).")
-    var immutable = false
-
     func validate() throws {
         if treeSize != nil, prove == nil { throw ValidationError("--tree-size goes with --prove") }
     }
@@ -34,7 +31,7 @@ struct VerifyCommand: ParsableCommand {
             }
             expected = (seq, hash)
         }
-        let store = try self.store.openForReading(immutable: immutable)
+        let store = try self.store.openForReading()
         if let prove {
             try printProof(seq: prove, store: store)
             return

@@ -14,6 +14,9 @@ public enum Migrator {
         guard version < latestVersion else { return }
         for (index, migration) in Embedded.migrations.enumerated() where Int64(index) >= version {
             try database.writeTransaction { () throws(SQLiteError) in
+                // Another process (a second ingest on a new store) may have applied it since
+                // the version was read above: the write lock is held now, so look again.
+                guard try (database.scalarInt("PRAGMA user_version") ?? 0) == Int64(index) else { return }
                 try database.execute(migration.text)
                 try database.execute("PRAGMA user_version = \(index + 1)")
                 try database.execute("PRAGMA application_id = \(applicationID)")

@@ -12,6 +12,11 @@ public final class Store {
     /// Take a periodic snapshot whenever seq is a multiple of this (batch ends always get one).
     public var snapshotInterval: Int64 = Store.defaultSnapshotInterval
 
+    /// The size a writer truncates the WAL back to when it restarts it after a complete
+    /// checkpoint (`PRAGMA journal_size_limit`): a WAL swollen by a big batch or a long reader
+    /// shrinks again once the readers are gone. docs/RELIABILITY.md gives the whole policy.
+    public static let walSizeLimit: Int64 = 16 << 20
+
     /// The engine at the head of the log, kept between batches of this process.
     private var head: (seq: Int64, hash: [UInt8], engine: Engine)?
     /// The forensic index writer at the head, kept with `head`.
@@ -20,6 +25,8 @@ public final class Store {
     /// Opens (and for writing, creates and migrates) the store at `path`.
     public init(path: String, access: Database.Access) throws(StoreError) {
         if case .readOnly = access, !Self.fileExists(path) { throw .missingStore(path: path) }
+        try Self.checkWholeFile(path)
+        if case .readWrite = access { try Self.createIfMissing(path) }
         do {
             database = try Database(path: path, access: access)
         } catch {
@@ -27,7 +34,7 @@ public final class Store {
         }
         if case .readOnly = access { isReadOnly = true } else { isReadOnly = false }
         do {
-            try database.execute("PRAGMA busy_timeout = 10000")
+            try database.execute("PRAGMA busy_timeout = 60000")  // a writer waits for a long batch rather than fail
             let version = try database.scalarInt("PRAGMA user_version") ?? 0
             let application = try database.scalarInt("PRAGMA application_id") ?? 0
             if version > 0 || application != 0 {
@@ -47,6 +54,7 @@ public final class Store {
             } else {
                 try database.execute("PRAGMA journal_mode = WAL")
                 try database.execute("PRAGMA synchronous = FULL")
+                try database.execute("PRAGMA journal_size_limit = \(Self.walSizeLimit)")
                 try Migrator.migrate(database)
             }
         } catch let error as StoreError {
