@@ -56,6 +56,7 @@ import Glibc
             return
         }
         let base = directory.appendingPathComponent(name).path
+        #expect(FileManager.default.fileExists(atPath: base + ".trace"), "the capture wrote no trace")
         try TraceFixtures.checkCapture(jsonl: base + ".jsonl", trace: base + ".trace", truth: base + ".truth.json")
         if FileManager.default.fileExists(atPath: base + ".report.txt") {
             try TraceFixtures.checkCapture(jsonl: base + ".jsonl", trace: base + ".report.txt", truth: base + ".truth.json")
