@@ -233,7 +233,6 @@ public struct LogGenerator: Sequence, IteratorProtocol {
     private mutating func convert(_ slot: Slot, offset: UInt64, size: UInt64, misbehave: Bool) {
         guard let (pages, pageRange) = pages(slot, offset, size) else { return }
         let toShared = pages.firstPage(in: pageRange) { $0.shareability == .private } != nil
-        let guest = MemoryRange.guest(vm: slot.vm, gpa: slot.gpa + offset, size: size)
         let file = MemoryRange.file(gmem: slot.gmem, offset: offset, size: size)
         if toShared {
             if !misbehave, slot.tdxConnect {
@@ -260,7 +259,6 @@ public struct LogGenerator: Sequence, IteratorProtocol {
                 }
             }
             pending.append(Event(.convert(file, to: .private)))
-            _ = guest
         }
     }
 
