@@ -21,15 +21,8 @@ struct GmemBench: ParsableCommand {
 struct Quantity: ExpressibleByArgument {
     var value: UInt64
     init?(argument: String) {
-        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
-        if let last = argument.last?.uppercased().first, let unit = units[last],
-            let number = parseNumber(String(argument.dropLast())) {
-            value = number * unit
-        } else if let number = parseNumber(argument) {
-            value = number
-        } else {
-            return nil
-        }
+        guard let value = parseByteCount(argument) else { return nil }
+        self.value = value
     }
 }
 

@@ -13,7 +13,7 @@ struct GenerateCommand: ParsableCommand {
     var seed: UInt64 = 1
     @Option(help: "How many VMs are alive at once.")
     var vms: Int = 4
-    @Option(name: .customLong("gmem-size"), help: "Each VM's gmem size in bytes (a multiple of 2 MiB; 0x hex allowed).")
+    @Option(name: .customLong("gmem-size"), help: "Each VM's gmem size in bytes, a multiple of 2 MiB (0x hex, or a K/M/G/T suffix: 1T).")
     var gmemSize: Number = Number(argument: "0x100000000")!
     @Option(help: "The share of steps that misbehave, 0 to 1.")
     var misbehaviour: Double = 0.02

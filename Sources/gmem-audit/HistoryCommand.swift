@@ -23,7 +23,7 @@ struct HistoryCommand: ParsableCommand {
     var gpa: Number?
     @Option(help: "A host frame number.")
     var pfn: Number?
-    @Option(help: "Bytes from the address (default one page; with --pfn, pages).")
+    @Option(help: "Bytes from the address, e.g. 2M (default one page; with --pfn, pages).")
     var size: Number?
     @Option(help: "Output format.")
     var format: Format = .text

@@ -89,11 +89,11 @@ enum LogPoint: ExpressibleByArgument {
     }
 }
 
-/// A byte count or address: decimal or 0x hex.
+/// A byte count or address: decimal or 0x hex, with an optional K, M, G or T suffix.
 struct Number: ExpressibleByArgument {
     var value: UInt64
     init?(argument: String) {
-        guard let value = parseNumber(argument) else { return nil }
+        guard let value = parseByteCount(argument) else { return nil }
         self.value = value
     }
 }

@@ -90,6 +90,18 @@ import Testing
         #expect(b.actor == "iommu")
     }
 
+    @Test("byte counts on the command line: decimal, hex, binary suffixes, overflow refused")
+    func byteCounts() {
+        #expect(parseByteCount("4096") == 4096)
+        #expect(parseByteCount("0x1000") == 4096)
+        #expect(parseByteCount("2M") == 2 << 20)
+        #expect(parseByteCount("1t") == 1 << 40)
+        #expect(parseByteCount("0x10G") == 16 << 30)
+        #expect(parseByteCount("99999999999T") == nil)
+        #expect(parseByteCount("M") == nil)
+        #expect(parseByteCount("12Q") == nil)
+    }
+
     @Test("RFC 3339 and integer nanosecond timestamps")
     func timestamps() throws {
         #expect(try event(#"{"op":"vm_create","vm":"a","ts":"2025-07-18T11:12:48.123456789Z"}"#).ts == 1_752_837_168_123_456_789)

@@ -226,6 +226,19 @@ public func parseNumber(_ text: String) -> UInt64? {
     try? FieldReader.parseUnsigned(text, field: "", hexAllowed: true)
 }
 
+/// Parses a byte count as a user types it: a number (`parseNumber`) with an optional binary
+/// suffix K, M, G or T (`1T` is 2^40). Nil when it is not one or does not fit in 64 bits.
+public func parseByteCount(_ text: String) -> UInt64? {
+    let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+    // K, M, G and T are not hex digits, so a suffix never reads as part of a 0x number.
+    guard let last = text.last?.uppercased().first, let unit = units[last] else {
+        return parseNumber(text)
+    }
+    guard let number = parseNumber(String(text.dropLast())) else { return nil }
+    let (value, overflow) = number.multipliedReportingOverflow(by: unit)
+    return overflow ? nil : value
+}
+
 /// Reads typed fields out of a decoded object and remembers which ones were read.
 struct FieldReader {
     var values: [String: JSONValue] = [:]
