@@ -196,9 +196,11 @@ struct ByteWriter {
 struct ByteReader {
     let bytes: [UInt8]
     var position = 0
+    /// What the bytes are, for error messages.
+    var what = "snapshot"
 
     mutating func byte() throws(StateCodec.DecodingError) -> UInt8 {
-        guard position < bytes.count else { throw StateCodec.DecodingError(description: "snapshot is truncated") }
+        guard position < bytes.count else { throw StateCodec.DecodingError(description: "\(what) is truncated") }
         defer { position += 1 }
         return bytes[position]
     }
@@ -208,7 +210,7 @@ struct ByteReader {
         var shift: UInt64 = 0
         while true {
             let next = try byte()
-            guard shift < 64 else { throw StateCodec.DecodingError(description: "snapshot has a malformed number") }
+            guard shift < 64 else { throw StateCodec.DecodingError(description: "\(what) has a malformed number") }
             value |= UInt64(next & 0x7F) << shift
             if next & 0x80 == 0 { return value }
             shift += 7
@@ -218,7 +220,7 @@ struct ByteReader {
     mutating func count() throws(StateCodec.DecodingError) -> Int {
         let value = try varint()
         guard value <= UInt64(bytes.count - position) else {
-            throw StateCodec.DecodingError(description: "snapshot has an impossible count")
+            throw StateCodec.DecodingError(description: "\(what) has an impossible count")
         }
         return Int(value)
     }
