@@ -47,7 +47,7 @@ struct HistoryCommand: ParsableCommand {
         }
         let entries: [HistoryEntry]
         do {
-            entries = try failing { try store.database.readTransaction { try History(store: store).entries(for: subject) } }
+            entries = try failing { try store.database.readTransaction { try History(store: store).entries(for: subject, bodies: format == .json) } }
         } catch let error as History.Unplaced {
             printError("gmem-audit: \(error)")
             throw ExitCode(65)

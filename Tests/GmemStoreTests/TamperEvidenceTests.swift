@@ -79,6 +79,28 @@ import Testing
         }
     }
 
+    /// The page index is derived data, but a history trusts its forms: an edited form, span
+    /// end or a dropped row is reported with the event's seq.
+    @Test func editingThePageIndexIsCaughtWithItsSeq() throws {
+        let base = try TemporaryStore()
+        _ = try makeStore(base)
+        let seq = try base.open().database.scalarInt("SELECT min(seq) FROM page_event WHERE seq > 1500 AND form IS NOT NULL") ?? 0
+        let edits = [
+            "UPDATE page_event SET form = CAST(substr(form, 1, length(form) - 1) || x'ff' AS BLOB) WHERE seq = \(seq)",
+            "UPDATE page_event SET form = CAST(form || x'00' AS BLOB) WHERE seq = \(seq)",
+            "UPDATE page_event SET page_hi = page_hi + 1 WHERE seq = \(seq)",
+            "DELETE FROM page_event WHERE seq = \(seq)",
+        ]
+        for (index, edit) in edits.enumerated() {
+            let copy = base.sibling("index\(index).db")
+            try FileManager.default.copyItem(atPath: base.path, toPath: copy)
+            try tamper(copy, edit)
+            let report = try verify(copy)
+            #expect(report.firstBadSeq == seq, "\(edit): \(report.problems.prefix(3))")
+            #expect(report.problems.contains { $0.hasPrefix("seq \(seq): the page overlap index") }, "\(edit): \(report.problems.prefix(3))")
+        }
+    }
+
     @Test func editingAnyFieldOfAnEventBodyIsCaughtWithItsSeq() throws {
         let base = try TemporaryStore()
         _ = try makeStore(base)

@@ -38,11 +38,16 @@ struct ForensicIndexWriter {
         maxTS = try store.database.scalarInt("SELECT max(ts) FROM event WHERE ts IS NOT NULL")
     }
 
-    /// Records event `seq` (already inserted): its spans, its ts if out of order, its leaf.
-    mutating func record(store: Store, seq: Int64, ts: Int64?, body: String, spans: [(gmem: String, pages: Range<UInt64>)]) throws {
+    /// Records event `seq` (already inserted): its spans with its form, its ts if out of
+    /// order, its leaf. `form` is computed only when the event has spans.
+    mutating func record(
+        store: Store, seq: Int64, ts: Int64?, body: String, spans: [(gmem: String, pages: Range<UInt64>)],
+        form: () -> [UInt8]
+    ) throws {
         if !spans.isEmpty {
             let insert = try store.database.cached(
-                "INSERT OR IGNORE INTO page_span(gmem, level, bin, seq, page_lo, page_hi) VALUES (?,?,?,?,?,?)")
+                "INSERT OR IGNORE INTO page_event(gmem, level, bin, seq, page_lo, page_hi, form) VALUES (?,?,?,?,?,?,?)")
+            let form = form()
             for span in spans where !span.pages.isEmpty {
                 let level = PageSpanIndex.level(of: span.pages)
                 try insert.bind(1, span.gmem)
@@ -51,6 +56,7 @@ struct ForensicIndexWriter {
                 try insert.bind(4, seq)
                 try insert.bind(5, Int64(bitPattern: span.pages.lowerBound))
                 try insert.bind(6, Int64(bitPattern: span.pages.upperBound))
+                try insert.bind(7, form)
                 try insert.run()
             }
         }

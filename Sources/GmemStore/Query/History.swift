@@ -6,6 +6,9 @@ public struct HistoryEntry {
     /// The queried pages' runs before and after the event (empty when the file did not exist).
     public var before: [StateRun]
     public var after: [StateRun]
+    /// The event's canonical body as stored, when the query asked for bodies: `event` then
+    /// comes from the page index's form, which leaves out the id, note, source and unknown fields.
+    public var body: String?
 }
 
 /// Answers "what happened to these pages": every event that touched them, oldest first.
@@ -29,31 +32,45 @@ public struct History {
     }
 
     /// Every event that touched the subject's pages, with their state before and after.
-    public func entries(for subject: Subject) throws -> [HistoryEntry] {
+    /// With `bodies`, each entry also carries the event's stored canonical body (one more
+    /// lookup per event).
+    public func entries(for subject: Subject, bodies: Bool = false) throws -> [HistoryEntry] {
+        var result: [HistoryEntry]
         switch subject {
         case .file(let gmem, let offset, let size):
-            return try entries(gmem: gmem, pages: (offset / pageSize)..<((offset + size + pageSize - 1) / pageSize), extra: [])
+            result = try entries(gmem: gmem, pages: (offset / pageSize)..<((offset + size + pageSize - 1) / pageSize), extra: [])
         case .guest(let vm, let gpa, let size):
             guard let binding = try lastBinding(vm: vm, gpa: gpa) else {
                 throw Unplaced(description: "no memslot of vm '\(vm)' ever bound gpa \(hex(gpa))")
             }
             let offset = gpa - binding.gpa + binding.offset
             let end = min(gpa + size, binding.gpa + binding.size) - binding.gpa + binding.offset
-            return try entries(gmem: binding.gmem, pages: (offset / pageSize)..<((end + pageSize - 1) / pageSize), extra: [])
+            result = try entries(gmem: binding.gmem, pages: (offset / pageSize)..<((end + pageSize - 1) / pageSize), extra: [])
         case .frame(let pfn, let npages):
-            let frames = pfn..<(pfn + max(npages, 1))
+            let (end, overflow) = pfn.addingReportingOverflow(max(npages, 1))
+            let frames = pfn..<(overflow ? .max : end)
             let (placement, frameEvents) = try frameHistory(frames)
-            guard let placement else {
-                if frameEvents.isEmpty { throw Unplaced(description: "no event of the log names pfn \(hex(pfn))") }
-                return try entries(gmem: nil, pages: 0..<0, extra: frameEvents)
+            if let placement {
+                result = try entries(gmem: placement.gmem, pages: placement.pages, extra: frameEvents)
+            } else if frameEvents.isEmpty {
+                throw Unplaced(description: "no event of the log names pfn \(hex(pfn))")
+            } else {
+                result = try entries(gmem: nil, pages: 0..<0, extra: frameEvents)
             }
-            return try entries(gmem: placement.gmem, pages: placement.pages, extra: frameEvents)
         }
+        if bodies {
+            for index in result.indices { result[index].body = try storedEvent(result[index].seq)?.body }
+        }
+        return result
     }
 
-    /// The last binding of `vm` that covered `gpa`, from the log's bind events.
+    /// The last binding of `vm` that covered `gpa`, from the VM's bind events (found through
+    /// the `event_structure_vm` index).
     private func lastBinding(vm: String, gpa: UInt64) throws -> Binding? {
-        let statement = try store.database.prepare("SELECT body FROM event WHERE op IN ('bind', 'populate', 'reuse', 'mce') AND op = 'bind' ORDER BY seq")
+        let statement = try store.database.cached(
+            "SELECT body FROM event WHERE json_extract(body, '$.vm') = ? AND \(Self.structural) AND op = 'bind' ORDER BY seq")
+        defer { statement.reset() }
+        try statement.bind(1, vm)
         var found: Binding?
         while try statement.step() {
             guard case .bind(let name, let gmem, let slot, let start, let size, let offset, let hva)? = try? Event(jsonLine: statement.string(0)).op,
@@ -64,30 +81,48 @@ public struct History {
         return found
     }
 
-    /// The file pages that `frames` last backed (from populate events), and the seqs of the
-    /// events that name those frames directly (reuse, mce).
+    /// The file pages that `frames` last backed (the last populate that named them), and the
+    /// seqs of every event that names those frames (populates, reuses, machine checks), from
+    /// the frame index (`frame_event`); events stored before migration 0004 are scanned.
     private func frameHistory(_ frames: Range<UInt64>) throws -> ((gmem: String, pages: Range<UInt64>)?, Set<Int64>) {
-        let statement = try store.database.prepare("SELECT seq, body FROM event WHERE op IN ('bind', 'populate', 'reuse', 'mce') AND op IN ('populate', 'reuse', 'mce') ORDER BY seq")
+        var hits = try FrameIndex.events(touching: frames, in: store)
+        if let since = try store.database.scalarInt("SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'frame_index_since'"), since > 1 {
+            hits = try unindexedFrameEvents(before: since).filter { $0.span.frames.overlaps(frames) } + hits
+        }
         var placement: (gmem: String, pages: Range<UInt64>)?
         var named: Set<Int64> = []
-        while try statement.step() {
-            let seq = statement.int(0)
-            guard let event = try? Event(jsonLine: statement.string(1)) else { continue }
-            switch event.op {
-            case .populate(let range, let pfn?):
-                let populated = pfn..<(pfn &+ range.size / pageSize)
-                guard populated.overlaps(frames), case .file(let gmem, let offset, _) = range else { continue }
-                let first = offset / pageSize + (max(frames.lowerBound, pfn) - pfn)
-                placement = (gmem, first..<(first + UInt64(populated.clamped(to: frames).count)))
-            case .reuse(let pfn, let npages, _):
-                if (pfn..<(pfn &+ npages)).overlaps(frames) { named.insert(seq) }
-            case .mce(let pfn):
-                if frames.contains(pfn) { named.insert(seq) }
-            default:
-                continue
-            }
+        for hit in hits {
+            named.insert(hit.seq)
+            guard let gmem = hit.span.gmem, let firstPage = hit.span.firstPage else { continue }
+            let backed = hit.span.frames.clamped(to: frames)
+            let first = firstPage + (backed.lowerBound - hit.span.frames.lowerBound)
+            placement = (gmem, first..<(first + UInt64(backed.count)))
         }
         return (placement, named)
+    }
+
+    /// The frame spans of the events before `seq` (a store made before migration 0004), from
+    /// their bodies: a file-addressed populate's pages follow from its offset; a gpa-addressed
+    /// one names its frames without placing them (that needs the bindings of the time).
+    private func unindexedFrameEvents(before seq: Int64) throws -> [FrameIndex.Hit] {
+        let statement = try store.database.prepare(
+            "SELECT seq, body, expected FROM event WHERE op IN ('bind', 'populate', 'reuse', 'mce') AND op IN ('populate', 'reuse', 'mce') AND seq < ? ORDER BY seq")
+        try statement.bind(1, seq)
+        var hits: [FrameIndex.Hit] = []
+        while try statement.step() {
+            guard let event = try? Event(jsonLine: statement.string(1)) else { continue }
+            var verdict = Verdict()
+            verdict.expected = statement.optionalString(2)
+            var names: [String] = []
+            if case .populate(.file(let gmem, let offset, let size), _) = event.op, size > 0 {
+                names.append(gmem)
+                verdict.pieces = [Piece(file: 0, pages: (offset / pageSize)..<((offset + size) / pageSize), address: offset)]
+            }
+            for span in FrameIndex.spans(of: event, verdict: verdict, fileName: { names[$0] }) {
+                hits.append(FrameIndex.Hit(seq: statement.int(0), span: span))
+            }
+        }
+        return hits
     }
 
     /// The events that change something other than page runs (migration 0003's
@@ -123,19 +158,27 @@ public struct History {
     /// involved are exact; a zap's blocked pages are decided per page); other pages and VMs are
     /// never shown. No snapshot is read and no event of another VM's pages is decoded.
     private func entries(gmem: String?, pages: Range<UInt64>, extra: Set<Int64>) throws -> [HistoryEntry] {
+        // The pages' own events: from the index rows' forms, else (rows written before
+        // migration 0004, or a form that does not decode) from the stored body.
+        var recorded: [Int64: EventForm.Recorded] = [:]
         var seqs = extra
         if let gmem, !pages.isEmpty {
-            seqs.formUnion(try PageSpanIndex.seqs(touching: pages, of: gmem, in: store))
+            let hits = try PageSpanIndex.events(touching: pages, of: gmem, in: store)
+            recorded.reserveCapacity(hits.count + 64)
+            seqs.reserveCapacity(hits.count + extra.count)
+            for hit in hits {
+                seqs.insert(hit.seq)
+                if let form = hit.form, let decoded = try? EventForm.decode(form) { recorded[hit.seq] = decoded }
+            }
         }
         guard let last = seqs.max() else { return [] }
-        var loaded: [Int64: (stored: Store.StoredEvent, event: Event)] = [:]
+        for seq in seqs where recorded[seq] == nil {
+            if let stored = try storedEvent(seq) { recorded[seq] = try stored.recorded() }
+        }
         var vms: Set<String> = []
         var gmems: Set<String> = gmem.map { [$0] } ?? []
-        for seq in seqs {
-            guard let stored = try storedEvent(seq) else { continue }
-            let event = try stored.decoded()
-            loaded[seq] = (stored, event)
-            let named = Self.names(of: event.op)
+        for known in recorded.values {
+            let named = Self.names(of: known.event.op)
             if let vm = named.vm { vms.insert(vm) }
             if let gmem = named.gmem { gmems.insert(gmem) }
         }
@@ -172,26 +215,26 @@ public struct History {
         }
         var engine = Engine()
         var result: [HistoryEntry] = []
+        result.reserveCapacity(seqs.count)
         func snapshot() -> [StateRun] {
             guard let gmem, let file = engine.state.file(gmem), !pages.isEmpty else { return [] }
             return StateReport.runs(of: file, pages: pages.clamped(to: 0..<file.pageCount))
         }
         for seq in replayed.sorted() {
-            let known: (stored: Store.StoredEvent, event: Event)
-            if let cached = loaded[seq] {
+            let known: EventForm.Recorded
+            if let cached = recorded[seq] {
                 known = cached
             } else {
                 guard let stored = try storedEvent(seq) else { continue }
-                known = (stored, try stored.decoded())
+                known = try stored.recorded()
             }
-            let (stored, event) = known
             guard seqs.contains(seq) else {
-                engine.replay(event, expected: stored.expected, expectedErrorOffset: stored.expectedErrorOffset, diverged: stored.diverged)
+                engine.replay(known.event, expected: known.expected, expectedErrorOffset: known.expectedErrorOffset, diverged: known.diverged)
                 continue
             }
             let before = snapshot()
-            let verdict = engine.replay(event, expected: stored.expected, expectedErrorOffset: stored.expectedErrorOffset, diverged: stored.diverged)
-            result.append(HistoryEntry(seq: seq, event: event, verdict: verdict, before: before, after: snapshot()))
+            let verdict = engine.replay(known.event, expected: known.expected, expectedErrorOffset: known.expectedErrorOffset, diverged: known.diverged)
+            result.append(HistoryEntry(seq: seq, event: known.event, verdict: verdict, before: before, after: snapshot()))
         }
         return result
     }

@@ -1,14 +1,14 @@
 /// Renders page histories.
 public enum HistoryFormat {
-    /// A JSON array: each event with its seq, time, canonical body, verdict and the pages'
-    /// runs before and after.
+    /// A JSON array: each event with its seq, time, canonical body (the stored one when the
+    /// entries carry bodies), verdict and the pages' runs before and after.
     public static func json(_ entries: [HistoryEntry]) -> String {
         guard !entries.isEmpty else { return "[]" }
         let lines = entries.map { entry -> String in
             var members: [JSONMember] = [JSONMember("seq", .number(String(entry.seq)))]
             if let ts = entry.event.ts { members.append(JSONMember("ts", .string(Timestamp.format(ts)))) }
             members.append(JSONMember("op", .string(entry.event.op.name)))
-            members.append(JSONMember("event", (try? JSONParser.parse(entry.event.canonicalJSON)) ?? .null))
+            members.append(JSONMember("event", (try? JSONParser.parse(entry.body ?? entry.event.canonicalJSON)) ?? .null))
             members.append(JSONMember("expected", entry.verdict.expected.map { .string($0) } ?? .null))
             members.append(JSONMember("result", entry.event.result.map { .string($0) } ?? .null))
             members.append(JSONMember("diverged", .bool(entry.verdict.diverged)))

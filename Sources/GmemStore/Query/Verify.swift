@@ -63,6 +63,12 @@ public struct Verifier {
         var expectedSeq: Int64 = 1
         var expectedHeadFound = expectHead == nil
         var pieces: Int64 = 0
+        var frameSpans: Int64 = 0
+        let frameIndexSince = try store.database.scalarInt("SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'frame_index_since'") ?? 1
+        let frameRow = try store.database.prepare(
+            "SELECT pfn_hi, gmem, page_lo FROM frame_event WHERE level = ? AND bin = ? AND seq = ? AND pfn_lo = ?")
+        let spanRow = try store.database.prepare(
+            "SELECT page_hi, form FROM page_event WHERE gmem = ? AND level = ? AND bin = ? AND seq = ? AND page_lo = ?")
         let head = try store.headLink()
         let rows = try store.database.prepare(
             "SELECT seq, batch, ts, op, host, producer_id, body, hash, expected, expected_error_offset, diverged FROM event ORDER BY seq")
@@ -116,12 +122,57 @@ public struct Verifier {
                 problem(seq, "column \(column) does not agree with the event body (or its batch): the row was changed")
             }
             let verdict = engine.apply(event)
-            pieces += Int64(verdict.pieces.count(where: { !$0.pages.isEmpty }))
+            var form: [UInt8]?
+            for piece in verdict.pieces where !piece.pages.isEmpty {
+                pieces += 1
+                let gmem = engine.state.files[piece.file].name
+                let level = PageSpanIndex.level(of: piece.pages)
+                try spanRow.bind(1, gmem)
+                try spanRow.bind(2, Int64(level))
+                try spanRow.bind(3, Int64(bitPattern: piece.pages.lowerBound >> UInt64(level)))
+                try spanRow.bind(4, seq)
+                try spanRow.bind(5, Int64(bitPattern: piece.pages.lowerBound))
+                defer { spanRow.reset() }
+                let span = "\(gmem) pages \(piece.pages.lowerBound)…\(piece.pages.upperBound - 1)"
+                guard try spanRow.step() else {
+                    problem(seq, "the page overlap index lacks the event's span \(span)")
+                    continue
+                }
+                if spanRow.int(0) != Int64(bitPattern: piece.pages.upperBound) {
+                    problem(seq, "the page overlap index's span \(span) ends elsewhere: the row was changed")
+                }
+                if let stored = spanRow.optionalBlob(1) {
+                    let expected = form ?? EventForm.encode(
+                        event, expected: verdict.expected, expectedErrorOffset: verdict.expectedErrorOffset, diverged: verdict.diverged)
+                    form = expected
+                    if stored != expected { problem(seq, "the page overlap index's form of the event differs from a replay: the row was changed") }
+                }
+            }
             if verdict.expected != rows.optionalString(8)
                 || verdict.expectedErrorOffset.map({ Int64(bitPattern: $0) }) != rows.optionalInt(9)
                 || verdict.diverged != (rows.int(10) != 0)
             {
                 problem(seq, "stored verdict (\(rows.optionalString(8) ?? "none")) differs from a replay (\(verdict.expected ?? "none"))")
+            }
+            if seq >= frameIndexSince {
+                for span in FrameIndex.spans(of: event, verdict: verdict, fileName: { engine.state.files[$0].name }) {
+                    frameSpans += 1
+                    let level = PageSpanIndex.level(of: span.frames)
+                    try frameRow.bind(1, Int64(level))
+                    try frameRow.bind(2, Int64(span.frames.lowerBound >> UInt64(level)))
+                    try frameRow.bind(3, seq)
+                    try frameRow.bind(4, Int64(span.frames.lowerBound))
+                    defer { frameRow.reset() }
+                    guard try frameRow.step() else {
+                        problem(seq, "the frame index lacks the event's frames \(hex(span.frames.lowerBound))…\(hex(span.frames.upperBound - 1))")
+                        continue
+                    }
+                    if frameRow.int(0) != Int64(span.frames.upperBound) || frameRow.optionalString(1) != span.gmem
+                        || frameRow.optionalInt(2) != span.firstPage.map({ Int64(bitPattern: $0) })
+                    {
+                        problem(seq, "the frame index's row for frames \(hex(span.frames.lowerBound))… differs from a replay: the row was changed")
+                    }
+                }
             }
             if snapshots.contains(seq) {
                 try snapshotBlob.bind(1, seq)
@@ -154,9 +205,13 @@ public struct Verifier {
         for key in merkleNodes.keys.sorted(by: { ($0.level, $0.index) < ($1.level, $1.index) }) {
             problem(nil, "Merkle subtree root of seqs \(key.index << UInt64(key.level) + 1)…\((key.index + 1) << UInt64(key.level)) has no events: the log was cut short")
         }
-        let spans = try store.database.scalarInt("SELECT count(*) FROM page_span") ?? 0
+        let spans = try store.database.scalarInt("SELECT count(*) FROM page_event") ?? 0
         if spans != pieces {
             problem(nil, "the page overlap index holds \(spans) spans, a replay resolves \(pieces): rebuild the store by exporting and ingesting it")
+        }
+        let frameRows = try store.database.scalarInt("SELECT count(*) FROM frame_event") ?? 0
+        if frameRows != frameSpans {
+            problem(nil, "the frame index holds \(frameRows) spans, a replay names \(frameSpans): rebuild the store by exporting and ingesting it")
         }
         if let expectHead, !expectedHeadFound {
             problem(head.seq + 1, "the log ends at seq \(head.seq), before the expected head \(expectHead.seq): seqs \(head.seq + 1)…\(expectHead.seq) were removed")

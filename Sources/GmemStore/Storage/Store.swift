@@ -98,6 +98,11 @@ public final class Store {
         public var expectedErrorOffset: Int64?
         public var diverged: Bool
 
+        /// The event decoded from its canonical body, with its recorded outcome.
+        public func recorded() throws(StoreError) -> EventForm.Recorded {
+            EventForm.Recorded(event: try decoded(), expected: expected, expectedErrorOffset: expectedErrorOffset, diverged: diverged)
+        }
+
         /// The event, decoded from its canonical body.
         public func decoded() throws(StoreError) -> Event {
             do throws(EventDecodingError) {
@@ -244,7 +249,9 @@ public final class Store {
             for piece in verdict.pieces where !engine.state.files[piece.file].isOpen { changedClosedFiles.insert(piece.file) }
             try forensic.record(
                 store: store, seq: seq, ts: event.ts, body: body,
-                spans: verdict.pieces.map { (engine.state.files[$0.file].name, $0.pages) })
+                spans: verdict.pieces.map { (engine.state.files[$0.file].name, $0.pages) },
+                form: { EventForm.encode(event, expected: verdict.expected, expectedErrorOffset: verdict.expectedErrorOffset, diverged: verdict.diverged) })
+            try FrameIndex.record(FrameIndex.spans(of: event, verdict: verdict) { engine.state.files[$0].name }, seq: seq, in: store)
             if store.snapshotInterval > 0, seq % store.snapshotInterval == 0 {
                 try store.writeSnapshot(seq: seq, state: engine.state, changedClosedFiles: &changedClosedFiles)
             }

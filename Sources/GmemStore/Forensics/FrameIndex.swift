@@ -1,0 +1,112 @@
+/// The overlap index over host frames (`frame_event`, migration 0004): which events named
+/// frames [a, b), and which gmem pages a populate put them behind. Binned like
+/// `PageSpanIndex`, over frame numbers instead of file pages.
+public enum FrameIndex {
+    /// Frames an event names: a populate's piece (with the file pages they back), a reuse or a
+    /// machine check (no pages).
+    public struct Span: Equatable, Sendable {
+        public var frames: Range<UInt64>
+        public var gmem: String?
+        /// The file page backed by `frames.lowerBound`.
+        public var firstPage: UInt64?
+    }
+
+    /// An event found by `events(touching:in:)`.
+    public struct Hit: Equatable, Sendable {
+        public var seq: Int64
+        public var span: Span
+    }
+
+    /// The largest frame number the index holds (exclusive): its columns are signed.
+    static let limit: UInt64 = 1 << 63
+
+    /// The frame spans of `event`, placed the way `Engine.commit` assigns a populate's frames
+    /// to its pieces. A populate that did not succeed names its frames without placing them.
+    static func spans(of event: Event, verdict: Verdict, fileName: (Int) -> String) -> [Span] {
+        var spans: [Span] = []
+        switch event.op {
+        case .populate(let range, let pfn?):
+            let placed = (event.result ?? verdict.expected)?.sameResultName(as: "ok") ?? false
+            let start: UInt64
+            switch range {
+            case .file(_, let offset, _): start = offset
+            case .guest(_, let gpa, _): start = gpa
+            }
+            if verdict.pieces.isEmpty {
+                let (end, overflow) = pfn.addingReportingOverflow(range.size / pageSize)
+                if !overflow, pfn < end { spans.append(Span(frames: pfn..<end, gmem: nil, firstPage: nil)) }
+            }
+            for piece in verdict.pieces where !piece.pages.isEmpty {
+                let (first, overflow) = pfn.addingReportingOverflow((piece.address &- start) / pageSize)
+                let (end, overflow2) = first.addingReportingOverflow(UInt64(piece.pages.count))
+                guard !overflow, !overflow2 else { continue }
+                spans.append(Span(frames: first..<end, gmem: placed ? fileName(piece.file) : nil, firstPage: placed ? piece.pages.lowerBound : nil))
+            }
+        case .reuse(let pfn, let npages, _):
+            let (end, overflow) = pfn.addingReportingOverflow(max(npages, 1))
+            if !overflow { spans.append(Span(frames: pfn..<end, gmem: nil, firstPage: nil)) }
+        case .mce(let pfn):
+            if pfn < .max { spans.append(Span(frames: pfn..<(pfn + 1), gmem: nil, firstPage: nil)) }
+        default:
+            break
+        }
+        return spans.filter { $0.frames.upperBound <= limit }
+    }
+
+    static func record(_ spans: [Span], seq: Int64, in store: Store) throws(SQLiteError) {
+        guard !spans.isEmpty else { return }
+        let insert = try store.database.cached(
+            "INSERT OR IGNORE INTO frame_event(level, bin, seq, pfn_lo, pfn_hi, gmem, page_lo) VALUES (?,?,?,?,?,?,?)")
+        for span in spans {
+            let level = PageSpanIndex.level(of: span.frames)
+            try insert.bind(1, Int64(level))
+            try insert.bind(2, Int64(span.frames.lowerBound >> UInt64(level)))
+            try insert.bind(3, seq)
+            try insert.bind(4, Int64(span.frames.lowerBound))
+            try insert.bind(5, Int64(span.frames.upperBound))
+            try insert.bind(6, span.gmem)
+            try insert.bind(7, span.firstPage.map { Int64(bitPattern: $0) })
+            try insert.run()
+        }
+    }
+
+    /// The events whose frame spans overlap `frames`, ascending by seq (an event with several
+    /// spans once per span).
+    /// - Complexity: O(levels · log n + k) for k spans found.
+    public static func events(touching frames: Range<UInt64>, in store: Store) throws(SQLiteError) -> [Hit] {
+        let frames = frames.clamped(to: 0..<limit)
+        guard !frames.isEmpty else { return [] }
+        var levels: [Int64] = []
+        let next = try store.database.cached("SELECT min(level) FROM frame_event WHERE level > ?")
+        defer { next.reset() }
+        var level: Int64 = -1
+        while true {
+            try next.bind(1, level)
+            guard try next.step(), let found = next.optionalInt(0) else { break }
+            levels.append(found)
+            level = found
+            next.reset()
+        }
+        let query = try store.database.cached(
+            "SELECT seq, pfn_lo, pfn_hi, gmem, page_lo FROM frame_event WHERE level = ? AND bin BETWEEN ? AND ? AND pfn_lo < ? AND pfn_hi > ?")
+        defer { query.reset() }
+        var hits: [Hit] = []
+        for level in levels {
+            let shift = UInt64(level)
+            let low = (frames.lowerBound >> shift) == 0 ? 0 : (frames.lowerBound >> shift) - 1
+            try query.bind(1, level)
+            try query.bind(2, Int64(low))
+            try query.bind(3, Int64((frames.upperBound - 1) >> shift))
+            try query.bind(4, Int64(frames.upperBound))
+            try query.bind(5, Int64(frames.lowerBound))
+            while try query.step() {
+                let span = Span(
+                    frames: UInt64(query.int(1))..<UInt64(query.int(2)), gmem: query.optionalString(3),
+                    firstPage: query.optionalInt(4).map { UInt64(bitPattern: $0) })
+                hits.append(Hit(seq: query.int(0), span: span))
+            }
+            query.reset()
+        }
+        return hits.sorted { ($0.seq, $0.span.frames.lowerBound) < ($1.seq, $1.span.frames.lowerBound) }
+    }
+}

@@ -1,0 +1,86 @@
+import Testing
+@testable import GmemStore
+
+/// `history --pfn`: the frame index must find exactly the events that name a frame, place the
+/// frame behind the file page it last backed, and give the same answer for events stored
+/// before the index existed.
+@Suite struct FrameHistoryTests {
+    /// A generated log (populates with frames, reuses of quarantined frames, machine checks)
+    /// and every frame span of it from a full replay.
+    func makeStore(_ temporary: TemporaryStore) throws -> (Store, [FrameIndex.Hit], GmemState) {
+        let store = try temporary.open()
+        try ingest(generatedLog(events: 4000, seed: 23, gmemSize: 8 << 20, misbehaviour: 0.3), name: "gen.jsonl", into: store)
+        var engine = Engine()
+        var hits: [FrameIndex.Hit] = []
+        for stored in try storedEvents(store) {
+            let event = try stored.decoded()
+            let verdict = engine.apply(event)
+            for span in FrameIndex.spans(of: event, verdict: verdict, fileName: { engine.state.files[$0].name }) {
+                hits.append(FrameIndex.Hit(seq: stored.seq, span: span))
+            }
+        }
+        return (store, hits, engine.state)
+    }
+
+    @Test func indexFindsExactlyTheEventsNamingAFrame() throws {
+        let temporary = try TemporaryStore()
+        let (store, hits, _) = try makeStore(temporary)
+        #expect(hits.contains { $0.span.gmem == nil } && hits.contains { $0.span.gmem != nil }, "placed and unplaced spans")
+        #expect(try store.database.scalarInt("SELECT count(*) FROM frame_event") == Int64(hits.count))
+        let frames = Set(hits.flatMap { [$0.span.frames.lowerBound, $0.span.frames.upperBound - 1, $0.span.frames.upperBound] })
+        for frame in frames.sorted().prefix(400) {
+            for width in [1, 3, 700] as [UInt64] {
+                let query = frame..<(frame + width)
+                let expected = hits.filter { $0.span.frames.overlaps(query) }
+                    .sorted { ($0.seq, $0.span.frames.lowerBound) < ($1.seq, $1.span.frames.lowerBound) }
+                #expect(try FrameIndex.events(touching: query, in: store) == expected, "frames \(query)")
+            }
+        }
+    }
+
+    @Test func aFrameIsPlacedBehindThePageItBacks() throws {
+        let temporary = try TemporaryStore()
+        let (store, hits, state) = try makeStore(temporary)
+        var checked = 0
+        for run in state.frames.runs.prefix(60) {
+            let frame = run.lower
+            let file = state.files[run.value.file]
+            let page = UInt64(Int64(bitPattern: frame) + run.value.pageDelta)
+            let entries = try History(store: store).entries(for: .frame(pfn: frame, npages: 1))
+            let seqs = Set(entries.map(\.seq))
+            // Every event naming the frame is there, and the file page's own events.
+            for hit in hits where hit.span.frames.contains(frame) { #expect(seqs.contains(hit.seq), "frame \(frame) seq \(hit.seq)") }
+            let pageEvents = try History(store: store).entries(for: .file(gmem: file.name, offset: page * pageSize, size: pageSize))
+            #expect(Set(pageEvents.map(\.seq)).isSubset(of: seqs))
+            #expect(entries.last?.after.first?.gmem == file.name)
+            #expect(entries.last?.after.first?.offset == page * pageSize)
+            #expect(entries.last?.after.first?.pfn == frame)
+            checked += 1
+        }
+        #expect(checked > 20)
+    }
+
+    /// A store whose events came before migration 0004 has no frame rows for them: those are
+    /// found by reading the bodies, with the same answer for file-addressed populates.
+    @Test func eventsBeforeTheIndexAreScanned() throws {
+        let temporary = try TemporaryStore()
+        let (store, hits, _) = try makeStore(temporary)
+        let sample = stride(from: 0, to: hits.count, by: max(1, hits.count / 40)).map { hits[$0].span.frames.lowerBound }
+        let history = History(store: store)
+        let indexed = try sample.map { try history.entries(for: .frame(pfn: $0, npages: 1)).map(\.seq) }
+        try store.database.execute("""
+            DELETE FROM frame_event;
+            INSERT INTO setting(key, value) SELECT 'frame_index_since', CAST(max(seq) + 1 AS TEXT) FROM event;
+            """)
+        let scanned = try sample.map { try history.entries(for: .frame(pfn: $0, npages: 1)).map(\.seq) }
+        #expect(scanned == indexed)
+        #expect(try Verifier(store: store).run().problems.isEmpty)
+    }
+
+    @Test func anUnknownFrameIsUnplaced() throws {
+        let temporary = try TemporaryStore()
+        let (store, _, _) = try makeStore(temporary)
+        #expect(throws: History.Unplaced.self) { try History(store: store).entries(for: .frame(pfn: 1 << 62, npages: 1)) }
+        #expect(throws: History.Unplaced.self) { try History(store: store).entries(for: .frame(pfn: .max, npages: 1)) }
+    }
+}
