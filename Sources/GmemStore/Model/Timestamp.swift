@@ -62,6 +62,13 @@ public enum Timestamp {
     /// Formats nanoseconds since the epoch as RFC 3339 in UTC, with nine fraction digits when
     /// the time has a fraction.
     public static func format(_ nanoseconds: Int64) -> String {
+        var sink = TextSink(capacity: 30)
+        sink.timestamp(nanoseconds)
+        return sink.text
+    }
+
+    /// Nanoseconds since the epoch as a UTC calendar date, second of the day and fraction.
+    static func civil(_ nanoseconds: Int64) -> (year: Int64, month: Int64, day: Int64, secondOfDay: Int64, nanos: Int64) {
         var seconds = nanoseconds / 1_000_000_000
         var nanos = nanoseconds % 1_000_000_000
         if nanos < 0 {
@@ -75,14 +82,7 @@ public enum Timestamp {
             days -= 1
         }
         let (year, month, day) = civilFromDays(days)
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let text = String(value)
-            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-        }
-        var text = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T"
-        text += "\(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2))"
-        if nanos != 0 { text += "." + pad(nanos, 9) }
-        return text + "Z"
+        return (year, month, day, secondOfDay, nanos)
     }
 
     // Howard Hinnant's days_from_civil / civil_from_days.

@@ -22,64 +22,173 @@ public enum HistoryFormat {
     /// For each event: a header line, then the runs that changed as `before → after`.
     public static func text(_ entries: [HistoryEntry]) -> String {
         guard !entries.isEmpty else { return "(no event touched these pages)" }
-        var out: [String] = []
-        for entry in entries {
-            out.append(headline(seq: entry.seq, event: entry.event, verdict: entry.verdict))
+        var sink = TextSink(capacity: entries.count * 256)
+        for (index, entry) in entries.enumerated() {
+            if index > 0 { sink.write("\n") }
+            headline(seq: entry.seq, event: entry.event, verdict: entry.verdict, into: &sink)
             if entry.before != entry.after {
-                for run in entry.before { out.append("    before  " + summary(run)) }
-                for run in entry.after { out.append("    after   " + summary(run)) }
+                for run in entry.before {
+                    sink.write("\n    before  ")
+                    summary(run, into: &sink)
+                }
+                for run in entry.after {
+                    sink.write("\n    after   ")
+                    summary(run, into: &sink)
+                }
             }
         }
-        return out.joined(separator: "\n")
+        return sink.text
     }
 
     /// The line that introduces an event: seq (and a role such as `trigger`), time, actor,
     /// what it did, and its result against the model's expectation.
     public static func headline(seq: Int64, role: String? = nil, event: Event, verdict: Verdict) -> String {
-        var line = "seq \(seq)" + (role.map { " [\($0)]" } ?? "")
-        if let ts = event.ts { line += "  \(Timestamp.format(ts))" }
-        line += "  \(event.actor) \(describe(event))"
-        let expected = verdict.expected ?? "unresolved"
-        if let result = event.result {
-            line += "  result \(result)" + (verdict.diverged ? " (model expected \(expected))" : "")
-        } else {
-            line += "  expected \(expected)"
+        var sink = TextSink(capacity: 160)
+        headline(seq: seq, role: role, event: event, verdict: verdict, into: &sink)
+        return sink.text
+    }
+
+    static func headline(seq: Int64, role: String? = nil, event: Event, verdict: Verdict, into sink: inout TextSink) {
+        sink.write("seq ")
+        sink.decimal(seq)
+        if let role {
+            sink.write(" [")
+            sink.write(role)
+            sink.write("]")
         }
-        return line
+        if let ts = event.ts {
+            sink.write("  ")
+            sink.timestamp(ts)
+        }
+        sink.write("  ")
+        sink.write(event.actor)
+        sink.write(" ")
+        describe(event, into: &sink)
+        if let result = event.result {
+            sink.write("  result ")
+            sink.write(result)
+            if verdict.diverged {
+                sink.write(" (model expected ")
+                sink.write(verdict.expected ?? "unresolved")
+                sink.write(")")
+            }
+        } else {
+            sink.write("  expected ")
+            sink.write(verdict.expected ?? "unresolved")
+        }
     }
 
     /// One line for an event: the op and its range.
     public static func describe(_ event: Event) -> String {
-        var text = event.op.name
+        var sink = TextSink(capacity: 80)
+        describe(event, into: &sink)
+        return sink.text
+    }
+
+    static func describe(_ event: Event, into sink: inout TextSink) {
+        sink.write(event.op.name)
         switch event.op.range {
-        case .file(let gmem, let offset, let size)?: text += " \(gmem) \(hex(offset))+\(hex(size))"
-        case .guest(let vm, let gpa, let size)?: text += " \(vm) gpa \(hex(gpa))+\(hex(size))"
+        case .file(let gmem, let offset, let size)?:
+            sink.write(" ")
+            sink.write(gmem)
+            sink.write(" ")
+            sink.hex(offset)
+            sink.write("+")
+            sink.hex(size)
+        case .guest(let vm, let gpa, let size)?:
+            sink.write(" ")
+            sink.write(vm)
+            sink.write(" gpa ")
+            sink.hex(gpa)
+            sink.write("+")
+            sink.hex(size)
         case nil: break
         }
         switch event.op {
-        case .convert(_, let to), .convertRequest(_, _, _, let to, _): text += " to=\(to.rawValue)"
-        case .pin(_, let holder), .release(_, let holder): text += " holder=\(holder.rawValue)"
-        case .vmCreate(let vm, _, _), .vmDestroy(let vm), .vmBugged(let vm, _): text += " \(vm)"
-        case .gmemCreate(_, let gmem, let size, _, _): text += " \(gmem) size \(hex(size))"
-        case .gmemClose(let gmem): text += " \(gmem)"
+        case .convert(_, let to), .convertRequest(_, _, _, let to, _):
+            sink.write(" to=")
+            sink.write(to.rawValue)
+        case .pin(_, let holder), .release(_, let holder):
+            sink.write(" holder=")
+            sink.write(holder.rawValue)
+        case .vmCreate(let name, _, _), .vmDestroy(let name), .vmBugged(let name, _), .gmemClose(let name):
+            sink.write(" ")
+            sink.write(name)
+        case .gmemCreate(_, let gmem, let size, _, _):
+            sink.write(" ")
+            sink.write(gmem)
+            sink.write(" size ")
+            sink.hex(size)
         case .bind(let vm, let gmem, let slot, let gpa, let size, let offset, _):
-            text += " \(vm) slot \(slot) gpa \(hex(gpa))+\(hex(size)) → \(gmem) \(hex(offset))"
-        case .unbind(let vm, let slot): text += " \(vm) slot \(slot)"
-        case .reuse(let pfn, let npages, let owner): text += " pfn \(hex(pfn))+\(npages)" + (owner.map { " to \($0)" } ?? "")
-        case .mce(let pfn): text += " pfn \(hex(pfn))"
+            sink.write(" ")
+            sink.write(vm)
+            sink.write(" slot ")
+            sink.decimal(slot)
+            sink.write(" gpa ")
+            sink.hex(gpa)
+            sink.write("+")
+            sink.hex(size)
+            sink.write(" → ")
+            sink.write(gmem)
+            sink.write(" ")
+            sink.hex(offset)
+        case .unbind(let vm, let slot):
+            sink.write(" ")
+            sink.write(vm)
+            sink.write(" slot ")
+            sink.decimal(slot)
+        case .reuse(let pfn, let npages, let owner):
+            sink.write(" pfn ")
+            sink.hex(pfn)
+            sink.write("+")
+            sink.decimal(npages)
+            if let owner {
+                sink.write(" to ")
+                sink.write(owner)
+            }
+        case .mce(let pfn):
+            sink.write(" pfn ")
+            sink.hex(pfn)
         default: break
         }
-        return text
     }
 
     static func summary(_ run: StateRun) -> String {
-        var parts = ["\(run.gmem) \(hex(run.offset))+\(hex(run.size))", run.page.shareability.rawValue]
-        if run.page.populated { parts.append("populated" + (run.pfn.map { " pfn \(hex($0))" } ?? "")) }
-        if run.page.mapped { parts.append("mapped") }
-        if run.page.accepted { parts.append("accepted") }
-        if !run.pinsText.isEmpty { parts.append("pins " + run.pinsText) }
-        if run.page.requested != .none { parts.append("requested \(run.page.requested.rawValue)") }
-        if run.page.quarantined { parts.append("QUARANTINED") }
-        return parts.joined(separator: ", ")
+        var sink = TextSink(capacity: 96)
+        summary(run, into: &sink)
+        return sink.text
+    }
+
+    /// A run as `g1 0x0+0x1000, private, populated pfn 0x…, mapped, pins td=1`.
+    static func summary(_ run: StateRun, into sink: inout TextSink) {
+        sink.write(run.gmem)
+        sink.write(" ")
+        sink.hex(run.offset)
+        sink.write("+")
+        sink.hex(run.size)
+        sink.write(", ")
+        sink.write(run.page.shareability.rawValue)
+        if run.page.populated {
+            sink.write(", populated")
+            if let pfn = run.pfn {
+                sink.write(" pfn ")
+                sink.hex(pfn)
+            }
+        }
+        if run.page.mapped { sink.write(", mapped") }
+        if run.page.accepted { sink.write(", accepted") }
+        var separator: StaticString = ", pins "
+        for holder in Holder.allCases where run.page.pins[holder] > 0 {
+            sink.write(separator)
+            sink.write(holder.rawValue)
+            sink.write("=")
+            sink.decimal(UInt64(run.page.pins[holder]))
+            separator = ";"
+        }
+        if run.page.requested != .none {
+            sink.write(", requested ")
+            sink.write(run.page.requested.rawValue)
+        }
+        if run.page.quarantined { sink.write(", QUARANTINED") }
     }
 }
