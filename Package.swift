@@ -8,21 +8,23 @@ let fuzzing = Context.environment["GMEM_LIBFUZZER"] == "1"
 let fuzzSwiftSettings: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address"]), .define("GMEM_LIBFUZZER")] : []
 let fuzzLinkerSettings: [LinkerSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])] : []
 
-/// The CLI links the Swift runtime and Foundation statically, into a non-PIE executable. A
-/// dynamic Foundation costs ~7 ms of relocations and initialisers at every process start, and
-/// a PIE's ~84k relative relocations another ~1.3 ms of copy-on-write faults: `--version`
-/// takes 8.9 ms dynamic, 3.4 ms static and non-PIE (perf stat on this machine), and a page's
-/// `history` is a few ms. The price of non-PIE is that the executable's own image is not
-/// randomized (libraries, heap and stack still are); gmem-audit itself is Swift, not C.
-/// SwiftPM's `--static-swift-stdlib` does the same for one build; this makes it the default.
-/// The group lists the static Foundation's archives, which the modules compiled against the
-/// shared Foundation do not name.
+/// The CLI is one static executable: the Swift runtime, Foundation, SQLite (libsqlite3-dev's
+/// libsqlite3.a) and glibc linked in, no dynamic loader at run time. Every command is a new
+/// process, and with shared libraries the start alone cost more than a page's history: a
+/// dynamic Foundation ~7 ms of relocations and initialisers, a PIE's ~84k relative
+/// relocations ~1.3 ms of copy-on-write faults, the loader ~0.7 ms more. An empty `history`
+/// took 10.7 ms of CPU dynamically linked and takes ~4 ms static (perf stat, docs/FORENSICS.md).
+/// The price: the executable's image is not randomized (heap, stack and mmaps still are; the
+/// code is Swift, and SQLite), and glibc's NSS lookups (user names, which gmem never asks for)
+/// need the system's glibc at run time. The group names the static Foundation's archives,
+/// which modules compiled against the shared Foundation do not; lld, because it links faster
+/// and does not repeat glibc's warnings about those NSS functions on every build.
 let staticRuntime: [LinkerSetting] = [
     .unsafeFlags(
-        ["-static-stdlib", "-Xclang-linker", "-no-pie", "-Xlinker", "--start-group"]
+        ["-static-executable", "-use-ld=lld", "-Xlinker", "--start-group"]
             + [
                 "Foundation", "CoreFoundation", "FoundationInternationalization", "_FoundationICU", "FoundationEssentials",
-                "_FoundationCShims", "_FoundationCollections", "swiftSynchronization",
+                "_FoundationCShims", "_FoundationCollections", "swiftSynchronization", "stdc++", "m", "pthread", "dl",
             ].flatMap { ["-Xlinker", "-l\($0)"] }
             + ["-Xlinker", "--end-group"],
         .when(platforms: [.linux])
