@@ -62,7 +62,8 @@ def main():
         for index, arguments in enumerate(everything):
             wall, cpu, output = run(arguments + ["--db", store])
             samples[index].append((wall, cpu))
-            shown[index] = output.count(b"\nseq ") + output.startswith(b"seq ")
+            # Events shown: text lines `seq N …`, or JSON entries `{"seq":N, …}`.
+            shown[index] = output.count(b"\nseq ") + output.startswith(b"seq ") + output.count(b'{"seq":')
 
     def summary(values):
         values = sorted(values)

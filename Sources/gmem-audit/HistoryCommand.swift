@@ -54,7 +54,7 @@ struct HistoryCommand: ParsableCommand {
         }
         switch format {
         case .json: print(HistoryFormat.json(entries))
-        case .text: print(HistoryFormat.text(entries))
+        case .text: writeLine(HistoryFormat.textUTF8(entries))
         }
     }
 }

@@ -45,6 +45,11 @@ enum Exit {
     }
 }
 
+/// Writes `bytes` and a newline to standard output, as `print` writes a `String`.
+func writeLine(_ bytes: [UInt8]) {
+    try? FileHandle.standardOutput.write(contentsOf: Data(bytes + [0x0A]))
+}
+
 /// Prints a line to standard error.
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))

@@ -152,7 +152,7 @@ enum CanonicalEventWriter {
         if needsEscape {
             var writer = JSONWriter()
             writer.writeString(text)
-            out.append(contentsOf: writer.output.utf8)
+            out.append(contentsOf: writer.bytes)
             return
         }
         out.append(UInt8(ascii: "\""))

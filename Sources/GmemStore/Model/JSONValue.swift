@@ -274,71 +274,80 @@ public struct JSONParser {
 /// Writes JSON in gmem's canonical form: object keys in byte order, no white space, numbers as
 /// given, strings with only the escapes JSON requires. Equal events give equal bytes.
 public struct JSONWriter {
-    public private(set) var output: String = ""
+    /// The JSON written so far, as UTF-8.
+    public private(set) var bytes: [UInt8] = []
     /// False to keep object members in the order given (for output shapes people read).
     public var sortsKeys = true
 
     public init(sortsKeys: Bool = true) {
         self.sortsKeys = sortsKeys
-        output.reserveCapacity(256)
+        bytes.reserveCapacity(256)
     }
+
+    /// The JSON written so far.
+    public var output: String { String(decoding: bytes, as: UTF8.self) }
 
     public mutating func write(_ value: JSONValue) {
         switch value {
-        case .null: output += "null"
-        case .bool(let flag): output += flag ? "true" : "false"
-        case .number(let text): output += text
+        case .null: append("null")
+        case .bool(let flag): append(flag ? "true" : "false")
+        case .number(let text): append(text)
         case .string(let text): writeString(text)
         case .array(let elements):
-            output += "["
+            bytes.append(UInt8(ascii: "["))
             for (index, element) in elements.enumerated() {
-                if index > 0 { output += "," }
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
                 write(element)
             }
-            output += "]"
+            bytes.append(UInt8(ascii: "]"))
         case .object(let members):
-            output += "{"
-            let ordered = sortsKeys ? members.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) : members
+            bytes.append(UInt8(ascii: "{"))
+            let inOrder = !sortsKeys || zip(members, members.dropFirst()).allSatisfy { !$1.key.utf8.lexicographicallyPrecedes($0.key.utf8) }
+            let ordered = inOrder ? members : members.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) })
             for (index, member) in ordered.enumerated() {
-                if index > 0 { output += "," }
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
                 writeString(member.key)
-                output += ":"
+                bytes.append(UInt8(ascii: ":"))
                 write(member.value)
             }
-            output += "}"
+            bytes.append(UInt8(ascii: "}"))
         }
     }
 
     public mutating func writeString(_ text: String) {
-        output += "\""
+        bytes.append(UInt8(ascii: "\""))
         var needsEscape = false
         for byte in text.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C {
             needsEscape = true
             break
         }
         if !needsEscape {
-            output += text
+            append(text)
         } else {
-            for scalar in text.unicodeScalars {
-                switch scalar {
-                case "\"": output += "\\\""
-                case "\\": output += "\\\\"
-                case "\n": output += "\\n"
-                case "\r": output += "\\r"
-                case "\t": output += "\\t"
-                case "\u{08}": output += "\\b"
-                case "\u{0C}": output += "\\f"
-                default:
-                    if scalar.value < 0x20 {
-                        let hex = String(scalar.value, radix: 16)
-                        output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    } else {
-                        output.unicodeScalars.append(scalar)
-                    }
+            for byte in text.utf8 {
+                switch byte {
+                case 0x22: append("\\\"")
+                case 0x5C: append("\\\\")
+                case 0x0A: append("\\n")
+                case 0x0D: append("\\r")
+                case 0x09: append("\\t")
+                case 0x08: append("\\b")
+                case 0x0C: append("\\f")
+                case ..<0x20:
+                    append("\\u00")
+                    bytes.append(byte < 0x10 ? UInt8(ascii: "0") : UInt8(ascii: "1"))
+                    let low = byte & 0x0F
+                    bytes.append(low < 10 ? UInt8(ascii: "0") + low : UInt8(ascii: "a") + low - 10)
+                default: bytes.append(byte)
                 }
             }
         }
-        output += "\""
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func append(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
     }
 
     /// The text of one value; canonical unless `sortsKeys` is false.

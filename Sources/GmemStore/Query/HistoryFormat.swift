@@ -21,7 +21,12 @@ public enum HistoryFormat {
 
     /// For each event: a header line, then the runs that changed as `before → after`.
     public static func text(_ entries: [HistoryEntry]) -> String {
-        guard !entries.isEmpty else { return "(no event touched these pages)" }
+        String(decoding: textUTF8(entries), as: UTF8.self)
+    }
+
+    /// `text(_:)` as UTF-8 bytes, for writing without building a `String` of the whole history.
+    public static func textUTF8(_ entries: [HistoryEntry]) -> [UInt8] {
+        guard !entries.isEmpty else { return Array("(no event touched these pages)".utf8) }
         var sink = TextSink(capacity: entries.count * 256)
         for (index, entry) in entries.enumerated() {
             if index > 0 { sink.write("\n") }
@@ -37,7 +42,7 @@ public enum HistoryFormat {
                 }
             }
         }
-        return sink.text
+        return sink.bytes
     }
 
     /// The line that introduces an event: seq (and a role such as `trigger`), time, actor,
