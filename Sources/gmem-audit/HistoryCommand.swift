@@ -45,16 +45,20 @@ struct HistoryCommand: ParsableCommand {
         } else {
             subject = .frame(pfn: pfn!.value, npages: size?.value ?? 1)
         }
-        let entries: [HistoryEntry]
+        let history = History(store: store)
         do {
-            entries = try failing { try store.database.readTransaction { try History(store: store).entries(for: subject, bodies: format == .json) } }
+            switch format {
+            case .json:
+                let entries = try failing { try store.database.readTransaction { try history.entries(for: subject, bodies: true) } }
+                print(HistoryFormat.json(entries))
+            case .text:
+                var text = HistoryFormat.TextWriter()
+                try failing { try store.database.readTransaction { try history.forEachEntry(for: subject) { text.append($0) } } }
+                writeLine(text.utf8)
+            }
         } catch let error as History.Unplaced {
             printError("gmem-audit: \(error)")
             throw ExitCode(65)
-        }
-        switch format {
-        case .json: print(HistoryFormat.json(entries))
-        case .text: writeLine(HistoryFormat.textUTF8(entries))
         }
     }
 }

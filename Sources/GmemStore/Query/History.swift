@@ -35,33 +35,42 @@ public struct History {
     /// With `bodies`, each entry also carries the event's stored canonical body (one more
     /// lookup per event).
     public func entries(for subject: Subject, bodies: Bool = false) throws -> [HistoryEntry] {
-        var result: [HistoryEntry]
+        var result: [HistoryEntry] = []
+        try forEachEntry(for: subject, bodies: bodies) { result.append($0) }
+        return result
+    }
+
+    /// Calls `body` with each entry of the subject's history, oldest first, as the replay
+    /// reaches it: a long history is printed without being held.
+    public func forEachEntry(for subject: Subject, bodies: Bool = false, _ body: (HistoryEntry) throws -> Void) throws {
+        let visit: (HistoryEntry) throws -> Void = { entry in
+            guard bodies else { return try body(entry) }
+            var entry = entry
+            entry.body = try storedEvent(entry.seq)?.body
+            try body(entry)
+        }
         switch subject {
         case .file(let gmem, let offset, let size):
-            result = try entries(gmem: gmem, pages: (offset / pageSize)..<((offset + size + pageSize - 1) / pageSize), extra: [])
+            try replay(gmem: gmem, pages: (offset / pageSize)..<((offset + size + pageSize - 1) / pageSize), extra: [], visit)
         case .guest(let vm, let gpa, let size):
             guard let binding = try lastBinding(vm: vm, gpa: gpa) else {
                 throw Unplaced(description: "no memslot of vm '\(vm)' ever bound gpa \(hex(gpa))")
             }
             let offset = gpa - binding.gpa + binding.offset
             let end = min(gpa + size, binding.gpa + binding.size) - binding.gpa + binding.offset
-            result = try entries(gmem: binding.gmem, pages: (offset / pageSize)..<((end + pageSize - 1) / pageSize), extra: [])
+            try replay(gmem: binding.gmem, pages: (offset / pageSize)..<((end + pageSize - 1) / pageSize), extra: [], visit)
         case .frame(let pfn, let npages):
             let (end, overflow) = pfn.addingReportingOverflow(max(npages, 1))
             let frames = pfn..<(overflow ? .max : end)
             let (placement, frameEvents) = try frameHistory(frames)
             if let placement {
-                result = try entries(gmem: placement.gmem, pages: placement.pages, extra: frameEvents)
+                try replay(gmem: placement.gmem, pages: placement.pages, extra: frameEvents, visit)
             } else if frameEvents.isEmpty {
                 throw Unplaced(description: "no event of the log names pfn \(hex(pfn))")
             } else {
-                result = try entries(gmem: nil, pages: 0..<0, extra: frameEvents)
+                try replay(gmem: nil, pages: 0..<0, extra: frameEvents, visit)
             }
         }
-        if bodies {
-            for index in result.indices { result[index].body = try storedEvent(result[index].seq)?.body }
-        }
-        return result
     }
 
     /// The last binding of `vm` that covered `gpa`, from the VM's bind events (found through
@@ -157,28 +166,29 @@ public struct History {
     /// `event_structure_*` indexes. Exact for the pages asked about (VMs, bindings and files
     /// involved are exact; a zap's blocked pages are decided per page); other pages and VMs are
     /// never shown. No snapshot is read and no event of another VM's pages is decoded.
-    private func entries(gmem: String?, pages: Range<UInt64>, extra: Set<Int64>) throws -> [HistoryEntry] {
-        // The pages' own events: from the index rows' forms, else (rows written before
-        // migration 0004, or a form that does not decode) from the stored body.
-        var recorded: [Int64: EventForm.Recorded] = [:]
-        var seqs = extra
+    private func replay(gmem: String?, pages: Range<UInt64>, extra: Set<Int64>, _ visit: (HistoryEntry) throws -> Void) throws {
+        // The pages' own events, ascending: from the index rows' forms, else (rows written
+        // before migration 0004, or a form that does not decode) from the stored body.
+        var own: [(seq: Int64, recorded: EventForm.Recorded?)] = []
         if let gmem, !pages.isEmpty {
             let hits = try PageSpanIndex.events(touching: pages, of: gmem, in: store)
-            recorded.reserveCapacity(hits.count + 64)
-            seqs.reserveCapacity(hits.count + extra.count)
-            for hit in hits {
-                seqs.insert(hit.seq)
-                if let form = hit.form, let decoded = try? EventForm.decode(form) { recorded[hit.seq] = decoded }
-            }
+            own.reserveCapacity(hits.count + extra.count)
+            for hit in hits { own.append((hit.seq, hit.form.flatMap { try? EventForm.decode($0) })) }
         }
-        guard let last = seqs.max() else { return [] }
-        for seq in seqs where recorded[seq] == nil {
-            if let stored = try storedEvent(seq) { recorded[seq] = try stored.recorded() }
+        if !extra.isEmpty {
+            let indexed = Set(own.map(\.seq))
+            own += extra.subtracting(indexed).map { ($0, nil) }
+            own.sort { $0.seq < $1.seq }
         }
+        for index in own.indices where own[index].recorded == nil {
+            own[index].recorded = try storedEvent(own[index].seq)?.recorded()
+        }
+        own.removeAll { $0.recorded == nil }
+        guard let last = own.last?.seq else { return }
         var vms: Set<String> = []
         var gmems: Set<String> = gmem.map { [$0] } ?? []
-        for known in recorded.values {
-            let named = Self.names(of: known.event.op)
+        for (_, recorded) in own {
+            let named = Self.names(of: recorded!.event.op)
             if let vm = named.vm { vms.insert(vm) }
             if let gmem = named.gmem { gmems.insert(gmem) }
         }
@@ -202,41 +212,47 @@ public struct History {
             while try created.step() { if let gmem = created.optionalString(0) { gmems.insert(gmem) } }
             created.reset()
         }
-        var replayed = seqs
+        // The structural events those VMs and files depend on, ascending, without the own ones.
+        var structure: [Int64] = []
         for (key, names) in [("vm", vms), ("gmem", gmems)] {
-            let structure = try store.database.cached(
+            let query = try store.database.cached(
                 "SELECT seq FROM event WHERE json_extract(body, '$.\(key)') = ? AND seq <= ? AND \(Self.structural)")
             for name in names {
-                try structure.bind(1, name)
-                try structure.bind(2, last)
-                while try structure.step() { replayed.insert(structure.int(0)) }
-                structure.reset()
+                try query.bind(1, name)
+                try query.bind(2, last)
+                while try query.step() { structure.append(query.int(0)) }
+                query.reset()
             }
         }
+        structure.sort()
         var engine = Engine()
-        var result: [HistoryEntry] = []
-        result.reserveCapacity(seqs.count)
-        func snapshot() -> [StateRun] {
+        func runs() -> [StateRun] {
             guard let gmem, let file = engine.state.file(gmem), !pages.isEmpty else { return [] }
             return StateReport.runs(of: file, pages: pages.clamped(to: 0..<file.pageCount))
         }
-        for seq in replayed.sorted() {
-            let known: EventForm.Recorded
-            if let cached = recorded[seq] {
-                known = cached
-            } else {
-                guard let stored = try storedEvent(seq) else { continue }
-                known = try stored.recorded()
+        // Both lists in seq order: a structural event is replayed, an own one is also shown.
+        var next = 0
+        var previous: Int64 = 0
+        for seq in structure where seq != previous {
+            previous = seq
+            while next < own.count, own[next].seq < seq {
+                try show(own[next].seq, own[next].recorded!)
+                next += 1
             }
-            guard seqs.contains(seq) else {
-                engine.replay(known.event, expected: known.expected, expectedErrorOffset: known.expectedErrorOffset, diverged: known.diverged)
-                continue
-            }
-            let before = snapshot()
-            let verdict = engine.replay(known.event, expected: known.expected, expectedErrorOffset: known.expectedErrorOffset, diverged: known.diverged)
-            result.append(HistoryEntry(seq: seq, event: known.event, verdict: verdict, before: before, after: snapshot()))
+            if next < own.count, own[next].seq == seq { continue }
+            guard let recorded = try storedEvent(seq)?.recorded() else { continue }
+            engine.replay(recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
         }
-        return result
+        while next < own.count {
+            try show(own[next].seq, own[next].recorded!)
+            next += 1
+        }
+        func show(_ seq: Int64, _ recorded: EventForm.Recorded) throws {
+            let before = runs()
+            let verdict = engine.replay(
+                recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
+            try visit(HistoryEntry(seq: seq, event: recorded.event, verdict: verdict, before: before, after: runs()))
+        }
     }
 
     private func storedEvent(_ seq: Int64) throws -> Store.StoredEvent? {

@@ -26,10 +26,21 @@ public enum HistoryFormat {
 
     /// `text(_:)` as UTF-8 bytes, for writing without building a `String` of the whole history.
     public static func textUTF8(_ entries: [HistoryEntry]) -> [UInt8] {
-        guard !entries.isEmpty else { return Array("(no event touched these pages)".utf8) }
-        var sink = TextSink(capacity: entries.count * 256)
-        for (index, entry) in entries.enumerated() {
-            if index > 0 { sink.write("\n") }
+        var writer = TextWriter()
+        for entry in entries { writer.append(entry) }
+        return writer.utf8
+    }
+
+    /// A history's text built entry by entry, as `History.forEachEntry` replays them.
+    public struct TextWriter {
+        private var sink = TextSink(capacity: 64 << 10)
+        private var count = 0
+
+        public init() {}
+
+        public mutating func append(_ entry: HistoryEntry) {
+            if count > 0 { sink.write("\n") }
+            count += 1
             headline(seq: entry.seq, event: entry.event, verdict: entry.verdict, into: &sink)
             if entry.before != entry.after {
                 for run in entry.before {
@@ -42,7 +53,11 @@ public enum HistoryFormat {
                 }
             }
         }
-        return sink.bytes
+
+        /// The text so far, or a line saying no event touched the pages.
+        public var utf8: [UInt8] {
+            count == 0 ? Array("(no event touched these pages)".utf8) : sink.bytes
+        }
     }
 
     /// The line that introduces an event: seq (and a role such as `trigger`), time, actor,
