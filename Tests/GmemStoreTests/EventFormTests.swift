@@ -63,5 +63,21 @@ import Testing
         var op = form
         op[1] = 200
         #expect(throws: EventForm.DecodingError.self) { try EventForm.decode(op) }
+        // Random bytes and every single-byte change of a real form: decoded or refused,
+        // never a trap (a damaged store is read by `history`).
+        var random = SeededGenerator(seed: 31)
+        for _ in 0..<20_000 {
+            let length = Int(random.next() % 40)
+            var bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            if !bytes.isEmpty, random.next() % 2 == 0 { bytes[0] = 1 }
+            _ = try? EventForm.decode(bytes)
+        }
+        for index in form.indices {
+            for value in [0, 1, 0x7f, 0x80, 0xff] as [UInt8] {
+                var changed = form
+                changed[index] = value
+                _ = try? EventForm.decode(changed)
+            }
+        }
     }
 }
