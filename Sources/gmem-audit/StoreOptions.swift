@@ -47,7 +47,17 @@ enum Exit {
 
 /// Writes `bytes` and a newline to standard output, as `print` writes a `String`.
 func writeLine(_ bytes: [UInt8]) {
-    try? FileHandle.standardOutput.write(contentsOf: Data(bytes + [0x0A]))
+    var bytes = bytes
+    bytes.append(0x0A)
+    bytes.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let written = write(STDOUT_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }  // a closed pipe: the reader has what it wanted
+            offset += written
+        }
+    }
 }
 
 /// Prints a line to standard error.

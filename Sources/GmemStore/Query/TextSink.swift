@@ -33,7 +33,13 @@ struct TextSink {
     mutating func hex(_ value: UInt64) {
         bytes.append(UInt8(ascii: "0"))
         bytes.append(UInt8(ascii: "x"))
-        digits(value, radix: 16, minimumWidth: 1)
+        var shift = max(0, (UInt64.bitWidth - value.leadingZeroBitCount + 3) / 4 * 4 - 4)
+        while true {
+            let nibble = UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0x0F
+            bytes.append(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
+            if shift == 0 { break }
+            shift -= 4
+        }
     }
 
     /// `value` with at least `minimumWidth` digits, zero-padded.
