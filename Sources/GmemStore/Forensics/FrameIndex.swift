@@ -74,38 +74,15 @@ public enum FrameIndex {
     /// spans once per span).
     /// - Complexity: O(levels · log n + k) for k spans found.
     public static func events(touching frames: Range<UInt64>, in store: Store) throws(SQLiteError) -> [Hit] {
-        let frames = frames.clamped(to: 0..<limit)
-        guard !frames.isEmpty else { return [] }
-        var levels: [Int64] = []
-        let next = try store.database.cached("SELECT min(level) FROM frame_event WHERE level > ?")
-        defer { next.reset() }
-        var level: Int64 = -1
-        while true {
-            try next.bind(1, level)
-            guard try next.step(), let found = next.optionalInt(0) else { break }
-            levels.append(found)
-            level = found
-            next.reset()
-        }
-        let query = try store.database.cached(
-            "SELECT seq, pfn_lo, pfn_hi, gmem, page_lo FROM frame_event WHERE level = ? AND bin BETWEEN ? AND ? AND pfn_lo < ? AND pfn_hi > ?")
-        defer { query.reset() }
         var hits: [Hit] = []
-        for level in levels {
-            let shift = UInt64(level)
-            let low = (frames.lowerBound >> shift) == 0 ? 0 : (frames.lowerBound >> shift) - 1
-            try query.bind(1, level)
-            try query.bind(2, Int64(low))
-            try query.bind(3, Int64((frames.upperBound - 1) >> shift))
-            try query.bind(4, Int64(frames.upperBound))
-            try query.bind(5, Int64(frames.lowerBound))
-            while try query.step() {
-                let span = Span(
-                    frames: UInt64(query.int(1))..<UInt64(query.int(2)), gmem: query.optionalString(3),
-                    firstPage: query.optionalInt(4).map { UInt64(bitPattern: $0) })
-                hits.append(Hit(seq: query.int(0), span: span))
-            }
-            query.reset()
+        try PageSpanIndex.forEachOverlap(
+            of: frames.clamped(to: 0..<limit), table: "frame_event", key: nil, bounds: ("pfn_lo", "pfn_hi"),
+            columns: "seq, pfn_lo, pfn_hi, gmem, page_lo", in: store
+        ) { row in
+            let span = Span(
+                frames: UInt64(row.int(1))..<UInt64(row.int(2)), gmem: row.optionalString(3),
+                firstPage: row.optionalInt(4).map { UInt64(bitPattern: $0) })
+            hits.append(Hit(seq: row.int(0), span: span))
         }
         return hits.sorted { ($0.seq, $0.span.frames.lowerBound) < ($1.seq, $1.span.frames.lowerBound) }
     }

@@ -25,40 +25,55 @@ public enum PageSpanIndex {
 
     /// The events whose resolved pages overlap `pages` of `gmem`, ascending by seq, once each.
     public static func events(touching pages: Range<UInt64>, of gmem: String, in store: Store) throws(SQLiteError) -> [Hit] {
-        guard !pages.isEmpty else { return [] }
-        var presentLevels: [Int] = []
-        // The distinct levels of one gmem, found by skipping from level to level.
-        let next = try store.database.cached("SELECT min(level) FROM page_event WHERE gmem = ? AND level > ?")
-        defer { next.reset() }
-        var level: Int64 = -1
-        while true {
-            try next.bind(1, gmem)
-            try next.bind(2, level)
-            guard try next.step(), let found = next.optionalInt(0) else { break }
-            presentLevels.append(Int(found))
-            level = found
-            next.reset()
-        }
-        let query = try store.database.cached(
-            "SELECT seq, form FROM page_event WHERE gmem = ? AND level = ? AND bin BETWEEN ? AND ? AND page_lo < ? AND page_hi > ?")
-        defer { query.reset() }
         var hits: [Hit] = []
-        for level in presentLevels {
-            let shift = UInt64(level)
-            let low = (pages.lowerBound >> shift) == 0 ? 0 : (pages.lowerBound >> shift) - 1
-            try query.bind(1, gmem)
-            try query.bind(2, Int64(level))
-            try query.bind(3, Int64(bitPattern: low))
-            try query.bind(4, Int64(bitPattern: (pages.upperBound - 1) >> shift))
-            try query.bind(5, Int64(bitPattern: pages.upperBound))
-            try query.bind(6, Int64(bitPattern: pages.lowerBound))
-            while try query.step() { hits.append(Hit(seq: query.int(0), form: query.optionalBlob(1))) }
-            query.reset()
+        try forEachOverlap(
+            of: pages, table: "page_event", key: ("gmem", gmem), bounds: ("page_lo", "page_hi"), columns: "seq, form", in: store
+        ) { row in
+            hits.append(Hit(seq: row.int(0), form: row.optionalBlob(1)))
         }
         hits.sort { $0.seq < $1.seq }
         var unique: [Hit] = []
         unique.reserveCapacity(hits.count)
         for hit in hits where unique.last?.seq != hit.seq { unique.append(hit) }
         return unique
+    }
+
+    /// Calls `body` with each row of a binned index `table` whose span [`bounds.0`, `bounds.1`)
+    /// overlaps `range` (and whose `key` column, if any, has the value given): one range seek
+    /// per level the rows use, those levels found by skipping from one to the next.
+    static func forEachOverlap(
+        of range: Range<UInt64>, table: String, key: (column: String, value: String)?, bounds: (String, String),
+        columns: String, in store: Store, _ body: (Statement) -> Void
+    ) throws(SQLiteError) {
+        guard !range.isEmpty else { return }
+        let keyTerm = key.map { "\($0.column) = ? AND " } ?? ""
+        let first: Int32 = key == nil ? 1 : 2
+        var levels: [Int64] = []
+        let next = try store.database.cached("SELECT min(level) FROM \(table) WHERE \(keyTerm)level > ?")
+        defer { next.reset() }
+        var level: Int64 = -1
+        while true {
+            if let key { try next.bind(1, key.value) }
+            try next.bind(first, level)
+            guard try next.step(), let found = next.optionalInt(0) else { break }
+            levels.append(found)
+            level = found
+            next.reset()
+        }
+        let query = try store.database.cached(
+            "SELECT \(columns) FROM \(table) WHERE \(keyTerm)level = ? AND bin BETWEEN ? AND ? AND \(bounds.0) < ? AND \(bounds.1) > ?")
+        defer { query.reset() }
+        for level in levels {
+            let shift = UInt64(level)
+            let low = (range.lowerBound >> shift) == 0 ? 0 : (range.lowerBound >> shift) - 1
+            if let key { try query.bind(1, key.value) }
+            try query.bind(first, level)
+            try query.bind(first + 1, Int64(bitPattern: low))
+            try query.bind(first + 2, Int64(bitPattern: (range.upperBound - 1) >> shift))
+            try query.bind(first + 3, Int64(bitPattern: range.upperBound))
+            try query.bind(first + 4, Int64(bitPattern: range.lowerBound))
+            while try query.step() { body(query) }
+            query.reset()
+        }
     }
 }
