@@ -77,6 +77,28 @@ import Testing
         #expect(try Verifier(store: store).run().problems.isEmpty)
     }
 
+    /// Frames the index cannot hold (at or above 2^63: no machine has them, but a log may say
+    /// so) are still found, by reading the bodies.
+    @Test func framesBeyondTheIndexAreFound() throws {
+        let temporary = try TemporaryStore()
+        let store = try temporary.open()
+        try ingest("""
+            {"op":"vm_create","vm":"a"}
+            {"op":"gmem_create","vm":"a","gmem":"g","size":65536}
+            {"op":"populate","gmem":"g","offset":8192,"size":8192,"pfn":"0x8000000000000000"}
+            {"op":"mce","pfn":"0xfffffffffffffff0"}
+            {"op":"populate","gmem":"g","offset":0,"size":4096,"pfn":4096}
+            """, name: "high.jsonl", into: store)
+        #expect(try store.database.scalarInt("SELECT count(*) FROM frame_event") == 1)
+        let history = History(store: store)
+        let populated = try history.entries(for: .frame(pfn: 0x8000_0000_0000_0001, npages: 1))
+        #expect(populated.map(\.seq) == [3])
+        #expect(populated.last?.after.first?.offset == 12288)
+        #expect(try history.entries(for: .frame(pfn: 0xffff_ffff_ffff_fff0, npages: 1)).map(\.seq) == [4])
+        #expect(try history.entries(for: .frame(pfn: 4096, npages: 1)).map(\.seq) == [5])
+        #expect(try Verifier(store: store).run().problems.isEmpty)
+    }
+
     @Test func anUnknownFrameIsUnplaced() throws {
         let temporary = try TemporaryStore()
         let (store, _, _) = try makeStore(temporary)

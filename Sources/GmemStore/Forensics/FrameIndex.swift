@@ -50,10 +50,15 @@ public enum FrameIndex {
         default:
             break
         }
-        return spans.filter { $0.frames.upperBound <= limit }
+        return spans
     }
 
+    /// True for a span the index holds: frames below 2^63 (its columns are signed). The others
+    /// are found by reading the bodies.
+    static func isIndexed(_ span: Span) -> Bool { span.frames.upperBound <= limit }
+
     static func record(_ spans: [Span], seq: Int64, in store: Store) throws(SQLiteError) {
+        let spans = spans.filter(isIndexed)
         guard !spans.isEmpty else { return }
         let insert = try store.database.cached(
             "INSERT OR IGNORE INTO frame_event(level, bin, seq, pfn_lo, pfn_hi, gmem, page_lo) VALUES (?,?,?,?,?,?,?)")

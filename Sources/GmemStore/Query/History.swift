@@ -92,11 +92,16 @@ public struct History {
 
     /// The file pages that `frames` last backed (the last populate that named them), and the
     /// seqs of every event that names those frames (populates, reuses, machine checks), from
-    /// the frame index (`frame_event`); events stored before migration 0004 are scanned.
+    /// the frame index (`frame_event`). What the index does not hold is read from the bodies:
+    /// events stored before migration 0004, and frames at or above 2^63.
     private func frameHistory(_ frames: Range<UInt64>) throws -> ((gmem: String, pages: Range<UInt64>)?, Set<Int64>) {
         var hits = try FrameIndex.events(touching: frames, in: store)
-        if let since = try store.database.scalarInt("SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'frame_index_since'"), since > 1 {
-            hits = try unindexedFrameEvents(before: since).filter { $0.span.frames.overlaps(frames) } + hits
+        let since = try store.database.scalarInt("SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'frame_index_since'") ?? 1
+        let beyondIndex = frames.upperBound > FrameIndex.limit
+        if since > 1 || beyondIndex {
+            let scanned = try unindexedFrameEvents(before: beyondIndex ? .max : since)
+                .filter { $0.span.frames.overlaps(frames) && ($0.seq < since || !FrameIndex.isIndexed($0.span)) }
+            hits = (scanned + hits).sorted { ($0.seq, $0.span.frames.lowerBound) < ($1.seq, $1.span.frames.lowerBound) }
         }
         var placement: (gmem: String, pages: Range<UInt64>)?
         var named: Set<Int64> = []

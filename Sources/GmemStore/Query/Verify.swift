@@ -155,7 +155,7 @@ public struct Verifier {
                 problem(seq, "stored verdict (\(rows.optionalString(8) ?? "none")) differs from a replay (\(verdict.expected ?? "none"))")
             }
             if seq >= frameIndexSince {
-                for span in FrameIndex.spans(of: event, verdict: verdict, fileName: { engine.state.files[$0].name }) {
+                for span in FrameIndex.spans(of: event, verdict: verdict, fileName: { engine.state.files[$0].name }) where FrameIndex.isIndexed(span) {
                     frameSpans += 1
                     let level = PageSpanIndex.level(of: span.frames)
                     try frameRow.bind(1, Int64(level))
