@@ -102,6 +102,11 @@ import Testing
     @Test func anUnknownFrameIsUnplaced() throws {
         let temporary = try TemporaryStore()
         let (store, _, _) = try makeStore(temporary)
+        // Addresses and sizes at the top of the address space are answered, never a trap.
+        #expect(try History(store: store).entries(for: .file(gmem: "g1", offset: 0xffff_ffff_ffff_f000, size: .max)).isEmpty)
+        #expect(History.pages(from: 0xffff_ffff_ffff_f000, size: .max) == (0xf_ffff_ffff_ffff as UInt64)..<0x10_0000_0000_0000)
+        #expect(History.pages(from: 0x2000, size: 0x1001) == 2..<4)
+        #expect(History.pages(from: 0x2000, size: 0).isEmpty)
         #expect(throws: History.Unplaced.self) { try History(store: store).entries(for: .frame(pfn: 1 << 62, npages: 1)) }
         #expect(throws: History.Unplaced.self) { try History(store: store).entries(for: .frame(pfn: .max, npages: 1)) }
     }

@@ -51,14 +51,14 @@ public struct History {
         }
         switch subject {
         case .file(let gmem, let offset, let size):
-            try replay(gmem: gmem, pages: (offset / pageSize)..<((offset + size + pageSize - 1) / pageSize), extra: [], visit)
+            try replay(gmem: gmem, pages: Self.pages(from: offset, size: size), extra: [], visit)
         case .guest(let vm, let gpa, let size):
             guard let binding = try lastBinding(vm: vm, gpa: gpa) else {
                 throw Unplaced(description: "no memslot of vm '\(vm)' ever bound gpa \(hex(gpa))")
             }
-            let offset = gpa - binding.gpa + binding.offset
-            let end = min(gpa + size, binding.gpa + binding.size) - binding.gpa + binding.offset
-            try replay(gmem: binding.gmem, pages: (offset / pageSize)..<((end + pageSize - 1) / pageSize), extra: [], visit)
+            let (end, overflow) = gpa.addingReportingOverflow(size)
+            let bytes = min(overflow ? .max : end, binding.gpa + binding.size) - gpa
+            try replay(gmem: binding.gmem, pages: Self.pages(from: gpa - binding.gpa + binding.offset, size: bytes), extra: [], visit)
         case .frame(let pfn, let npages):
             let (end, overflow) = pfn.addingReportingOverflow(max(npages, 1))
             let frames = pfn..<(overflow ? .max : end)
@@ -71,6 +71,13 @@ public struct History {
                 try replay(gmem: nil, pages: 0..<0, extra: frameEvents, visit)
             }
         }
+    }
+
+    /// The pages that bytes [address, address + size) touch; a range past 2^64 stops there.
+    static func pages(from address: UInt64, size: UInt64) -> Range<UInt64> {
+        guard size > 0 else { return (address / pageSize)..<(address / pageSize) }
+        let (last, overflow) = address.addingReportingOverflow(size - 1)
+        return (address / pageSize)..<((overflow ? .max : last) / pageSize + 1)
     }
 
     /// The last binding of `vm` that covered `gpa`, from the VM's bind events (found through
