@@ -43,7 +43,7 @@ public struct History {
     /// Calls `body` with each entry of the subject's history, oldest first, as the replay
     /// reaches it: a long history is printed without being held.
     public func forEachEntry(for subject: Subject, bodies: Bool = false, _ body: (HistoryEntry) throws -> Void) throws {
-        let visit: (HistoryEntry) throws -> Void = { entry in
+        func visit(_ entry: HistoryEntry) throws {
             guard bodies else { return try body(entry) }
             var entry = entry
             entry.body = try storedEvent(entry.seq)?.body
@@ -61,15 +61,24 @@ public struct History {
             try replay(gmem: binding.gmem, pages: Self.pages(from: gpa - binding.gpa + binding.offset, size: bytes), extra: [], visit)
         case .frame(let pfn, let npages):
             let (end, overflow) = pfn.addingReportingOverflow(max(npages, 1))
-            let frames = pfn..<(overflow ? .max : end)
-            let (placement, frameEvents) = try frameHistory(frames)
-            if let placement {
-                try replay(gmem: placement.gmem, pages: placement.pages, extra: frameEvents, visit)
-            } else if frameEvents.isEmpty {
-                throw Unplaced(description: "no event of the log names pfn \(hex(pfn))")
-            } else {
-                try replay(gmem: nil, pages: 0..<0, extra: frameEvents, visit)
+            let (placements, named) = try frameHistory(pfn..<(overflow ? .max : end))
+            guard !placements.isEmpty else {
+                if named.isEmpty { throw Unplaced(description: "no event of the log names pfn \(hex(pfn))") }
+                return try replay(gmem: nil, pages: 0..<0, extra: named, visit)
             }
+            // Each file's pages while the frames backed them (from the populate that put them
+            // there to the next one), and every event that names the frames, shown with the
+            // pages that held the frames at the time.
+            var chosen: [Int64: (entry: HistoryEntry, inWindow: Bool)] = [:]
+            for (index, placement) in placements.enumerated() {
+                let window = placement.seq..<(index + 1 < placements.count ? placements[index + 1].seq : .max)
+                try replay(gmem: placement.gmem, pages: placement.pages, extra: named) { entry in
+                    let inWindow = window.contains(entry.seq)
+                    guard inWindow || named.contains(entry.seq), !(chosen[entry.seq]?.inWindow ?? false) else { return }
+                    chosen[entry.seq] = (entry, inWindow)
+                }
+            }
+            for seq in chosen.keys.sorted() { try visit(chosen[seq]!.entry) }
         }
     }
 
@@ -97,11 +106,12 @@ public struct History {
         return found
     }
 
-    /// The file pages that `frames` last backed (the last populate that named them), and the
-    /// seqs of every event that names those frames (populates, reuses, machine checks), from
-    /// the frame index (`frame_event`). What the index does not hold is read from the bodies:
-    /// events stored before migration 0004, and frames at or above 2^63.
-    private func frameHistory(_ frames: Range<UInt64>) throws -> ((gmem: String, pages: Range<UInt64>)?, Set<Int64>) {
+    /// The file pages `frames` were put behind, in log order (each populate that placed them
+    /// somewhere else than the one before), and the seqs of every event that names those frames
+    /// (populates, reuses, machine checks), from the frame index (`frame_event`). What the index
+    /// does not hold is read from the bodies: events stored before migration 0004, and frames at
+    /// or above 2^63.
+    private func frameHistory(_ frames: Range<UInt64>) throws -> ([(seq: Int64, gmem: String, pages: Range<UInt64>)], Set<Int64>) {
         var hits = try FrameIndex.events(touching: frames, in: store)
         let since = try store.database.scalarInt("SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'frame_index_since'") ?? 1
         let beyondIndex = frames.upperBound > FrameIndex.limit
@@ -110,16 +120,18 @@ public struct History {
                 .filter { $0.span.frames.overlaps(frames) && ($0.seq < since || !FrameIndex.isIndexed($0.span)) }
             hits = (scanned + hits).sorted { ($0.seq, $0.span.frames.lowerBound) < ($1.seq, $1.span.frames.lowerBound) }
         }
-        var placement: (gmem: String, pages: Range<UInt64>)?
+        var placements: [(seq: Int64, gmem: String, pages: Range<UInt64>)] = []
         var named: Set<Int64> = []
         for hit in hits {
             named.insert(hit.seq)
             guard let gmem = hit.span.gmem, let firstPage = hit.span.firstPage else { continue }
             let backed = hit.span.frames.clamped(to: frames)
             let first = firstPage + (backed.lowerBound - hit.span.frames.lowerBound)
-            placement = (gmem, first..<(first + UInt64(backed.count)))
+            let pages = first..<(first + UInt64(backed.count))
+            if let last = placements.last, last.gmem == gmem, last.pages == pages { continue }
+            placements.append((hit.seq, gmem, pages))
         }
-        return (placement, named)
+        return (placements, named)
     }
 
     /// The frame spans of the events before `seq` (a store made before migration 0004), from
