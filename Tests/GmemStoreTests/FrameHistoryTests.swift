@@ -117,6 +117,26 @@ import Testing
         #expect(try Verifier(store: store).run().problems.isEmpty)
     }
 
+    /// A populate whose frames would run past 2^64 − 1 is stored and replayed, never a trap:
+    /// its pages are populated with the frames the log gives, and the frame map, which holds
+    /// ranges, leaves them out.
+    @Test func framesThatWouldWrapAreStoredNotATrap() throws {
+        let temporary = try TemporaryStore()
+        let store = try temporary.open()
+        try ingest("""
+            {"op":"vm_create","vm":"a"}
+            {"op":"gmem_create","vm":"a","gmem":"g","size":65536}
+            {"op":"populate","gmem":"g","offset":0,"size":8192,"pfn":"0xffffffffffffffff"}
+            {"op":"punch_hole","gmem":"g","offset":0,"size":8192}
+            {"op":"reuse","pfn":"0xfffffffffffffffe","npages":4}
+            """, name: "wrap.jsonl", into: store)
+        var engine = Engine()
+        for stored in try storedEvents(store) { engine.apply(try stored.decoded()) }
+        #expect(engine.state.frames.runs.isEmpty)
+        #expect(try Verifier(store: store).run().problems.isEmpty)
+        #expect(try History(store: store).entries(for: .frame(pfn: 0xffff_ffff_ffff_fffe, npages: 1)).map(\.seq) == [5])
+    }
+
     @Test func anUnknownFrameIsUnplaced() throws {
         let temporary = try TemporaryStore()
         let (store, _, _) = try makeStore(temporary)

@@ -312,25 +312,18 @@ public struct Engine: Equatable, Sendable {
                     if $0.requested == cleared { $0.requested = .none }
                 }
             }
-        case .populate(_, let pfn):
+        case .populate(let range, let pfn):
             guard succeeded else { return }
-            let start: UInt64
-            switch event.op.range {
-            case .file(_, let offset, _): start = offset
-            case .guest(_, let gpa, _): start = gpa
-            case nil: start = 0
-            }
             for piece in verdict.pieces {
                 releaseFrames(piece) { _ in true }
                 guard let pfn else {
                     update(piece) { $0.populated = true; $0.frameDelta = nil }
                     continue
                 }
-                let firstFrame = pfn &+ (piece.address - start) / pageSize
+                let firstFrame = piece.firstFrame(populating: range, from: pfn)
                 let delta = Int64(bitPattern: firstFrame &- piece.pages.lowerBound)
                 update(piece) { $0.populated = true; $0.frameDelta = delta }
-                let frames = firstFrame..<(firstFrame &+ UInt64(piece.pages.count))
-                if frames.lowerBound <= frames.upperBound {
+                if let frames = FrameOwner.frames(from: firstFrame, count: piece.pages.count) {
                     state.frames.assign(frames, FrameOwner(file: piece.file, pageDelta: -delta))
                 }
             }
@@ -391,8 +384,7 @@ public struct Engine: Equatable, Sendable {
         for run in state.files[piece.file].pages.runs(in: piece.pages) where predicate(run.value) {
             guard run.value.populated, let delta = run.value.frameDelta else { continue }
             let first = UInt64(bitPattern: Int64(bitPattern: run.lower) &+ delta)
-            let frames = first..<(first &+ UInt64(run.range.count))
-            guard frames.lowerBound < frames.upperBound else { continue }
+            guard let frames = FrameOwner.frames(from: first, count: run.range.count), !frames.isEmpty else { continue }
             let owner = FrameOwner(file: piece.file, pageDelta: -delta)
             state.frames.update(frames) { _, current in current == owner ? nil : current }
         }

@@ -55,6 +55,13 @@ public struct FrameOwner: Hashable, Sendable {
     /// Index into `GmemState.files`.
     public var file: Int
     public var pageDelta: Int64
+
+    /// Frames `first`, `first + 1`, … for `count` pages; nil when they would run past
+    /// 2^64 − 1, which a log may claim but the frame map, a map of ranges, cannot hold.
+    public static func frames(from first: UInt64, count: Int) -> Range<UInt64>? {
+        let (end, overflow) = first.addingReportingOverflow(UInt64(count))
+        return overflow ? nil : first..<end
+    }
 }
 
 /// Everything the engine knows at one point of the log.

@@ -16,6 +16,12 @@ public struct Piece: Equatable, Sendable {
     public func address(ofPage page: UInt64) -> UInt64 {
         address + (page - pages.lowerBound) * pageSize
     }
+
+    /// The frame a populate of `range` starting at frame `pfn` puts behind this piece's first
+    /// page: frames follow the event's addresses, whichever file each piece lands in.
+    public func firstFrame(populating range: MemoryRange, from pfn: UInt64) -> UInt64 {
+        pfn &+ (address &- range.address) / pageSize
+    }
 }
 
 /// The engine's judgement of one event, computed from the state before it.

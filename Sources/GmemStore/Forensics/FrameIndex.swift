@@ -27,26 +27,19 @@ public enum FrameIndex {
         switch event.op {
         case .populate(let range, let pfn?):
             let placed = (event.result ?? verdict.expected)?.sameResultName(as: "ok") ?? false
-            let start: UInt64
-            switch range {
-            case .file(_, let offset, _): start = offset
-            case .guest(_, let gpa, _): start = gpa
-            }
-            if verdict.pieces.isEmpty {
-                let (end, overflow) = pfn.addingReportingOverflow(range.size / pageSize)
-                if !overflow, pfn < end { spans.append(Span(frames: pfn..<end, gmem: nil, firstPage: nil)) }
+            if verdict.pieces.isEmpty, let frames = FrameOwner.frames(from: pfn, count: Int(clamping: range.size / pageSize)), !frames.isEmpty {
+                spans.append(Span(frames: frames, gmem: nil, firstPage: nil))
             }
             for piece in verdict.pieces where !piece.pages.isEmpty {
-                let (first, overflow) = pfn.addingReportingOverflow((piece.address &- start) / pageSize)
-                let (end, overflow2) = first.addingReportingOverflow(UInt64(piece.pages.count))
-                guard !overflow, !overflow2 else { continue }
-                spans.append(Span(frames: first..<end, gmem: placed ? fileName(piece.file) : nil, firstPage: placed ? piece.pages.lowerBound : nil))
+                guard let frames = FrameOwner.frames(from: piece.firstFrame(populating: range, from: pfn), count: piece.pages.count) else { continue }
+                spans.append(Span(frames: frames, gmem: placed ? fileName(piece.file) : nil, firstPage: placed ? piece.pages.lowerBound : nil))
             }
         case .reuse(let pfn, let npages, _):
+            // As the engine marks them: a run past 2^64 − 1 stops there.
             let (end, overflow) = pfn.addingReportingOverflow(max(npages, 1))
-            if !overflow { spans.append(Span(frames: pfn..<end, gmem: nil, firstPage: nil)) }
+            if pfn < .max { spans.append(Span(frames: pfn..<(overflow ? .max : end), gmem: nil, firstPage: nil)) }
         case .mce(let pfn):
-            if pfn < .max { spans.append(Span(frames: pfn..<(pfn + 1), gmem: nil, firstPage: nil)) }
+            if let frames = FrameOwner.frames(from: pfn, count: 1) { spans.append(Span(frames: frames, gmem: nil, firstPage: nil)) }
         default:
             break
         }

@@ -29,6 +29,14 @@ public enum MemoryRange: Equatable, Sendable {
         case .file(_, _, let size), .guest(_, _, let size): size
         }
     }
+
+    /// The range's first byte in its own addressing: a file offset or a gpa.
+    public var address: UInt64 {
+        switch self {
+        case .file(_, let offset, _): offset
+        case .guest(_, let gpa, _): gpa
+        }
+    }
 }
 
 /// The operations of the log (EVENTS.md §2), with the fields each one carries.
