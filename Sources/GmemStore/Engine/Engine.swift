@@ -200,7 +200,7 @@ public struct Engine: Equatable, Sendable {
                 return
             }
             guard offset + size <= file.size else {
-                verdict.unresolvedReason = "offset 0x\(String(offset, radix: 16)) + size 0x\(String(size, radix: 16)) passes the end of gmem '\(gmem)' (size 0x\(String(file.size, radix: 16)))"
+                verdict.unresolvedReason = "offset \(hex(offset)) + size \(hex(size)) passes the end of gmem '\(gmem)' (size \(hex(file.size)))"
                 verdict.unresolved = [offset..<(offset + size)]
                 return
             }
@@ -238,7 +238,7 @@ public struct Engine: Equatable, Sendable {
             if cursor < end { verdict.unresolved.append(cursor..<end) }
             if !verdict.unresolved.isEmpty {
                 verdict.unresolvedReason = "no memslot of vm '\(vmName)' binds gpa " +
-                    verdict.unresolved.map { "0x\(String($0.lowerBound, radix: 16))-0x\(String($0.upperBound, radix: 16))" }.joined(separator: ", ")
+                    verdict.unresolved.map { "\(hex($0.lowerBound))-\(hex($0.upperBound))" }.joined(separator: ", ")
             }
         }
     }

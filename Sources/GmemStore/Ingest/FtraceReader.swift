@@ -169,7 +169,7 @@ public enum FtraceReader {
                 let npages = hex(5), let attributes = hex(7), hex(9) != nil
             else { return .some(nil) }
             guard nr == mapGPARangeHypercall else {
-                return .some(.context(note: "hypercall nr 0x\(String(nr, radix: 16)), not KVM_HC_MAP_GPA_RANGE"))
+                return .some(.context(note: "hypercall nr \(GmemStore.hex(nr)), not KVM_HC_MAP_GPA_RANGE"))
             }
             let (size, overflow) = npages.multipliedReportingOverflow(by: pageSize)
             guard npages > 0, !overflow, gpa % pageSize == 0, !gpa.addingReportingOverflow(size).overflow else {
@@ -234,7 +234,7 @@ public enum FtraceReader {
             if words.contains("direct") {
                 return .zap(gfn: gfn, pages: pages(level: level + 1))
             }
-            return .context(note: "indirect shadow page: gfn 0x\(String(gfn, radix: 16)) is the guest page table it shadows, not the data pages it covered")
+            return .context(note: "indirect shadow page: gfn \(hex(gfn)) is the guest page table it shadows, not the data pages it covered")
         }
         guard let level = words.first.flatMap(TraceNumber.decimal), (1...5).contains(level),
             words.contains(where: { $0 == "sync" || $0 == "unsync" })

@@ -37,11 +37,11 @@ public struct TraceResolver {
             return context(note)
         case .map(let gfn, let pages), .zap(let gfn, let pages):
             guard let range = guestRange(gfn: gfn, pages: pages) else {
-                return context("gfn 0x\(String(gfn, radix: 16)) + \(pages) pages passes the end of the address space")
+                return context("gfn \(hex(gfn)) + \(pages) pages passes the end of the address space")
             }
             let (name, note) = owner(in: state)
             if let machine = state.vms[name], !machine.bindings.values.contains(where: { $0.gpaRange.overlaps(range.gpa..<(range.gpa + range.size)) }) {
-                return context("gfn 0x\(String(gfn, radix: 16)) is in no gmem binding of vm '\(name)': not gmem memory")
+                return context("gfn \(hex(gfn)) is in no gmem binding of vm '\(name)': not gmem memory")
             }
             let memory = MemoryRange.guest(vm: name, gpa: range.gpa, size: range.size)
             if case .map = record.kind { return [event(.map(memory), note: note)] }
@@ -84,7 +84,7 @@ public struct TraceResolver {
             let delta = Int64(bitPattern: (paddr / pageSize) &- pages.lowerBound)
             iommu.assign(pages, delta)
             let pins = framePieces(pages, delta: delta, in: state).map { event(.pin($0, holder: .iommu)) }
-            return pins.isEmpty ? context("paddr 0x\(String(paddr, radix: 16)) backs no gmem page known to the log") : pins
+            return pins.isEmpty ? context("paddr \(hex(paddr)) backs no gmem page known to the log") : pins
         case .iommuUnmap(let iova, let size):
             let pages = (iova / pageSize)..<((iova &+ size &+ pageSize &- 1) / pageSize)
             guard !pages.isEmpty, pages.upperBound > pages.lowerBound else { return context("nothing was unmapped") }

@@ -99,10 +99,10 @@ enum CanonicalEventWriter {
     private static func write(_ value: Value, into out: inout [UInt8]) {
         switch value {
         case .string(let text): writeString(text, into: &out)
-        case .unsigned(let number): writeDecimal(number, into: &out)
+        case .unsigned(let number): out.appendDigits(number)
         case .signed(let number):
             if number < 0 { out.append(UInt8(ascii: "-")) }
-            writeDecimal(number.magnitude, into: &out)
+            out.appendDigits(number.magnitude)
         case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
         case .list(let names):
             out.append(UInt8(ascii: "["))
@@ -115,30 +115,12 @@ enum CanonicalEventWriter {
             out.append(contentsOf: "{\"file\":".utf8)
             writeString(source.file, into: &out)
             out.append(contentsOf: ",\"line\":".utf8)
-            writeDecimal(source.line, into: &out)
+            out.appendDigits(source.line)
             if let text = source.text {
                 out.append(contentsOf: ",\"text\":".utf8)
                 writeString(text, into: &out)
             }
             out.append(UInt8(ascii: "}"))
-        }
-    }
-
-    private static func writeDecimal(_ value: UInt64, into out: inout [UInt8]) {
-        guard value > 0 else {
-            out.append(UInt8(ascii: "0"))
-            return
-        }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            var value = value
-            var index = buffer.count
-            while value > 0 {
-                index -= 1
-                buffer[index] = UInt8(ascii: "0") + UInt8(value % 10)
-                value /= 10
-            }
-            out.append(contentsOf: buffer[index...])
         }
     }
 

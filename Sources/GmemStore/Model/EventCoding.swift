@@ -338,7 +338,7 @@ struct FieldReader {
     mutating func aligned(_ key: String) throws(EventDecodingError) -> UInt64? {
         guard let value = try number(key) else { return nil }
         guard value % pageSize == 0 else {
-            throw EventDecodingError(field: key, "0x\(String(value, radix: 16)) is not a multiple of 4096")
+            throw EventDecodingError(field: key, "\(hex(value)) is not a multiple of 4096")
         }
         return value
     }
@@ -351,7 +351,7 @@ struct FieldReader {
 
     func checkEnd(_ key: String, _ start: UInt64, _ size: UInt64) throws(EventDecodingError) {
         if start.addingReportingOverflow(size).overflow {
-            throw EventDecodingError(field: key, "the range 0x\(String(start, radix: 16)) + 0x\(String(size, radix: 16)) wraps past 2^64")
+            throw EventDecodingError(field: key, "the range \(hex(start)) + \(hex(size)) wraps past 2^64")
         }
     }
 

@@ -216,26 +216,23 @@ public struct History {
             if let vm = named.vm { vms.insert(vm) }
             if let gmem = named.gmem { gmems.insert(gmem) }
         }
-        let owners = try store.database.cached("""
-            SELECT DISTINCT json_extract(body, '$.vm') FROM event
-            WHERE json_extract(body, '$.gmem') = ? AND seq <= ? AND op = 'gmem_create' AND \(Self.structural)
-            """)
-        for name in gmems {
-            try owners.bind(1, name)
-            try owners.bind(2, last)
-            while try owners.step() { if let vm = owners.optionalString(0) { vms.insert(vm) } }
-            owners.reset()
+        // The `wanted` name (vm or gmem) of the gmem_create events whose `key` is in `names`.
+        func creations(_ wanted: String, whose key: String, in names: Set<String>) throws -> Set<String> {
+            let query = try store.database.cached("""
+                SELECT DISTINCT json_extract(body, '$.\(wanted)') FROM event
+                WHERE json_extract(body, '$.\(key)') = ? AND seq <= ? AND op = 'gmem_create' AND \(Self.structural)
+                """)
+            var found: Set<String> = []
+            for name in names {
+                try query.bind(1, name)
+                try query.bind(2, last)
+                while try query.step() { if let value = query.optionalString(0) { found.insert(value) } }
+                query.reset()
+            }
+            return found
         }
-        let created = try store.database.cached("""
-            SELECT DISTINCT json_extract(body, '$.gmem') FROM event
-            WHERE json_extract(body, '$.vm') = ? AND seq <= ? AND op = 'gmem_create' AND \(Self.structural)
-            """)
-        for name in vms {
-            try created.bind(1, name)
-            try created.bind(2, last)
-            while try created.step() { if let gmem = created.optionalString(0) { gmems.insert(gmem) } }
-            created.reset()
-        }
+        vms.formUnion(try creations("vm", whose: "gmem", in: gmems))
+        gmems.formUnion(try creations("gmem", whose: "vm", in: vms))
         // The structural events those VMs and files depend on, ascending, without the own ones.
         var structure: [Int64] = []
         for (key, names) in [("vm", vms), ("gmem", gmems)] {

@@ -197,13 +197,9 @@ public enum HistoryFormat {
         }
         if run.page.mapped { sink.write(", mapped") }
         if run.page.accepted { sink.write(", accepted") }
-        var separator: StaticString = ", pins "
-        for holder in Holder.allCases where run.page.pins[holder] > 0 {
-            sink.write(separator)
-            sink.write(holder.rawValue)
-            sink.write("=")
-            sink.decimal(UInt64(run.page.pins[holder]))
-            separator = ";"
+        if !run.page.pins.isEmpty {
+            sink.write(", pins ")
+            sink.pins(run.page.pins)
         }
         if run.page.requested != .none {
             sink.write(", requested ")

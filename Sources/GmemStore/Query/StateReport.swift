@@ -29,7 +29,23 @@ public struct StateRun: Equatable, Sendable {
 
     /// Pins as `td=1;iommu=2`, for text and CSV.
     public var pinsText: String {
-        page.pins.held.map { "\($0.0.rawValue)=\($0.1)" }.joined(separator: ";")
+        var sink = TextSink(capacity: 16)
+        sink.pins(page.pins)
+        return sink.text
+    }
+}
+
+extension TextSink {
+    /// Pins as `td=1;iommu=2`: the holders with a count above zero.
+    mutating func pins(_ pins: Pins) {
+        var first = true
+        for holder in Holder.allCases where pins[holder] > 0 {
+            if !first { write(";") }
+            first = false
+            write(holder.rawValue)
+            write("=")
+            decimal(UInt64(pins[holder]))
+        }
     }
 }
 
@@ -105,7 +121,6 @@ public enum StateReport {
 }
 
 /// `0x` and lower-case hex digits.
-public func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
 /// An aligned plain-text table.
 public func table(header: [String], rows: [[String]]) -> String {

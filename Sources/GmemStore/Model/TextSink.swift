@@ -44,22 +44,7 @@ struct TextSink {
 
     /// `value` with at least `minimumWidth` digits, zero-padded.
     mutating func digits(_ value: UInt64, radix: UInt64, minimumWidth: Int) {
-        var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: any UInt64 in base 10
-        withUnsafeMutableBytes(of: &buffer) { scratch in
-            var value = value
-            var end = scratch.count
-            repeat {
-                let digit = UInt8(truncatingIfNeeded: value % radix)
-                end -= 1
-                scratch[end] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
-                value /= radix
-            } while value != 0
-            while scratch.count - end < minimumWidth {
-                end -= 1
-                scratch[end] = UInt8(ascii: "0")
-            }
-            bytes.append(contentsOf: scratch[end...])
-        }
+        bytes.appendDigits(value, radix: radix, minimumWidth: minimumWidth)
     }
 
     /// `nanoseconds` since the epoch as RFC 3339 UTC, as `Timestamp.format` writes it.
@@ -82,5 +67,34 @@ struct TextSink {
             digits(UInt64(time.nanos), radix: 10, minimumWidth: 9)
         }
         bytes.append(UInt8(ascii: "Z"))
+    }
+}
+
+/// `value` as `0x` and lowercase hex digits, the way gmem prints addresses and sizes.
+public func hex(_ value: UInt64) -> String {
+    var sink = TextSink(capacity: 18)
+    sink.hex(value)
+    return sink.text
+}
+
+extension [UInt8] {
+    /// Appends `value` in `radix` (at most 16) with at least `minimumWidth` digits, zero-padded.
+    mutating func appendDigits(_ value: UInt64, radix: UInt64 = 10, minimumWidth: Int = 1) {
+        var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: any UInt64 in base 10
+        Swift.withUnsafeMutableBytes(of: &buffer) { scratch in
+            var value = value
+            var end = scratch.count
+            repeat {
+                let digit = UInt8(truncatingIfNeeded: value % radix)
+                end -= 1
+                scratch[end] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
+                value /= radix
+            } while value != 0
+            while scratch.count - end < minimumWidth {
+                end -= 1
+                scratch[end] = UInt8(ascii: "0")
+            }
+            append(contentsOf: scratch[end...])
+        }
     }
 }
