@@ -314,24 +314,37 @@ struct FieldReader {
             radix = 16
         }
         guard !digits.isEmpty else { throw EventDecodingError(field: field, "'\(text)' is not a number") }
+        switch Self.digits(digits.utf8, radix: radix) {
+        case .success(let value): return value
+        case .failure(.notADigit): throw EventDecodingError(field: field, "'\(text)' is not a whole \(radix == 16 ? "hex " : "")number")
+        case .failure(.overflow): throw EventDecodingError(field: field, "'\(text)' does not fit in 64 bits")
+        }
+    }
+
+    /// Why ASCII digits are not a 64-bit number.
+    enum DigitsProblem: Error {
+        case notADigit
+        case overflow
+    }
+
+    /// The value of ASCII `digits` in `radix` (10, or 16 with either case of a–f), for both
+    /// event decoders.
+    static func digits<Digits: Sequence<UInt8>>(_ digits: Digits, radix: UInt64) -> Result<UInt64, DigitsProblem> {
         var value: UInt64 = 0
-        for character in digits.utf8 {
+        for character in digits {
             let digit: UInt64
             switch character {
             case 0x30...0x39: digit = UInt64(character - 0x30)
             case 0x61...0x66 where radix == 16: digit = UInt64(character - 0x61 + 10)
             case 0x41...0x46 where radix == 16: digit = UInt64(character - 0x41 + 10)
-            default:
-                throw EventDecodingError(field: field, "'\(text)' is not a whole \(radix == 16 ? "hex " : "")number")
+            default: return .failure(.notADigit)
             }
             let (times, overflow1) = value.multipliedReportingOverflow(by: radix)
             let (sum, overflow2) = times.addingReportingOverflow(digit)
-            if overflow1 || overflow2 {
-                throw EventDecodingError(field: field, "'\(text)' does not fit in 64 bits")
-            }
+            if overflow1 || overflow2 { return .failure(.overflow) }
             value = sum
         }
-        return value
+        return .success(value)
     }
 
     /// A number that must be a multiple of the 4 KiB page size.

@@ -312,25 +312,9 @@ enum EventLineDecoder {
                 failed = true
                 return nil
             }
-            var value: UInt64 = 0
-            for index in start..<slot.end {
-                let byte = bytes[index]
-                let digit: UInt64
-                switch byte {
-                case 0x30...0x39: digit = UInt64(byte - 0x30)
-                case 0x61...0x66 where radix == 16: digit = UInt64(byte - 0x61 + 10)
-                case 0x41...0x46 where radix == 16: digit = UInt64(byte - 0x41 + 10)
-                default:
-                    failed = true
-                    return nil
-                }
-                let (times, overflow1) = value.multipliedReportingOverflow(by: radix)
-                let (sum, overflow2) = times.addingReportingOverflow(digit)
-                if overflow1 || overflow2 {
-                    failed = true
-                    return nil
-                }
-                value = sum
+            guard case .success(let value) = FieldReader.digits(bytes[start..<slot.end], radix: radix) else {
+                failed = true
+                return nil
             }
             return value
         }
