@@ -52,6 +52,11 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .systemLibrary(
+            name: "CZstd",
+            path: "Sources/CZstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
         .executableTarget(
             name: "gmem-embed",
             path: "Sources/gmem-embed"
@@ -66,6 +71,7 @@ let package = Package(
             name: "GmemStore",
             dependencies: [
                 "CSQLite",
+                "CZstd",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ],

@@ -40,7 +40,7 @@ enum Exit {
         switch error {
         case .missingStore, .unreadableInput: noInput
         case .decode: dataError
-        case .notAStore, .newerSchema, .database: ioError
+        case .notAStore, .newerSchema, .database, .oldLayout, .storedInput: ioError
         }
     }
 }

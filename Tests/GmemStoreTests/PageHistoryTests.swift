@@ -49,14 +49,18 @@ import Testing
         let store = try temporary.open()
         try ingest(generatedLog(events: 4000, seed: 3, gmemSize: 8 << 20), name: "gen.jsonl", into: store)
         var touches: [(Int64, String, Range<UInt64>)] = []
-        let rows = try store.database.prepare("SELECT seq, gmem, page_lo, page_hi FROM event_touch")
-        while try rows.step() { touches.append((rows.int(0), rows.string(1), UInt64(rows.int(2))..<UInt64(rows.int(3)))) }
+        var engine = Engine()
+        try store.forEachDecodedEvent(in: 1...Int64.max) { seq, event in
+            for piece in engine.apply(event).pieces where !piece.pages.isEmpty {
+                touches.append((seq, engine.state.files[piece.file].name, piece.pages))
+            }
+        }
         var random = SeededGenerator(seed: 9)
         for _ in 0..<200 {
             let gmem = "g\(1 + random.next() % 6)"
             let lo = random.next() % 2048
             let hi = lo + 1 + random.next() % (random.next() % 4 == 0 ? 600 : 3)
-            let found = try PageSpanIndex.events(touching: lo..<hi, of: gmem, in: store).map(\.seq)
+            let found = try PageSpanIndex.events(touching: lo..<hi, of: gmem, in: store)
             let brute = Set(touches.filter { $0.1 == gmem && $0.2.overlaps(lo..<hi) }.map(\.0)).sorted()
             #expect(found == brute, "\(gmem) \(lo)..<\(hi)")
         }

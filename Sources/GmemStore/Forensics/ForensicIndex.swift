@@ -1,82 +1,144 @@
-/// Writes, with each appended event, the derived data forensic queries need (migration 0003):
-/// the event's page spans in the overlap index, its ts when it runs backwards, and the Merkle
-/// subtree roots it completes. Lives in the batch writer; the store keeps it between batches.
+/// Collects, with each appended event, the derived data forensic queries need — its page spans
+/// (`page_event`), the frames it names (`frame_event`), its ts when it runs backwards
+/// (`ts_disorder`) or ends a grid step (`ts_grid`), the Merkle subtree roots it completes — and
+/// writes them sorted by key in bulk (`flush`, at the end of a batch and every
+/// `flushThreshold` rows), so each index is filled in key order instead of one random B-tree
+/// insert per event. Lives in the batch writer; the store keeps it between batches.
 struct ForensicIndexWriter {
     /// The right edge of the Merkle tree over the events so far.
     private(set) var frontier = MerkleFrontier()
     /// The largest ts so far (nil when no event had one).
     private(set) var maxTS: Int64?
 
+    /// Every `tsGridStep` events, `ts_grid` records the largest ts so far.
+    static let tsGridStep: Int64 = 1024
+    /// Rows held before they are written.
+    static let flushThreshold = 1 << 16
+
+    private var pages: [(gmem: Int64, level: Int64, bin: Int64, seq: Int64, lo: Int64, hi: Int64)] = []
+    private var frames: [(level: Int64, bin: Int64, seq: Int64, lo: Int64, hi: Int64, gmem: Int64?, page: Int64?)] = []
+    private var disorder: [(seq: Int64, ts: Int64)] = []
+    private var grid: [(seq: Int64, ts: Int64)] = []
+    private var nodes: [(level: Int64, index: Int64, hash: [UInt8])] = []
+
     /// Rebuilds the writer's state for a log of `seq` events: the stored subtree roots, then
-    /// the bodies after the last of them. Subtree roots missing from the table (a store made
-    /// before migration 0003) are computed and stored here.
+    /// the events after the last of them.
     init(store: Store, seq: Int64) throws {
         let level = Merkle.storedLevel
-        let nodes = try store.database.prepare("SELECT idx, hash FROM merkle_node WHERE level = ? AND idx < ? ORDER BY idx")
-        try nodes.bind(1, Int64(level))
-        try nodes.bind(2, seq >> Int64(level))
+        let stored = try store.database.prepare("SELECT idx, hash FROM merkle_node WHERE level = ? AND idx < ? ORDER BY idx")
+        try stored.bind(1, Int64(level))
+        try stored.bind(2, seq >> Int64(level))
         var expected: Int64 = 0
-        while try nodes.step() {
-            guard nodes.int(0) == expected else { break }
-            frontier.append(level: level, hash: nodes.blob(1))
+        while try stored.step() {
+            guard stored.int(0) == expected else { break }
+            frontier.append(level: level, hash: stored.blob(1))
             expected += 1
         }
         let covered = Int64(frontier.count)
         if covered < seq {
-            let insert = try store.database.cached("INSERT OR REPLACE INTO merkle_node(level, idx, hash) VALUES (?, ?, ?)")
+            var found: [(level: Int64, index: Int64, hash: [UInt8])] = []
             try store.forEachEvent(in: (covered + 1)...seq) { stored in
-                try frontier.append(level: 0, hash: Merkle.leafHash(body: stored.body)) { level, index, hash in
-                    guard level >= Merkle.storedLevel else { return }
-                    try insert.bind(1, Int64(level))
-                    try insert.bind(2, Int64(index))
-                    try insert.bind(3, hash)
-                    try insert.run()
+                frontier.append(level: 0, hash: Merkle.leafHash(body: stored.body)) { level, index, hash in
+                    if level >= Merkle.storedLevel { found.append((Int64(level), Int64(index), hash)) }
                 }
                 return true
             }
+            nodes = found
         }
-        maxTS = try store.database.scalarInt("SELECT max(ts) FROM event WHERE ts IS NOT NULL")
+        maxTS = try store.database.scalarInt("SELECT max(max_ts) FROM (SELECT max_ts FROM ts_grid ORDER BY seq DESC LIMIT 1 UNION ALL SELECT max(ts) FROM event WHERE seq > coalesce((SELECT max(seq) FROM ts_grid), 0))")
     }
 
-    /// Records event `seq` (already inserted): its spans with its form, its ts if out of
-    /// order, its leaf. `form` is computed only when the event has spans.
+    /// The frame key of a frame number: its top bit flipped, so that SQLite's signed order is
+    /// the frames' unsigned order (migration 0001, `frame_event`).
+    static func frameKey(_ pfn: UInt64) -> Int64 { Int64(bitPattern: pfn ^ (1 << 63)) }
+    /// The frame number of a frame key.
+    static func frame(key: Int64) -> UInt64 { UInt64(bitPattern: key) ^ (1 << 63) }
+
+    /// Records event `seq` (already inserted): its page spans (gmem as a name id), its frame
+    /// spans, its ts, its Merkle leaf.
     mutating func record(
-        store: Store, seq: Int64, ts: Int64?, body: String, spans: [(gmem: String, pages: Range<UInt64>)],
-        form: () -> [UInt8]
+        store: Store, seq: Int64, ts: Int64?, body: String, spans: [(gmem: Int64, pages: Range<UInt64>)], frames spans2: [FrameIndex.Span]
     ) throws {
-        if !spans.isEmpty {
-            let insert = try store.database.cached(
-                "INSERT OR IGNORE INTO page_event(gmem, level, bin, seq, page_lo, page_hi, form) VALUES (?,?,?,?,?,?,?)")
-            let form = form()
-            for span in spans where !span.pages.isEmpty {
-                let level = PageSpanIndex.level(of: span.pages)
-                try insert.bind(1, span.gmem)
-                try insert.bind(2, Int64(level))
-                try insert.bind(3, Int64(bitPattern: span.pages.lowerBound >> UInt64(level)))
-                try insert.bind(4, seq)
-                try insert.bind(5, Int64(bitPattern: span.pages.lowerBound))
-                try insert.bind(6, Int64(bitPattern: span.pages.upperBound))
-                try insert.bind(7, form)
-                try insert.run()
-            }
+        for span in spans where !span.pages.isEmpty {
+            let level = PageSpanIndex.level(of: span.pages)
+            pages.append((
+                span.gmem, Int64(level), Int64(bitPattern: span.pages.lowerBound >> UInt64(level)), seq,
+                Int64(bitPattern: span.pages.lowerBound), Int64(bitPattern: span.pages.upperBound)))
+        }
+        for span in spans2 where !span.frames.isEmpty {
+            let level = PageSpanIndex.level(of: span.frames)
+            frames.append((
+                Int64(level), Self.frameKey(span.frames.lowerBound) >> Int64(level), seq, Self.frameKey(span.frames.lowerBound),
+                Self.frameKey(span.frames.upperBound &- 1), try span.gmem.map { try store.names.id(for: $0) },
+                span.firstPage.map { Int64(bitPattern: $0) }))
         }
         if let ts {
             if let maxTS, ts < maxTS {
-                let insert = try store.database.cached("INSERT INTO ts_disorder(seq, ts) VALUES (?, ?)")
-                try insert.bind(1, seq)
-                try insert.bind(2, ts)
-                try insert.run()
+                disorder.append((seq, ts))
             } else {
                 maxTS = ts
             }
         }
-        try frontier.append(level: 0, hash: Merkle.leafHash(body: body)) { level, index, hash in
-            guard level >= Merkle.storedLevel else { return }
-            let insert = try store.database.cached("INSERT OR REPLACE INTO merkle_node(level, idx, hash) VALUES (?, ?, ?)")
-            try insert.bind(1, Int64(level))
-            try insert.bind(2, Int64(index))
-            try insert.bind(3, hash)
-            try insert.run()
+        if seq % Self.tsGridStep == 0, let maxTS { grid.append((seq, maxTS)) }
+        frontier.append(level: 0, hash: Merkle.leafHash(body: body)) { level, index, hash in
+            if level >= Merkle.storedLevel { nodes.append((Int64(level), Int64(index), hash)) }
+        }
+        if pages.count + frames.count >= Self.flushThreshold { try flush(store: store) }
+    }
+
+    /// Writes the rows held so far, each table's sorted by its key.
+    mutating func flush(store: Store) throws {
+        let database = store.database
+        if !pages.isEmpty {
+            pages.sort { ($0.gmem, $0.level, $0.bin, $0.seq, $0.lo) < ($1.gmem, $1.level, $1.bin, $1.seq, $1.lo) }
+            let insert = try database.cached(
+                "INSERT OR IGNORE INTO page_event(gmem, level, bin, seq, page_lo, page_hi) VALUES (?,?,?,?,?,?)")
+            for row in pages {
+                try insert.bind(1, row.gmem)
+                try insert.bind(2, row.level)
+                try insert.bind(3, row.bin)
+                try insert.bind(4, row.seq)
+                try insert.bind(5, row.lo)
+                try insert.bind(6, row.hi)
+                try insert.run()
+            }
+            pages.removeAll(keepingCapacity: true)
+        }
+        if !frames.isEmpty {
+            frames.sort { ($0.level, $0.bin, $0.seq, $0.lo) < ($1.level, $1.bin, $1.seq, $1.lo) }
+            let insert = try database.cached(
+                "INSERT OR IGNORE INTO frame_event(level, bin, seq, pfn_lo, pfn_hi, gmem, page_lo) VALUES (?,?,?,?,?,?,?)")
+            for row in frames {
+                try insert.bind(1, row.level)
+                try insert.bind(2, row.bin)
+                try insert.bind(3, row.seq)
+                try insert.bind(4, row.lo)
+                try insert.bind(5, row.hi)
+                try insert.bind(6, row.gmem)
+                try insert.bind(7, row.page)
+                try insert.run()
+            }
+            frames.removeAll(keepingCapacity: true)
+        }
+        for (table, rows) in [("ts_disorder(seq, ts)", disorder), ("ts_grid(seq, max_ts)", grid)] where !rows.isEmpty {
+            let insert = try database.cached("INSERT OR REPLACE INTO \(table) VALUES (?, ?)")
+            for row in rows {
+                try insert.bind(1, row.seq)
+                try insert.bind(2, row.ts)
+                try insert.run()
+            }
+        }
+        disorder.removeAll(keepingCapacity: true)
+        grid.removeAll(keepingCapacity: true)
+        if !nodes.isEmpty {
+            let insert = try database.cached("INSERT OR REPLACE INTO merkle_node(level, idx, hash) VALUES (?, ?, ?)")
+            for node in nodes {
+                try insert.bind(1, node.level)
+                try insert.bind(2, node.index)
+                try insert.bind(3, node.hash)
+                try insert.run()
+            }
+            nodes.removeAll(keepingCapacity: true)
         }
     }
 }

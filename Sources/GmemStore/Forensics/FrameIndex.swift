@@ -1,4 +1,4 @@
-/// The overlap index over host frames (`frame_event`, migration 0004): which events named
+/// The overlap index over host frames (`frame_event`): which events named
 /// frames [a, b), and which gmem pages a populate put them behind. Binned like
 /// `PageSpanIndex`, over frame numbers instead of file pages.
 public enum FrameIndex {
@@ -16,9 +16,6 @@ public enum FrameIndex {
         public var seq: Int64
         public var span: Span
     }
-
-    /// The largest frame number the index holds (exclusive): its columns are signed.
-    static let limit: UInt64 = 1 << 63
 
     /// The frame spans of `event`, placed the way `Engine.commit` assigns a populate's frames
     /// to its pieces. A populate that did not succeed names its frames without placing them.
@@ -46,41 +43,39 @@ public enum FrameIndex {
         return spans
     }
 
-    /// True for a span the index holds: frames below 2^63 (its columns are signed). The others
-    /// are found by reading the bodies.
-    static func isIndexed(_ span: Span) -> Bool { span.frames.upperBound <= limit }
-
-    static func record(_ spans: [Span], seq: Int64, in store: Store) throws(SQLiteError) {
-        let spans = spans.filter(isIndexed)
-        guard !spans.isEmpty else { return }
-        let insert = try store.database.cached(
-            "INSERT OR IGNORE INTO frame_event(level, bin, seq, pfn_lo, pfn_hi, gmem, page_lo) VALUES (?,?,?,?,?,?,?)")
-        for span in spans {
-            let level = PageSpanIndex.level(of: span.frames)
-            try insert.bind(1, Int64(level))
-            try insert.bind(2, Int64(span.frames.lowerBound >> UInt64(level)))
-            try insert.bind(3, seq)
-            try insert.bind(4, Int64(span.frames.lowerBound))
-            try insert.bind(5, Int64(span.frames.upperBound))
-            try insert.bind(6, span.gmem)
-            try insert.bind(7, span.firstPage.map { Int64(bitPattern: $0) })
-            try insert.run()
-        }
-    }
-
     /// The events whose frame spans overlap `frames`, ascending by seq (an event with several
-    /// spans once per span).
+    /// spans once per span). Every frame up to 2^64 - 1 is indexed: the keys are the frame
+    /// numbers with the top bit flipped, and a span's upper key is its last frame.
     /// - Complexity: O(levels · log n + k) for k spans found.
-    public static func events(touching frames: Range<UInt64>, in store: Store) throws(SQLiteError) -> [Hit] {
+    public static func events(touching frames: Range<UInt64>, in store: Store) throws -> [Hit] {
+        guard !frames.isEmpty else { return [] }
+        let first = ForensicIndexWriter.frameKey(frames.lowerBound)
+        let last = ForensicIndexWriter.frameKey(frames.upperBound - 1)
         var hits: [Hit] = []
-        try PageSpanIndex.forEachOverlap(
-            of: frames.clamped(to: 0..<limit), table: "frame_event", key: nil, bounds: ("pfn_lo", "pfn_hi"),
-            columns: "seq, pfn_lo, pfn_hi, gmem, page_lo", in: store
-        ) { row in
-            let span = Span(
-                frames: UInt64(row.int(1))..<UInt64(row.int(2)), gmem: row.optionalString(3),
-                firstPage: row.optionalInt(4).map { UInt64(bitPattern: $0) })
-            hits.append(Hit(seq: row.int(0), span: span))
+        let levels = try store.database.prepare("SELECT DISTINCT level FROM frame_event")
+        var found: [Int64] = []
+        while try levels.step() { found.append(levels.int(0)) }
+        let query = try store.database.cached(
+            "SELECT seq, pfn_lo, pfn_hi, gmem, page_lo FROM frame_event WHERE level = ? AND bin BETWEEN ? AND ? AND pfn_lo <= ? AND pfn_hi >= ?")
+        defer { query.reset() }
+        for level in found {
+            let low = first >> level
+            try query.bind(1, level)
+            try query.bind(2, low == Int64.min >> level ? low : low - 1)
+            try query.bind(3, last >> level)
+            try query.bind(4, last)
+            try query.bind(5, first)
+            while try query.step() {
+                let gmem = try query.optionalInt(3).map { id -> String in
+                    guard let text = store.names.text(id) else { throw StoreError.storedInput(reason: "frame_event names an unknown name id \(id)") }
+                    return text
+                }
+                let lo = ForensicIndexWriter.frame(key: query.int(1))
+                let hi = ForensicIndexWriter.frame(key: query.int(2))
+                let span = Span(frames: lo..<(hi == .max ? .max : hi + 1), gmem: gmem, firstPage: query.optionalInt(4).map { UInt64(bitPattern: $0) })
+                hits.append(Hit(seq: query.int(0), span: span))
+            }
+            query.reset()
         }
         return hits.sorted { ($0.seq, $0.span.frames.lowerBound) < ($1.seq, $1.span.frames.lowerBound) }
     }

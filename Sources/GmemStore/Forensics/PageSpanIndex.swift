@@ -1,6 +1,6 @@
-/// The overlap index over the page ranges events resolved to (`page_event`, migrations 0003 and
-/// 0004): answers "which events touched pages [a, b) of this gmem" with one B-tree range seek
-/// per level instead of a scan of the log, and hands back each event's form with it.
+/// The overlap index over the page ranges events resolved to (`page_event`): answers "which events
+/// touched pages [a, b) of this gmem" with one B-tree range seek per level instead of a scan of
+/// the log.
 ///
 /// A span [lo, hi) is filed at the smallest level L at which it lies within two adjacent bins
 /// of 2^L pages, in bin lo >> L. If it overlaps [a, b) then lo < b and hi - 1 >= a, so its bin
@@ -16,25 +16,19 @@ public enum PageSpanIndex {
         return level
     }
 
-    /// An event whose resolved pages overlap the query: its seq and, when the index row has
-    /// one, its `EventForm` bytes.
-    public struct Hit {
-        public var seq: Int64
-        public var form: [UInt8]?
-    }
-
-    /// The events whose resolved pages overlap `pages` of `gmem`, ascending by seq, once each.
-    public static func events(touching pages: Range<UInt64>, of gmem: String, in store: Store) throws(SQLiteError) -> [Hit] {
-        var hits: [Hit] = []
+    /// The seqs of the events whose resolved pages overlap `pages` of `gmem`, ascending, once each.
+    public static func events(touching pages: Range<UInt64>, of gmem: String, in store: Store) throws(SQLiteError) -> [Int64] {
+        guard let id = try store.names.existingID(for: gmem) else { return [] }
+        var seqs: [Int64] = []
         try forEachOverlap(
-            of: pages, table: "page_event", key: ("gmem", gmem), bounds: ("page_lo", "page_hi"), columns: "seq, form", in: store
+            of: pages, table: "page_event", key: ("gmem", id), bounds: ("page_lo", "page_hi"), columns: "seq", in: store
         ) { row in
-            hits.append(Hit(seq: row.int(0), form: row.optionalBlob(1)))
+            seqs.append(row.int(0))
         }
-        hits.sort { $0.seq < $1.seq }
-        var unique: [Hit] = []
-        unique.reserveCapacity(hits.count)
-        for hit in hits where unique.last?.seq != hit.seq { unique.append(hit) }
+        seqs.sort()
+        var unique: [Int64] = []
+        unique.reserveCapacity(seqs.count)
+        for seq in seqs where unique.last != seq { unique.append(seq) }
         return unique
     }
 
@@ -42,7 +36,7 @@ public enum PageSpanIndex {
     /// overlaps `range` (and whose `key` column, if any, has the value given): one range seek
     /// per level the rows use, those levels found by skipping from one to the next.
     static func forEachOverlap(
-        of range: Range<UInt64>, table: String, key: (column: String, value: String)?, bounds: (String, String),
+        of range: Range<UInt64>, table: String, key: (column: String, value: Int64)?, bounds: (String, String),
         columns: String, in store: Store, _ body: (Statement) -> Void
     ) throws(SQLiteError) {
         guard !range.isEmpty else { return }

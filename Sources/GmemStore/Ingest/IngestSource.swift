@@ -32,6 +32,8 @@ public final class IngestSource {
     public var linesRead: UInt64 { reader.lineNumber }
 
     let reader: LineReader
+    /// The stored input (`input` table) its bytes go to, once its batch has started.
+    var input: Int64?
     let quarantine: Bool
     let addsSource: Bool
 

@@ -17,17 +17,17 @@ public struct JSONLIngest {
     /// Ingests one file (or `-`) as one batch.
     public func ingest(path: String, into store: Store) throws -> Store.BatchSummary {
         let reader = try LineReader(path: path)
-        return try store.ingestOnce(source: reader.name, format: "jsonl") { writer in
-            try read(reader, into: writer)
+        return try store.ingestOnce(source: reader.name, format: "jsonl", readAs: addsSource ? "format=jsonl" : "format=jsonl verbatim") { writer in
+            try read(reader, into: writer, input: try writer.storeInput(named: reader.name, reader: reader))
             return reader.contentHash
         }
     }
 
-    /// Appends every event of `reader` to `writer`.
-    public func read(_ reader: LineReader, into writer: Store.BatchWriter) throws {
+    /// Appends every event of `reader` to `writer`; `input` is the stored input it is read into.
+    public func read(_ reader: LineReader, into writer: Store.BatchWriter, input: Int64? = nil) throws {
         while try reader.next({ bytes in
             guard let event = try decode(bytes, reader: reader, writer: writer) else { return }
-            try writer.append(event)
+            try writer.append(event, at: input.map { Store.InputPosition(input: $0, line: reader.lineNumber) })
             if let progress, reader.lineNumber % 16_384 == 0 { progress(reader.bytesRead, reader.lineNumber) }
         }) {}
     }

@@ -19,6 +19,8 @@ public final class LineReader {
     public private(set) var lineWasTerminated = true
     /// The number of bytes read so far.
     public private(set) var bytesRead: UInt64 = 0
+    /// Called with every byte read, as read: how a batch stores its input (`InputArchive`).
+    public var rawObserver: ((UnsafeRawBufferPointer) -> Void)?
 
     /// Opens `path`; `-` is standard input.
     public init(path: String) throws(StoreError) {
@@ -73,6 +75,7 @@ public final class LineReader {
         bytesRead += UInt64(count)
         let raw = UnsafeRawBufferPointer(start: buffer, count: count)
         hasher.update(bufferPointer: raw)
+        rawObserver?(raw)
         var length = count
         lineWasTerminated = length > 0 && buffer[length - 1] == 0x0A
         if lineWasTerminated { length -= 1 }

@@ -56,27 +56,35 @@ public struct MergeIngest {
         var resolver = TraceResolver(vm: vm)
         let name = sources.map(\.name).joined(separator: " + ")
         let format = sources.count == 1 ? sources[0].format?.rawValue ?? "auto" : "merge"
-        let batch = try store.ingestOnce(source: name, format: format) { writer in
+        let batch = try store.ingestOnce(source: name, format: format, readAs: readAs(sources)) { writer in
+            for source in sources { source.input = try writer.storeInput(named: source.name, reader: source.reader) }
             try merge(sources, resolver: &resolver, into: writer)
-            if sources.count == 1 { return sources[0].contentHash }
-            var hasher = SHA256()
-            for source in sources { hasher.update(data: source.contentHash) }
-            return Array(hasher.finalize())
+            return Store.contentHash(ofInputs: sources.map(\.contentHash))
         }
         return Summary(
             batch: batch, inputs: sources.map { ($0.name, $0.format, $0.records, $0.skipped) },
             unresolvedVM: batch.duplicateOfBatch == nil ? resolver.unresolvedVM : 0)
     }
 
+    /// How the inputs were read, as far as it shapes the events: each input's format, the VM
+    /// trace lines are given to, whether a source is added. Part of what makes two batches the
+    /// same: the same bytes read another way are another batch.
+    func readAs(_ sources: [IngestSource]) -> String {
+        var words = sources.map { "format=" + ($0.format?.rawValue ?? "auto") }
+        if let vm { words.append("vm=" + vm) }
+        if !addsSource { words.append("verbatim") }
+        return words.joined(separator: " ")
+    }
+
     /// Appends the items of `sources` to `writer`, smallest key first.
     func merge(_ sources: [IngestSource], resolver: inout TraceResolver, into writer: Store.BatchWriter) throws {
-        var heads: [(item: IngestSource.Item, key: Int64)?] = []
+        var heads: [(item: IngestSource.Item, key: Int64, at: Store.InputPosition?)?] = []
         var lastKeys = [Int64](repeating: .min, count: sources.count)
-        func advance(_ index: Int) throws -> (item: IngestSource.Item, key: Int64)? {
+        func advance(_ index: Int) throws -> (item: IngestSource.Item, key: Int64, at: Store.InputPosition?)? {
             guard let item = try sources[index].next(writer: writer) else { return nil }
             let key = item.ts ?? lastKeys[index]
             lastKeys[index] = key
-            return (item, key)
+            return (item, key, sources[index].input.map { Store.InputPosition(input: $0, line: sources[index].linesRead) })
         }
         for index in sources.indices { heads.append(try advance(index)) }
         var appended = 0
@@ -88,11 +96,12 @@ public struct MergeIngest {
                 chosen = index
             }
             guard let index = chosen else { return }
+            let position = heads[index]!.at
             switch heads[index]!.item {
             case .event(let event):
-                try writer.append(event)
+                try writer.append(event, at: position)
             case .record(let record):
-                for event in resolver.events(for: record, in: writer.state) { try writer.append(event) }
+                for event in resolver.events(for: record, in: writer.state) { try writer.append(event, at: position) }
             }
             heads[index] = try advance(index)
             appended += 1

@@ -17,8 +17,8 @@ public enum SeedScenarios {
     /// Ingests one scenario into `store` as one batch, named `seeds/scenarios/NAME`.
     public static func ingest(_ scenario: (name: String, text: String), into store: Store) throws -> Store.BatchSummary {
         let reader = LineReader(name: "seeds/scenarios/" + scenario.name, contents: Array(scenario.text.utf8))
-        return try store.ingestOnce(source: reader.name, format: "jsonl") { writer in
-            try JSONLIngest().read(reader, into: writer)
+        return try store.ingestOnce(source: reader.name, format: "jsonl", readAs: "format=jsonl") { writer in
+            try JSONLIngest().read(reader, into: writer, input: try writer.storeInput(named: reader.name, reader: reader))
             return reader.contentHash
         }
     }

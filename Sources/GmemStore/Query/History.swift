@@ -6,8 +6,7 @@ public struct HistoryEntry {
     /// The queried pages' runs before and after the event (empty when the file did not exist).
     public var before: [StateRun]
     public var after: [StateRun]
-    /// The event's canonical body as stored, when the query asked for bodies: `event` then
-    /// comes from the page index's form, which leaves out the id, note, source and unknown fields.
+    /// The event's canonical body (derived from its stored row), when the query asked for bodies.
     public var body: String?
 }
 
@@ -32,8 +31,7 @@ public struct History {
     }
 
     /// Every event that touched the subject's pages, with their state before and after.
-    /// With `bodies`, each entry also carries the event's stored canonical body (one more
-    /// lookup per event).
+    /// With `bodies`, each entry also carries the event's canonical body.
     public func entries(for subject: Subject, bodies: Bool = false) throws -> [HistoryEntry] {
         var result: [HistoryEntry] = []
         try forEachEntry(for: subject, bodies: bodies) { result.append($0) }
@@ -46,7 +44,7 @@ public struct History {
         func visit(_ entry: HistoryEntry) throws {
             guard bodies else { return try body(entry) }
             var entry = entry
-            entry.body = try storedEvent(entry.seq)?.body
+            entry.body = entry.event.canonicalJSON
             try body(entry)
         }
         switch subject {
@@ -92,13 +90,14 @@ public struct History {
     /// The last binding of `vm` that covered `gpa`, from the VM's bind events (found through
     /// the `event_structure_vm` index).
     private func lastBinding(vm: String, gpa: UInt64) throws -> Binding? {
+        guard let id = try store.names.existingID(for: vm) else { return nil }
         let statement = try store.database.cached(
-            "SELECT body FROM event WHERE json_extract(body, '$.vm') = ? AND \(Self.structural) AND op = 'bind' ORDER BY seq")
+            "SELECT \(Store.storedEventColumns) FROM event WHERE vm = ? AND structural = 1 AND op = 6 ORDER BY seq")
         defer { statement.reset() }
-        try statement.bind(1, vm)
+        try statement.bind(1, id)
         var found: Binding?
         while try statement.step() {
-            guard case .bind(let name, let gmem, let slot, let start, let size, let offset, let hva)? = try? Event(jsonLine: statement.string(0)).op,
+            guard case .bind(let name, let gmem, let slot, let start, let size, let offset, let hva) = try store.storedEvent(from: statement).event.op,
                 name == vm, (start..<(start + size)).contains(gpa)
             else { continue }
             found = Binding(slot: slot, gmem: gmem, gpa: start, size: size, offset: offset, hva: hva)
@@ -108,18 +107,9 @@ public struct History {
 
     /// The file pages `frames` were put behind, in log order (each populate that placed them
     /// somewhere else than the one before), and the seqs of every event that names those frames
-    /// (populates, reuses, machine checks), from the frame index (`frame_event`). What the index
-    /// does not hold is read from the bodies: events stored before migration 0004, and frames at
-    /// or above 2^63.
+    /// (populates, reuses, machine checks), from the frame index (`frame_event`).
     private func frameHistory(_ frames: Range<UInt64>) throws -> ([(seq: Int64, gmem: String, pages: Range<UInt64>)], Set<Int64>) {
-        var hits = try FrameIndex.events(touching: frames, in: store)
-        let since = try store.database.scalarInt("SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'frame_index_since'") ?? 1
-        let beyondIndex = frames.upperBound > FrameIndex.limit
-        if since > 1 || beyondIndex {
-            let scanned = try unindexedFrameEvents(before: beyondIndex ? .max : since)
-                .filter { $0.span.frames.overlaps(frames) && ($0.seq < since || !FrameIndex.isIndexed($0.span)) }
-            hits = (scanned + hits).sorted { ($0.seq, $0.span.frames.lowerBound) < ($1.seq, $1.span.frames.lowerBound) }
-        }
+        let hits = try FrameIndex.events(touching: frames, in: store)
         var placements: [(seq: Int64, gmem: String, pages: Range<UInt64>)] = []
         var named: Set<Int64> = []
         for hit in hits {
@@ -133,37 +123,6 @@ public struct History {
         }
         return (placements, named)
     }
-
-    /// The frame spans of the events before `seq` (a store made before migration 0004), from
-    /// their bodies: a file-addressed populate's pages follow from its offset; a gpa-addressed
-    /// one names its frames without placing them (that needs the bindings of the time).
-    private func unindexedFrameEvents(before seq: Int64) throws -> [FrameIndex.Hit] {
-        let statement = try store.database.prepare(
-            "SELECT seq, body, expected FROM event WHERE op IN ('bind', 'populate', 'reuse', 'mce') AND op IN ('populate', 'reuse', 'mce') AND seq < ? ORDER BY seq")
-        try statement.bind(1, seq)
-        var hits: [FrameIndex.Hit] = []
-        while try statement.step() {
-            guard let event = try? Event(jsonLine: statement.string(1)) else { continue }
-            var verdict = Verdict()
-            verdict.expected = statement.optionalString(2)
-            var names: [String] = []
-            if case .populate(.file(let gmem, let offset, let size), _) = event.op, size > 0 {
-                names.append(gmem)
-                verdict.pieces = [Piece(file: 0, pages: (offset / pageSize)..<((offset + size) / pageSize), address: offset)]
-            }
-            for span in FrameIndex.spans(of: event, verdict: verdict, fileName: { names[$0] }) {
-                hits.append(FrameIndex.Hit(seq: statement.int(0), span: span))
-            }
-        }
-        return hits
-    }
-
-    /// The events that change something other than page runs (migration 0003's
-    /// `event_structure_vm` and `event_structure_gmem` partial indexes, same terms).
-    static let structural = """
-        (op IN ('vm_create', 'vm_destroy', 'vm_bugged', 'gmem_create', 'gmem_close', 'bind', 'unbind')
-           OR (op IN ('zap', 'punch_hole', 'convert') AND (expected IS NULL OR expected = 'EIO' OR diverged = 1)))
-        """
 
     /// The VM and the gmem an event names.
     static func names(of op: Operation) -> (vm: String?, gmem: String?) {
@@ -191,13 +150,12 @@ public struct History {
     /// involved are exact; a zap's blocked pages are decided per page); other pages and VMs are
     /// never shown. No snapshot is read and no event of another VM's pages is decoded.
     private func replay(gmem: String?, pages: Range<UInt64>, extra: Set<Int64>, _ visit: (HistoryEntry) throws -> Void) throws {
-        // The pages' own events, ascending: from the index rows' forms, else (rows written
-        // before migration 0004, or a form that does not decode) from the stored body.
+        // The pages' own events, ascending, read from their rows.
         var own: [(seq: Int64, recorded: EventForm.Recorded?)] = []
         if let gmem, !pages.isEmpty {
-            let hits = try PageSpanIndex.events(touching: pages, of: gmem, in: store)
-            own.reserveCapacity(hits.count + extra.count)
-            for hit in hits { own.append((hit.seq, hit.form.flatMap { try? EventForm.decode($0) })) }
+            let seqs = try PageSpanIndex.events(touching: pages, of: gmem, in: store)
+            own.reserveCapacity(seqs.count + extra.count)
+            for seq in seqs { own.append((seq, nil)) }
         }
         if !extra.isEmpty {
             let indexed = Set(own.map(\.seq))
@@ -205,7 +163,7 @@ public struct History {
             own.sort { $0.seq < $1.seq }
         }
         for index in own.indices where own[index].recorded == nil {
-            own[index].recorded = try storedEvent(own[index].seq)?.recorded()
+            own[index].recorded = try store.storedEvent(own[index].seq)?.recorded()
         }
         own.removeAll { $0.recorded == nil }
         guard let last = own.last?.seq else { return }
@@ -218,15 +176,14 @@ public struct History {
         }
         // The `wanted` name (vm or gmem) of the gmem_create events whose `key` is in `names`.
         func creations(_ wanted: String, whose key: String, in names: Set<String>) throws -> Set<String> {
-            let query = try store.database.cached("""
-                SELECT DISTINCT json_extract(body, '$.\(wanted)') FROM event
-                WHERE json_extract(body, '$.\(key)') = ? AND seq <= ? AND op = 'gmem_create' AND \(Self.structural)
-                """)
+            let query = try store.database.cached(
+                "SELECT DISTINCT \(wanted) FROM event WHERE \(key) = ? AND seq <= ? AND op = 4 AND structural = 1")
             var found: Set<String> = []
             for name in names {
-                try query.bind(1, name)
+                guard let id = try store.names.existingID(for: name) else { continue }
+                try query.bind(1, id)
                 try query.bind(2, last)
-                while try query.step() { if let value = query.optionalString(0) { found.insert(value) } }
+                while try query.step() { if let value = query.optionalInt(0).flatMap(store.names.text) { found.insert(value) } }
                 query.reset()
             }
             return found
@@ -237,9 +194,10 @@ public struct History {
         var structure: [Int64] = []
         for (key, names) in [("vm", vms), ("gmem", gmems)] {
             let query = try store.database.cached(
-                "SELECT seq FROM event WHERE json_extract(body, '$.\(key)') = ? AND seq <= ? AND \(Self.structural)")
+                "SELECT seq FROM event WHERE \(key) = ? AND seq <= ? AND structural = 1")
             for name in names {
-                try query.bind(1, name)
+                guard let id = try store.names.existingID(for: name) else { continue }
+                try query.bind(1, id)
                 try query.bind(2, last)
                 while try query.step() { structure.append(query.int(0)) }
                 query.reset()
@@ -261,7 +219,7 @@ public struct History {
                 next += 1
             }
             if next < own.count, own[next].seq == seq { continue }
-            guard let recorded = try storedEvent(seq)?.recorded() else { continue }
+            guard let recorded = try store.storedEvent(seq)?.recorded() else { continue }
             engine.replay(recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
         }
         while next < own.count {
@@ -274,16 +232,5 @@ public struct History {
                 recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
             try visit(HistoryEntry(seq: seq, event: recorded.event, verdict: verdict, before: before, after: runs()))
         }
-    }
-
-    private func storedEvent(_ seq: Int64) throws -> Store.StoredEvent? {
-        let row = try store.database.cached(
-            "SELECT seq, batch, body, hash, expected, expected_error_offset, diverged FROM event WHERE seq = ?")
-        defer { row.reset() }
-        try row.bind(1, seq)
-        guard try row.step() else { return nil }
-        return Store.StoredEvent(
-            seq: row.int(0), batch: row.int(1), body: row.string(2), hash: row.blob(3),
-            expected: row.optionalString(4), expectedErrorOffset: row.optionalInt(5), diverged: row.int(6) != 0)
     }
 }

@@ -26,19 +26,19 @@ public struct ReportHTML {
     /// At most this many rows in each table; the rest are counted.
     public static let listLimit = 500
 
-    /// The divergent events of the store, with the first page each touched.
+    /// The divergent events of the store, with the first file page each names.
     public static func divergences(in store: Store) throws -> [Divergence] {
-        let rows = try store.database.prepare("""
-            SELECT e.seq, e.body, e.expected, t.gmem, t.page_lo FROM event e
-            LEFT JOIN event_touch t ON t.seq = e.seq WHERE e.diverged = 1 GROUP BY e.seq ORDER BY e.seq
-            """)
+        let rows = try store.database.prepare("SELECT seq FROM event WHERE diverged = 1 ORDER BY seq")
         var found: [Divergence] = []
         while try rows.step() {
-            let event = try? Event(jsonLine: rows.string(1))
-            let description = event.map { HistoryFormat.describe($0) + " observed \($0.result ?? "nothing")" } ?? "undecodable event"
+            guard let stored = try store.storedEvent(rows.int(0)) else { continue }
+            let event = stored.event
+            var gmem: String?
+            var page: UInt64?
+            if case .file(let name, let offset, _)? = event.op.range { (gmem, page) = (name, offset / pageSize) }
             found.append(Divergence(
-                seq: rows.int(0), gmem: rows.optionalString(3), page: rows.optionalInt(4).map { UInt64(bitPattern: $0) },
-                text: description + ", model expected \(rows.optionalString(2) ?? "no outcome")"))
+                seq: stored.seq, gmem: gmem, page: page,
+                text: HistoryFormat.describe(event) + " observed \(event.result ?? "nothing"), model expected \(stored.expected ?? "no outcome")"))
         }
         return found
     }

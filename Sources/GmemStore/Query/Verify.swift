@@ -56,6 +56,12 @@ public struct Verifier {
         var batches: [Int64: ClosedRange<Int64>] = [:]
         let batchRows = try store.database.prepare("SELECT id, first_seq, last_seq FROM batch WHERE first_seq IS NOT NULL")
         while try batchRows.step() { batches[batchRows.int(0)] = batchRows.int(1)...max(batchRows.int(1), batchRows.int(2)) }
+        var inputs: [Int64: (batch: Int64, lines: Int64)] = [:]
+        for input in try InputArchive.inputs(of: nil, in: store) { inputs[input.id] = (input.batch, input.lines) }
+        var lastLine: [Int64: Int64] = [:]
+        let auditedTo = try store.auditedSeq()
+        var auditor = Auditor()
+        var findings: [Finding] = []
 
         var engine = Engine()
         var frontier = MerkleFrontier()
@@ -64,32 +70,70 @@ public struct Verifier {
         var expectedHeadFound = expectHead == nil
         var pieces: Int64 = 0
         var frameSpans: Int64 = 0
-        let frameIndexSince = try store.database.scalarInt("SELECT CAST(value AS INTEGER) FROM setting WHERE key = 'frame_index_since'") ?? 1
         let frameRow = try store.database.prepare(
             "SELECT pfn_hi, gmem, page_lo FROM frame_event WHERE level = ? AND bin = ? AND seq = ? AND pfn_lo = ?")
         let spanRow = try store.database.prepare(
-            "SELECT page_hi, form FROM page_event WHERE gmem = ? AND level = ? AND bin = ? AND seq = ? AND page_lo = ?")
+            "SELECT page_hi FROM page_event WHERE gmem = ? AND level = ? AND bin = ? AND seq = ? AND page_lo = ?")
         let head = try store.headLink()
         let rows = try store.database.prepare(
-            "SELECT seq, batch, ts, op, host, producer_id, body, hash, expected, expected_error_offset, diverged FROM event ORDER BY seq")
+            "SELECT \(Store.storedEventColumns), structural, input, input_line FROM event ORDER BY seq")
+        let eventColumns = EventRow.columns.split(separator: ",").map { String($0.drop(while: { $0 == " " })) }
+        let tail = 6 + EventRow.columnCount
         while try rows.step() {
             let seq = rows.int(0)
-            let body = rows.string(6)
-            let hash = rows.blob(7)
+            let hash = rows.blob(2)
             report.events += 1
             if seq != expectedSeq {
                 problem(seq, "seq \(expectedSeq)…\(seq - 1) missing: the log has a gap")
             }
             expectedSeq = seq + 1
-            if HashChain.link(previous: previous, body: body) != hash {
-                problem(seq, "hash does not match its body and the previous hash: the event was changed")
-            }
-            previous = hash
+            defer { previous = hash }
             if let expectHead, expectHead.seq == seq {
                 expectedHeadFound = true
                 if hash != expectHead.hash {
                     problem(seq, "hash \(HashChain.hex(hash)) is not the expected head \(HashChain.hex(expectHead.hash)): the log was rewritten up to here")
                 }
+            }
+            if let progress, seq % 65_536 == 0 { progress(seq, head.seq) }
+            let stored: Store.StoredEvent
+            do {
+                stored = try store.storedEvent(from: rows)
+            } catch {
+                problem(seq, "\(error): the row was changed")
+                continue
+            }
+            let event = stored.event
+            let body = event.canonicalJSON
+            if HashChain.link(previous: previous, body: body) != hash {
+                problem(seq, "hash does not match the event's columns and the previous hash: the event was changed")
+            }
+            // Every column holds exactly what the event gives it (an edit of a column the event
+            // does not use leaves the canonical body as it was, so it is caught here).
+            do {
+                let values = try EventRow.values(of: event) { text in
+                    guard let id = try store.names.existingID(for: text) else { throw EventRow.Malformed(message: "no name id") }
+                    return id
+                }
+                for (index, value) in values.enumerated() where !value.isStored(in: rows, at: 6 + Int32(index)) {
+                    problem(seq, "column \(eventColumns[index]) does not hold what the event gives it: the row was changed")
+                }
+            } catch {
+                problem(seq, "a name of the event is not interned: the row was changed")
+            }
+            if !(batches[stored.batch]?.contains(seq) ?? false) {
+                problem(seq, "column batch names batch \(stored.batch), whose seqs do not include this one: the row was changed")
+            }
+            switch (rows.optionalInt(tail + 1), rows.optionalInt(tail + 2)) {
+            case (nil, nil):
+                break
+            case (let input?, let line?):
+                if let known = inputs[input], known.batch == stored.batch, line >= 1, line <= known.lines, line >= lastLine[input] ?? 0 {
+                    lastLine[input] = line
+                } else {
+                    problem(seq, "columns input, input_line (\(input), \(line)) name no line of this batch's inputs in order: the row was changed")
+                }
+            default:
+                problem(seq, "columns input, input_line: one is missing: the row was changed")
             }
             frontier.append(level: 0, hash: Merkle.leafHash(body: body)) { level, index, hash in
                 guard level >= Merkle.storedLevel else { return }
@@ -100,34 +144,13 @@ public struct Verifier {
                 report.merkleNodesChecked += 1
                 if stored != hash { problem(seq, "Merkle subtree root of seqs \(index << UInt64(level) + 1)…\(seq) differs from a recomputation") }
             }
-            if let progress, seq % 65_536 == 0 { progress(seq, head.seq) }
-            let event: Event
-            do {
-                event = try Event(jsonLine: body)
-            } catch {
-                problem(seq, "stored body does not decode: \(error.description)")
-                continue
-            }
-            if event.canonicalJSON != body {
-                problem(seq, "body is not in canonical form")
-            }
-            let columns: [(String, Bool)] = [
-                ("ts", rows.optionalInt(2) == event.ts),
-                ("op", rows.string(3) == event.op.name),
-                ("host", rows.string(4) == event.host),
-                ("producer_id", rows.optionalString(5) == event.id),
-                ("batch", batches[rows.int(1)]?.contains(seq) ?? false),
-            ]
-            for (column, agrees) in columns where !agrees {
-                problem(seq, "column \(column) does not agree with the event body (or its batch): the row was changed")
-            }
+            if seq <= auditedTo { findings += auditor.audit(event, seq: seq) }
             let verdict = engine.apply(event)
-            var form: [UInt8]?
             for piece in verdict.pieces where !piece.pages.isEmpty {
                 pieces += 1
                 let gmem = engine.state.files[piece.file].name
                 let level = PageSpanIndex.level(of: piece.pages)
-                try spanRow.bind(1, gmem)
+                try spanRow.bind(1, try store.names.existingID(for: gmem) ?? 0)
                 try spanRow.bind(2, Int64(level))
                 try spanRow.bind(3, Int64(bitPattern: piece.pages.lowerBound >> UInt64(level)))
                 try spanRow.bind(4, seq)
@@ -141,39 +164,40 @@ public struct Verifier {
                 if spanRow.int(0) != Int64(bitPattern: piece.pages.upperBound) {
                     problem(seq, "the page overlap index's span \(span) ends elsewhere: the row was changed")
                 }
-                if let stored = spanRow.optionalBlob(1) {
-                    let expected = form ?? EventForm.encode(
-                        event, expected: verdict.expected, expectedErrorOffset: verdict.expectedErrorOffset, diverged: verdict.diverged)
-                    form = expected
-                    if stored != expected { problem(seq, "the page overlap index's form of the event differs from a replay: the row was changed") }
+            }
+            if verdict.expected != stored.expected {
+                problem(seq, "stored expected outcome (\(stored.expected ?? "none")) differs from a replay's (\(verdict.expected ?? "none"))")
+            }
+            if verdict.expectedErrorOffset.map({ Int64(bitPattern: $0) }) != stored.expectedErrorOffset {
+                problem(seq, "stored expected error offset (\(stored.expectedErrorOffset.map { hex(UInt64(bitPattern: $0)) } ?? "none")) differs from a replay's (\(verdict.expectedErrorOffset.map { hex($0) } ?? "none"))")
+            }
+            if verdict.diverged != stored.diverged {
+                problem(seq, "stored divergence (\(stored.diverged)) differs from a replay's (\(verdict.diverged))")
+            }
+            if Store.isStructural(event.op, expected: verdict.expected, diverged: verdict.diverged) != (rows.int(tail) == 1) {
+                problem(seq, "column structural differs from a replay: the row was changed")
+            }
+            for span in FrameIndex.spans(of: event, verdict: verdict, fileName: { engine.state.files[$0].name }) where !span.frames.isEmpty {
+                frameSpans += 1
+                let level = PageSpanIndex.level(of: span.frames)
+                let key = ForensicIndexWriter.frameKey(span.frames.lowerBound)
+                try frameRow.bind(1, Int64(level))
+                try frameRow.bind(2, key >> Int64(level))
+                try frameRow.bind(3, seq)
+                try frameRow.bind(4, key)
+                defer { frameRow.reset() }
+                guard try frameRow.step() else {
+                    problem(seq, "the frame index lacks the event's frames \(hex(span.frames.lowerBound))…\(hex(span.frames.upperBound - 1))")
+                    continue
+                }
+                let gmem = try span.gmem.map { try store.names.existingID(for: $0) ?? 0 }
+                if frameRow.int(0) != ForensicIndexWriter.frameKey(span.frames.upperBound - 1) || frameRow.optionalInt(1) != gmem
+                    || frameRow.optionalInt(2) != span.firstPage.map({ Int64(bitPattern: $0) })
+                {
+                    problem(seq, "the frame index's row for frames \(hex(span.frames.lowerBound))… differs from a replay: the row was changed")
                 }
             }
-            if verdict.expected != rows.optionalString(8)
-                || verdict.expectedErrorOffset.map({ Int64(bitPattern: $0) }) != rows.optionalInt(9)
-                || verdict.diverged != (rows.int(10) != 0)
-            {
-                problem(seq, "stored verdict (\(rows.optionalString(8) ?? "none")) differs from a replay (\(verdict.expected ?? "none"))")
-            }
-            if seq >= frameIndexSince {
-                for span in FrameIndex.spans(of: event, verdict: verdict, fileName: { engine.state.files[$0].name }) where FrameIndex.isIndexed(span) {
-                    frameSpans += 1
-                    let level = PageSpanIndex.level(of: span.frames)
-                    try frameRow.bind(1, Int64(level))
-                    try frameRow.bind(2, Int64(span.frames.lowerBound >> UInt64(level)))
-                    try frameRow.bind(3, seq)
-                    try frameRow.bind(4, Int64(span.frames.lowerBound))
-                    defer { frameRow.reset() }
-                    guard try frameRow.step() else {
-                        problem(seq, "the frame index lacks the event's frames \(hex(span.frames.lowerBound))…\(hex(span.frames.upperBound - 1))")
-                        continue
-                    }
-                    if frameRow.int(0) != Int64(span.frames.upperBound) || frameRow.optionalString(1) != span.gmem
-                        || frameRow.optionalInt(2) != span.firstPage.map({ Int64(bitPattern: $0) })
-                    {
-                        problem(seq, "the frame index's row for frames \(hex(span.frames.lowerBound))… differs from a replay: the row was changed")
-                    }
-                }
-            }
+            if seq == auditedTo { try checkAuditHead(auditor, hash: hash, problem: problem) }
             if snapshots.contains(seq) {
                 try snapshotBlob.bind(1, seq)
                 _ = try snapshotBlob.step()
@@ -213,12 +237,120 @@ public struct Verifier {
         if frameRows != frameSpans {
             problem(nil, "the frame index holds \(frameRows) spans, a replay names \(frameSpans): rebuild the store by exporting and ingesting it")
         }
+        try checkFindings(findings, auditedTo: auditedTo, problem: problem)
+        try checkBatchesAndInputs(problem: problem)
+        try checkTimeIndexes(problem: problem)
+        try checkVocabulary(problem: problem)
         if let expectHead, !expectedHeadFound {
             problem(head.seq + 1, "the log ends at seq \(head.seq), before the expected head \(expectHead.seq): seqs \(head.seq + 1)…\(expectHead.seq) were removed")
         }
         report.head = "\(head.seq):\(HashChain.hex(head.hash))"
         report.merkleRoot = "\(frontier.count):\(HashChain.hex(frontier.root))"
         return report
+    }
+}
+
+extension Verifier {
+    typealias Problem = (Int64?, String) -> Void
+
+    /// The stored findings are those a fresh audit of the log up to the audit head gives, row
+    /// for row (ids in order, every column).
+    func checkFindings(_ findings: [Finding], auditedTo: Int64, problem: Problem) throws {
+        let rows = try store.database.prepare("SELECT id, \(Store.findingColumns) FROM finding ORDER BY id")
+        let columns = Store.findingColumns.split(separator: ",").map { String($0.drop(while: { $0 == " " })) }
+        var index = 0
+        while try rows.step() {
+            let id = rows.int(0)
+            guard index < findings.count else {
+                problem(rows.int(3), "finding \(id) is not one a fresh audit gives: the findings were changed")
+                index += 1
+                continue
+            }
+            if id != Int64(index + 1) { problem(findings[index].seq, "finding ids skip from \(index) to \(id): a finding was deleted") }
+            for (column, value) in Store.columnValues(of: findings[index]).enumerated() where !value.isStored(in: rows, at: Int32(column + 1)) {
+                problem(findings[index].seq, "finding \(id)'s \(columns[column]) differs from a fresh audit: the findings were changed")
+            }
+            index += 1
+        }
+        if index < findings.count {
+            problem(findings[index].seq, "a fresh audit gives \(findings.count) findings up to seq \(auditedTo), the store holds \(index): findings were deleted")
+        }
+    }
+
+    /// The audit head names the event it stopped at, with its hash, the rule catalog, and the
+    /// auditor's state there.
+    func checkAuditHead(_ auditor: Auditor, hash: [UInt8], problem: Problem) throws {
+        guard let stored = try store.auditHead() else { return }
+        if stored.hash != hash || stored.catalog != RuleCatalog.signature || stored.state != AuditCodec.encode(auditor) {
+            problem(stored.seq, "the audit head differs from a fresh audit (hash, rule catalog or auditor state): it was changed")
+        }
+    }
+
+    /// Each batch's seqs and counts agree with its events and rejects, and each stored input's
+    /// bytes hash to the content hash recorded for them and for their batch.
+    func checkBatchesAndInputs(problem: Problem) throws {
+        let batches = try store.database.prepare("""
+            SELECT b.id, b.first_seq, b.last_seq, b.added, b.rejected, b.content_hash,
+                   (SELECT count(*) FROM event e WHERE e.batch = b.id), (SELECT min(seq) FROM event e WHERE e.batch = b.id),
+                   (SELECT max(seq) FROM event e WHERE e.batch = b.id), (SELECT count(*) FROM reject r WHERE r.batch = b.id)
+            FROM batch b ORDER BY b.id
+            """)
+        while try batches.step() {
+            let id = batches.int(0)
+            if batches.optionalInt(1) != batches.optionalInt(7) || batches.optionalInt(2) != batches.optionalInt(8)
+                || batches.int(3) != batches.int(6) || batches.int(4) != batches.int(9)
+            {
+                problem(batches.optionalInt(7), "batch \(id)'s seqs or counts differ from its events and rejects: the batch was changed")
+            }
+            let inputs = try InputArchive.inputs(of: id, in: store)
+            var hashes: [[UInt8]] = []
+            for input in inputs {
+                let stored = try InputArchive.storedHash(of: input.id, in: store)
+                if stored != input.contentHash {
+                    problem(nil, "the stored bytes of input \(input.id) ('\(input.name)', batch \(id)) do not hash to its content hash: a chunk was changed")
+                }
+                hashes.append(input.contentHash)
+            }
+            if !inputs.isEmpty, let recorded = batches.optionalBlob(5), recorded != Store.contentHash(ofInputs: hashes) {
+                problem(nil, "batch \(id)'s content hash is not that of its stored inputs: the batch was changed")
+            }
+        }
+        let rejects = try store.database.prepare("SELECT r.id, r.line, r.text, i.id FROM reject r JOIN input i ON i.batch = r.batch AND i.name = r.source")
+        while try rejects.step() {
+            let line = try InputArchive.line(rejects.int(1), of: rejects.int(3), in: store)
+            if line.map({ String(decoding: $0, as: UTF8.self) }) != rejects.string(2) {
+                problem(nil, "reject \(rejects.int(0)) does not hold line \(rejects.int(1)) of its stored input: the reject was changed")
+            }
+        }
+    }
+
+    /// The sparse ts index and the disorder list are those the log gives.
+    func checkTimeIndexes(problem: Problem) throws {
+        var maxTS: Int64?
+        var grid: [Int64: Int64] = [:]
+        var disorder: [Int64: Int64] = [:]
+        let rows = try store.database.prepare("SELECT seq, ts FROM event ORDER BY seq")
+        while try rows.step() {
+            let seq = rows.int(0)
+            if let ts = rows.optionalInt(1) {
+                if let current = maxTS, ts < current { disorder[seq] = ts } else { maxTS = ts }
+            }
+            if seq % ForensicIndexWriter.tsGridStep == 0, let maxTS { grid[seq] = maxTS }
+        }
+        for (table, expected) in [("ts_grid", grid), ("ts_disorder", disorder)] {
+            var stored: [Int64: Int64] = [:]
+            let statement = try store.database.prepare("SELECT * FROM \(table)")
+            while try statement.step() { stored[statement.int(0)] = statement.int(1) }
+            if stored != expected { problem(nil, "\(table) differs from the log's timestamps: it was changed") }
+        }
+    }
+
+    /// The op table names the ops by the codes this build writes.
+    func checkVocabulary(problem: Problem) throws {
+        var stored: [String] = []
+        let rows = try store.database.prepare("SELECT code, name FROM op ORDER BY code")
+        while try rows.step() { stored.append(rows.string(1)) }
+        if stored != EventRow.opNames { problem(nil, "the op table differs from the vocabulary: it was changed") }
     }
 }
 

@@ -43,21 +43,10 @@ extension Store {
                 guard from < link.seq else { return true }
                 let to = min(link.seq, from + max(chunk, 1))
                 let insert = try database.cached(
-                    "INSERT INTO finding(rule, severity, seq, ts, host, vm, gmem, offset, size, ranges, related, message) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+                    "INSERT INTO finding(\(Self.findingColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
                 try forEachDecodedEvent(in: (from + 1)...to) { seq, event in
                     for finding in auditor.audit(event, seq: seq) {
-                        try insert.bind(1, finding.rule)
-                        try insert.bind(2, finding.severity.rawValue)
-                        try insert.bind(3, finding.seq)
-                        try insert.bind(4, finding.ts)
-                        try insert.bind(5, finding.host)
-                        try insert.bind(6, finding.vm)
-                        try insert.bind(7, finding.gmem)
-                        try insert.bind(8, finding.offset.map { Int64(bitPattern: $0) })
-                        try insert.bind(9, finding.size.map { Int64(bitPattern: $0) })
-                        try insert.bind(10, JSONWriter.string(.array(finding.ranges.map(\.json)), sortsKeys: false))
-                        try insert.bind(11, JSONWriter.string(.array(finding.related.map { .number(String($0)) })))
-                        try insert.bind(12, finding.message)
+                        for (index, value) in Self.columnValues(of: finding).enumerated() { try insert.bind(Int32(index + 1), value) }
                         try insert.run()
                         summary.added += 1
                     }
@@ -77,8 +66,22 @@ extension Store {
         }
     }
 
+    /// The columns of the finding table that a finding's values fill, in order.
+    static let findingColumns = "rule, severity, seq, ts, host, vm, gmem, offset, size, ranges, related, message"
+
+    /// A finding's values for `findingColumns`: what `audit` stores and `verify` compares.
+    static func columnValues(of finding: Finding) -> [EventRow.Value] {
+        [
+            .text(finding.rule), .text(finding.severity.rawValue), .integer(finding.seq), EventRow.Value(finding.ts),
+            .text(finding.host), EventRow.Value(finding.vm), EventRow.Value(finding.gmem),
+            EventRow.Value(finding.offset.map { Int64(bitPattern: $0) }), EventRow.Value(finding.size.map { Int64(bitPattern: $0) }),
+            .text(JSONWriter.string(.array(finding.ranges.map(\.json)), sortsKeys: false)),
+            .text(JSONWriter.string(.array(finding.related.map { .number(String($0)) }))), .text(finding.message),
+        ]
+    }
+
     /// The stored audit head, when an audit has run.
-    private func auditHead() throws -> (seq: Int64, hash: [UInt8], catalog: String, state: [UInt8])? {
+    func auditHead() throws -> (seq: Int64, hash: [UInt8], catalog: String, state: [UInt8])? {
         let statement = try database.cached("SELECT seq, hash, catalog, state FROM audit_head WHERE id = 1")
         defer { statement.reset() }
         guard try statement.step() else { return nil }

@@ -1,4 +1,5 @@
 import CSQLite
+import Crypto
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,6 +22,8 @@ public final class Store {
     private var head: (seq: Int64, hash: [UInt8], engine: Engine)?
     /// The forensic index writer at the head, kept with `head`.
     private var forensicHead: ForensicIndexWriter?
+    /// The interned names, read as events need them.
+    let names: NameTable
 
     /// Opens (and for writing, creates and migrates) the store at `path`.
     public init(path: String, access: Database.Access) throws(StoreError) {
@@ -33,6 +36,7 @@ public final class Store {
             throw Self.classify(error, path: path)
         }
         if case .readOnly = access { isReadOnly = true } else { isReadOnly = false }
+        names = NameTable(database: database)
         do {
             try database.execute("PRAGMA busy_timeout = 60000")  // a writer waits for a long batch rather than fail
             let version = try database.scalarInt("PRAGMA user_version") ?? 0
@@ -88,43 +92,66 @@ public final class Store {
         return (statement.int(0), statement.blob(1))
     }
 
-    /// A stored event row.
+    /// A stored event: the event its columns hold, with its hash and the engine's verdict as
+    /// recorded when it was appended.
     public struct StoredEvent {
         public var seq: Int64
         public var batch: Int64
-        public var body: String
+        public var event: Event
         public var hash: [UInt8]
         public var expected: String?
         public var expectedErrorOffset: Int64?
         public var diverged: Bool
 
-        /// The event decoded from its canonical body, with its recorded outcome.
-        public func recorded() throws(StoreError) -> EventForm.Recorded {
-            EventForm.Recorded(event: try decoded(), expected: expected, expectedErrorOffset: expectedErrorOffset, diverged: diverged)
+        /// The event's canonical JSON, derived from its columns: what the hash chain covers.
+        public var body: String { event.canonicalJSON }
+
+        /// The event with its recorded outcome.
+        public func recorded() -> EventForm.Recorded {
+            EventForm.Recorded(event: event, expected: expected, expectedErrorOffset: expectedErrorOffset, diverged: diverged)
         }
 
-        /// The event, decoded from its canonical body.
-        public func decoded() throws(StoreError) -> Event {
-            do throws(EventDecodingError) {
-                return try Event(jsonLine: body)
-            } catch {
-                throw StoreError.decode(file: "event", line: UInt64(seq), message: "stored body does not decode: \(error.description)")
+        /// The event.
+        public func decoded() -> Event { event }
+    }
+
+    /// The columns `storedEvent(from:)` reads, in order.
+    static let storedEventColumns = "seq, batch, hash, expected, expected_error_offset, diverged, " + EventRow.columns
+
+    /// The stored event in a row selected with `storedEventColumns`.
+    func storedEvent(from row: Statement) throws(StoreError) -> StoredEvent {
+        let seq = row.int(0)
+        do throws(EventRow.Malformed) {
+            let event = try EventRow.event(from: row, at: 6, names: names)
+            var expected: String?
+            if let id = row.optionalInt(3) {
+                guard let text = names.text(id) else { throw EventRow.Malformed(message: "names an unknown name id \(id)") }
+                expected = text
             }
+            return StoredEvent(
+                seq: seq, batch: row.int(1), event: event, hash: row.blob(2), expected: expected,
+                expectedErrorOffset: row.optionalInt(4), diverged: row.int(5) != 0)
+        } catch {
+            throw StoreError.decode(file: "event", line: UInt64(seq), message: "the stored row \(error.message)")
         }
+    }
+
+    /// The stored event `seq`, if there is one.
+    public func storedEvent(_ seq: Int64) throws -> StoredEvent? {
+        let row = try database.cached("SELECT \(Self.storedEventColumns) FROM event WHERE seq = ?")
+        defer { row.reset() }
+        try row.bind(1, seq)
+        guard try row.step() else { return nil }
+        return try storedEvent(from: row)
     }
 
     /// Calls `body` for each event with `seq` in `range`, in order; stops when it returns false.
     public func forEachEvent(in range: ClosedRange<Int64>, _ body: (StoredEvent) throws -> Bool) throws {
-        let statement = try database.prepare(
-            "SELECT seq, batch, body, hash, expected, expected_error_offset, diverged FROM event WHERE seq BETWEEN ? AND ? ORDER BY seq")
+        let statement = try database.prepare("SELECT \(Self.storedEventColumns) FROM event WHERE seq BETWEEN ? AND ? ORDER BY seq")
         try statement.bind(1, range.lowerBound)
         try statement.bind(2, range.upperBound)
         while try statement.step() {
-            let event = StoredEvent(
-                seq: statement.int(0), batch: statement.int(1), body: statement.string(2), hash: statement.blob(3),
-                expected: statement.optionalString(4), expectedErrorOffset: statement.optionalInt(5),
-                diverged: statement.int(6) != 0)
-            if try !body(event) { return }
+            if try !body(try storedEvent(from: statement)) { return }
         }
     }
 
@@ -151,23 +178,6 @@ public final class Store {
         return engine
     }
 
-    /// The seq of the last event whose `ts` is at or before `nanoseconds` (0 when none).
-    /// Events without a ts are not compared: they count as happening where they stand in the log.
-    /// Two index lookups: the event with the largest ts at or before the time (the last one when
-    /// in order), and the last of the events whose ts ran backwards (`ts_disorder`).
-    public func seq(atTime nanoseconds: Int64) throws(SQLiteError) -> Int64 {
-        let inOrder = try database.cached(
-            "SELECT seq FROM event WHERE ts IS NOT NULL AND ts <= ? ORDER BY ts DESC, seq DESC LIMIT 1")
-        defer { inOrder.reset() }
-        try inOrder.bind(1, nanoseconds)
-        let candidate = try inOrder.step() ? inOrder.int(0) : 0
-        let disorder = try database.cached("SELECT max(seq) FROM ts_disorder WHERE ts <= ?")
-        defer { disorder.reset() }
-        try disorder.bind(1, nanoseconds)
-        _ = try disorder.step()
-        return max(candidate, disorder.optionalInt(0) ?? 0)
-    }
-
     // MARK: Writing
 
     /// What one batch did.
@@ -178,8 +188,15 @@ public final class Store {
         public var rejected = 0
         public var firstSeq: Int64?
         public var lastSeq: Int64?
-        /// Set when the input was byte-identical to an earlier batch, so nothing was added.
+        /// Set when the input was byte-identical to an earlier batch read the same way, so
+        /// nothing was added.
         public var duplicateOfBatch: Int64?
+    }
+
+    /// Where an event was read: a stored input and its line.
+    public struct InputPosition: Equatable, Sendable {
+        public var input: Int64
+        public var line: UInt64
     }
 
     /// Appends events inside one batch transaction. Obtained from `ingest`.
@@ -195,6 +212,8 @@ public final class Store {
         /// Closed files whose pages changed since the last snapshot (an unbind of a closed
         /// file's binding, or the close itself): their stored version must be renewed.
         var changedClosedFiles: Set<Int> = []
+        /// The inputs being stored, to be finished with the batch.
+        var inputs: [InputArchive.Writer] = []
 
         init(store: Store, batch: Int64, seq: Int64, hash: [UInt8], engine: Engine, forensic: ForensicIndexWriter) {
             self.store = store
@@ -206,10 +225,20 @@ public final class Store {
             summary.batch = batch
         }
 
-        /// Appends `event`: judges it, applies it, stores it with its verdict and hash.
+        /// Starts storing an input of this batch: its bytes, as read, go to the returned
+        /// archive writer; events read from it name it in `append(_:at:)`.
+        public func storeInput(named name: String, reader: LineReader) throws -> Int64 {
+            let archive = try InputArchive.Writer(batch: batch, name: name, database: store.database)
+            inputs.append(archive)
+            reader.rawObserver = { [unowned archive] bytes in archive.take(bytes) }
+            return archive.input
+        }
+
+        /// Appends `event`: judges it, applies it, stores it with its verdict and hash, and
+        /// (when it was read from a stored input) where it was read.
         /// Returns the verdict, or nil when its producer id is already stored (skipped).
         @discardableResult
-        public func append(_ event: Event) throws -> Verdict? {
+        public func append(_ event: Event, at position: InputPosition? = nil) throws -> Verdict? {
             if let id = event.id {
                 if try batchIDs.contains(id) || store.hasProducerID(id) {
                     summary.skipped += 1
@@ -223,36 +252,27 @@ public final class Store {
             hash = HashChain.link(previous: hash, body: body)
             seq += 1
             let insert = try store.database.cached(
-                "INSERT INTO event(seq, batch, ts, op, host, producer_id, body, hash, expected, expected_error_offset, diverged) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+                "INSERT INTO event(seq, batch, \(EventRow.columns), hash, expected, expected_error_offset, diverged, structural, input, input_line) VALUES (?, ?, "
+                    + String(repeating: "?, ", count: Int(EventRow.columnCount)) + "?, ?, ?, ?, ?, ?, ?)")
             try insert.bind(1, seq)
             try insert.bind(2, batch)
-            try insert.bind(3, event.ts)
-            try insert.bind(4, event.op.name)
-            try insert.bind(5, event.host)
-            try insert.bind(6, event.id)
-            try insert.bind(7, body)
-            try insert.bind(8, hash)
-            try insert.bind(9, verdict.expected)
-            try insert.bind(10, verdict.expectedErrorOffset.map { Int64(bitPattern: $0) })
-            try insert.bind(11, verdict.diverged ? 1 : 0)
+            try EventRow.bind(event, to: insert, from: 3, names: store.names)
+            let next = 3 + EventRow.columnCount
+            try insert.bind(next, hash)
+            try insert.bind(next + 1, try verdict.expected.map { try store.names.id(for: $0) })
+            try insert.bind(next + 2, verdict.expectedErrorOffset.map { Int64(bitPattern: $0) })
+            try insert.bind(next + 3, verdict.diverged ? 1 : 0)
+            try insert.bind(next + 4, Store.isStructural(event.op, expected: verdict.expected, diverged: verdict.diverged) ? 1 : 0)
+            try insert.bind(next + 5, position?.input)
+            try insert.bind(next + 6, position.map { Int64(bitPattern: $0.line) })
             try insert.run()
-            if !verdict.pieces.isEmpty {
-                let touch = try store.database.cached("INSERT INTO event_touch(seq, gmem, page_lo, page_hi) VALUES (?,?,?,?)")
-                for piece in verdict.pieces {
-                    try touch.bind(1, seq)
-                    try touch.bind(2, engine.state.files[piece.file].name)
-                    try touch.bind(3, Int64(bitPattern: piece.pages.lowerBound))
-                    try touch.bind(4, Int64(bitPattern: piece.pages.upperBound))
-                    try touch.run()
-                }
-            }
             for piece in verdict.pieces where !engine.state.files[piece.file].isOpen { changedClosedFiles.insert(piece.file) }
             try forensic.record(
                 store: store, seq: seq, ts: event.ts, body: body,
-                spans: verdict.pieces.map { (engine.state.files[$0.file].name, $0.pages) },
-                form: { EventForm.encode(event, expected: verdict.expected, expectedErrorOffset: verdict.expectedErrorOffset, diverged: verdict.diverged) })
-            try FrameIndex.record(FrameIndex.spans(of: event, verdict: verdict) { engine.state.files[$0].name }, seq: seq, in: store)
+                spans: try verdict.pieces.map { (try store.names.id(for: engine.state.files[$0.file].name), $0.pages) },
+                frames: FrameIndex.spans(of: event, verdict: verdict) { engine.state.files[$0].name })
             if store.snapshotInterval > 0, seq % store.snapshotInterval == 0 {
+                try forensic.flush(store: store)
                 try store.writeSnapshot(seq: seq, state: engine.state, changedClosedFiles: &changedClosedFiles)
             }
             summary.added += 1
@@ -277,6 +297,18 @@ public final class Store {
         public var state: GmemState { engine.state }
     }
 
+    /// True for the events that change something other than page runs: VMs, bindings, the set
+    /// of gmem files, and (through a failed zap: an EIO observed or expected, a divergence, or
+    /// an unresolved outcome) a VM's life. A page's history replays these by VM and gmem
+    /// (`event_structure_vm`, `event_structure_gmem`).
+    static func isStructural(_ op: Operation, expected: String?, diverged: Bool) -> Bool {
+        switch op {
+        case .vmCreate, .vmDestroy, .vmBugged, .gmemCreate, .gmemClose, .bind, .unbind: true
+        case .zap, .punchHole, .convert: expected == nil || expected == "EIO" || diverged
+        default: false
+        }
+    }
+
     func hasProducerID(_ id: String) throws -> Bool {
         let statement = try database.cached("SELECT 1 FROM event WHERE producer_id = ?")
         defer { statement.reset() }
@@ -295,70 +327,100 @@ public final class Store {
 
     /// Runs one batch in one SQLite transaction: `body` appends events through the writer and
     /// returns the SHA-256 of the input's bytes (nil when there is no input file). Either the
-    /// whole batch is committed, with a snapshot of the state at its end, or nothing is: when
-    /// `body` throws, or when the input is byte-identical to an earlier batch (then nothing is
-    /// added and the summary names that batch).
-    public func ingest(source: String, format: String, _ body: (BatchWriter) throws -> [UInt8]?) throws -> BatchSummary {
+    /// whole batch is committed or nothing is: when `body` throws, or when the input is
+    /// byte-identical to an earlier batch that was read the same way (`readAs`) and added
+    /// events (then nothing is added and the summary names that batch). With `headSnapshot`, a
+    /// batch that added events also stores the state at its end (a single `append` does not:
+    /// its state is the last grid snapshot and the few events after it).
+    public func ingest(
+        source: String, format: String, readAs: String = "", headSnapshot: Bool = true, _ body: (BatchWriter) throws -> [UInt8]?
+    ) throws -> BatchSummary {
         precondition(!isReadOnly, "ingest on a read-only store")
         var finished: BatchWriter?
-        let summary = try database.writeTransaction { () throws -> BatchSummary in
-            let link = try headLink()
-            let engine: Engine
-            if let head, head.seq == link.seq, head.hash == link.hash {
-                engine = head.engine
-            } else {
-                engine = try self.engine(at: link.seq)
-            }
-            let insertBatch = try database.cached("INSERT INTO batch(source, format, started_at) VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))")
-            try insertBatch.bind(1, source)
-            try insertBatch.bind(2, format)
-            try insertBatch.run()
-            let batch = database.lastInsertRowID
-            let forensic: ForensicIndexWriter
-            if let forensicHead, let head, head.seq == link.seq, head.hash == link.hash {
-                forensic = forensicHead
-            } else {
-                forensic = try ForensicIndexWriter(store: self, seq: link.seq)
-            }
-            let writer = BatchWriter(store: self, batch: batch, seq: link.seq, hash: link.hash, engine: engine, forensic: forensic)
-            let contentHash = try body(writer)
-            if let contentHash {
-                let earlier = try database.cached("SELECT id FROM batch WHERE content_hash = ? AND id <> ? ORDER BY id LIMIT 1")
-                defer { earlier.reset() }
-                try earlier.bind(1, contentHash)
-                try earlier.bind(2, batch)
-                if try earlier.step() {
+        let summary: BatchSummary
+        do {
+            summary = try database.writeTransaction { () throws -> BatchSummary in
+                let link = try headLink()
+                let engine: Engine
+                if let head, head.seq == link.seq, head.hash == link.hash {
+                    engine = head.engine
+                } else {
+                    engine = try self.engine(at: link.seq)
+                }
+                let insertBatch = try database.cached(
+                    "INSERT INTO batch(source, format, read_as, started_at) VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))")
+                try insertBatch.bind(1, source)
+                try insertBatch.bind(2, format)
+                try insertBatch.bind(3, readAs)
+                try insertBatch.run()
+                let batch = database.lastInsertRowID
+                let forensic: ForensicIndexWriter
+                if let forensicHead, let head, head.seq == link.seq, head.hash == link.hash {
+                    forensic = forensicHead
+                } else {
+                    forensic = try ForensicIndexWriter(store: self, seq: link.seq)
+                }
+                let writer = BatchWriter(store: self, batch: batch, seq: link.seq, hash: link.hash, engine: engine, forensic: forensic)
+                let contentHash = try body(writer)
+                for input in writer.inputs { try input.finish() }
+                if let contentHash, let earlier = try storedBatch(contentHash: contentHash, readAs: readAs, before: batch) {
                     var summary = BatchSummary()
-                    summary.duplicateOfBatch = earlier.int(0)
+                    summary.duplicateOfBatch = earlier
                     throw DuplicateBatch(summary: summary)
                 }
+                try writer.forensic.flush(store: self)
+                if writer.summary.added > 0, headSnapshot {
+                    try writeSnapshot(seq: writer.seq, state: writer.engine.state, changedClosedFiles: &writer.changedClosedFiles)
+                    // Batch-end snapshots off the periodic grid are only needed at the head.
+                    let prune = try database.cached("DELETE FROM snapshot WHERE seq < ? AND seq % ? <> 0")
+                    try prune.bind(1, writer.seq)
+                    try prune.bind(2, max(snapshotInterval, 1))
+                    try prune.run()
+                }
+                let update = try database.cached(
+                    "UPDATE batch SET content_hash = ?, first_seq = ?, last_seq = ?, added = ?, skipped = ?, rejected = ? WHERE id = ?")
+                try update.bind(1, contentHash)
+                try update.bind(2, writer.summary.firstSeq)
+                try update.bind(3, writer.summary.lastSeq)
+                try update.bind(4, Int64(writer.summary.added))
+                try update.bind(5, Int64(writer.summary.skipped))
+                try update.bind(6, Int64(writer.summary.rejected))
+                try update.bind(7, batch)
+                try update.run()
+                finished = writer
+                return writer.summary
             }
-            if writer.summary.added > 0 {
-                try writeSnapshot(seq: writer.seq, state: writer.engine.state, changedClosedFiles: &writer.changedClosedFiles)
-                // Batch-end snapshots off the periodic grid are only needed at the head.
-                let prune = try database.cached("DELETE FROM snapshot WHERE seq < ? AND seq % ? <> 0")
-                try prune.bind(1, writer.seq)
-                try prune.bind(2, max(snapshotInterval, 1))
-                try prune.run()
-            }
-            let update = try database.cached(
-                "UPDATE batch SET content_hash = ?, first_seq = ?, last_seq = ?, added = ?, skipped = ?, rejected = ? WHERE id = ?")
-            try update.bind(1, contentHash)
-            try update.bind(2, writer.summary.firstSeq)
-            try update.bind(3, writer.summary.lastSeq)
-            try update.bind(4, Int64(writer.summary.added))
-            try update.bind(5, Int64(writer.summary.skipped))
-            try update.bind(6, Int64(writer.summary.rejected))
-            try update.bind(7, batch)
-            try update.run()
-            finished = writer
-            return writer.summary
+        } catch {
+            names.rollback()
+            throw error
         }
+        names.commit()
         if let finished {
             head = (finished.seq, finished.hash, finished.engine)
             forensicHead = finished.forensic
         }
         return summary
+    }
+
+    /// The earliest batch before `batch` with these input bytes, read the same way, that added
+    /// events: a batch that added nothing (a wrong `--format`) never blocks a corrected ingest.
+    public func storedBatch(contentHash: [UInt8], readAs: String, before batch: Int64 = .max) throws(SQLiteError) -> Int64? {
+        let earlier = try database.cached(
+            "SELECT id FROM batch WHERE content_hash = ? AND read_as = ? AND id < ? AND added > 0 ORDER BY id LIMIT 1")
+        defer { earlier.reset() }
+        try earlier.bind(1, contentHash)
+        try earlier.bind(2, readAs)
+        try earlier.bind(3, batch)
+        return try earlier.step() ? earlier.int(0) : nil
+    }
+
+    /// The content hash of a batch read from inputs with these SHA-256s, in order: the one
+    /// input's own, or the SHA-256 of all of them concatenated (a merge).
+    public static func contentHash(ofInputs hashes: [[UInt8]]) -> [UInt8] {
+        if hashes.count == 1 { return hashes[0] }
+        var hasher = SHA256()
+        for hash in hashes { hasher.update(data: hash) }
+        return Array(hasher.finalize())
     }
 
     /// Thrown inside the batch transaction to roll back an input already ingested.
@@ -367,19 +429,22 @@ public final class Store {
     }
 
     /// `ingest`, answering a byte-identical input with a summary instead of an error.
-    public func ingestOnce(source: String, format: String, _ body: (BatchWriter) throws -> [UInt8]?) throws -> BatchSummary {
+    public func ingestOnce(
+        source: String, format: String, readAs: String = "", _ body: (BatchWriter) throws -> [UInt8]?
+    ) throws -> BatchSummary {
         do {
-            return try ingest(source: source, format: format, body)
+            return try ingest(source: source, format: format, readAs: readAs, body)
         } catch let duplicate as DuplicateBatch {
             return duplicate.summary
         }
     }
 
-    /// Appends one event in its own transaction (the library API for a live producer).
+    /// Appends one event in its own transaction (the library API for a live producer): durable
+    /// when it returns, and it writes no snapshot of its own.
     @discardableResult
     public func append(_ event: Event) throws -> Verdict? {
         var verdict: Verdict?
-        _ = try ingest(source: "<api>", format: "api") { writer in
+        _ = try ingest(source: "<api>", format: "api", headSnapshot: false) { writer in
             verdict = try writer.append(event)
             return nil
         }

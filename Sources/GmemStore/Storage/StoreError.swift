@@ -12,6 +12,10 @@ public enum StoreError: Error, CustomStringConvertible {
     case decode(file: String, line: UInt64, message: String)
     /// An input file could not be read.
     case unreadableInput(path: String, reason: String)
+    /// The store was made by the layout before schema 1; only `gmem-audit upgrade` reads it.
+    case oldLayout(path: String)
+    /// A stored row or a stored input could not be read back.
+    case storedInput(reason: String)
 
     public var description: String {
         switch self {
@@ -27,6 +31,10 @@ public enum StoreError: Error, CustomStringConvertible {
             "\(file):\(line): \(message)"
         case .unreadableInput(let path, let reason):
             "cannot read '\(path)': \(reason)"
+        case .oldLayout(let path):
+            "'\(path)' was made by gmem before schema 1; copy it into a new store with `gmem-audit upgrade \(path) NEW.db` (the old file is only read)"
+        case .storedInput(let reason):
+            "the store is damaged: \(reason); run `gmem-audit verify`"
         }
     }
 }

@@ -5,28 +5,68 @@ extension Store {
         try forEachDecodedEvent(in: range) { _, event in engine.apply(event) }
     }
 
-    /// Calls `body` with each event with `seq` in `range`, in order, decoded.
-    ///
-    /// It reads only `seq` and `body`, and decodes each body straight from SQLite's buffer
-    /// (`EventLineDecoder`; the general decoder for a body of another shape), so that a replay
-    /// costs no copy of the row and no allocation besides the event's own strings.
+    /// Calls `body` with each event with `seq` in `range`, in order, built from its columns:
+    /// no JSON is parsed on the replay path (only an event with extra fields parses them).
     public func forEachDecodedEvent(in range: ClosedRange<Int64>, _ body: (Int64, Event) throws -> Void) throws {
-        let statement = try database.prepare("SELECT seq, body FROM event WHERE seq BETWEEN ? AND ? ORDER BY seq")
+        let statement = try database.prepare("SELECT seq, \(EventRow.columns) FROM event WHERE seq BETWEEN ? AND ? ORDER BY seq")
         try statement.bind(1, range.lowerBound)
         try statement.bind(2, range.upperBound)
         while try statement.step() {
-            let fast = statement.withBytes(1) { EventLineDecoder.decode($0) }
+            let seq = statement.int(0)
             let event: Event
-            if let fast {
-                event = fast
-            } else {
-                do throws(EventDecodingError) {
-                    event = try Event(jsonLine: statement.string(1))
-                } catch {
-                    throw StoreError.decode(file: "event", line: UInt64(statement.int(0)), message: "stored body does not decode: \(error.description)")
-                }
+            do throws(EventRow.Malformed) {
+                event = try EventRow.event(from: statement, at: 1, names: names)
+            } catch {
+                throw StoreError.decode(file: "event", line: UInt64(seq), message: "the stored row \(error.message)")
             }
-            try body(statement.int(0), event)
+            try body(seq, event)
         }
+    }
+
+    /// The seq of the last event whose `ts` is at or before `nanoseconds` (0 when none).
+    /// Events without a ts are not compared: they count as happening where they stand in the log.
+    ///
+    /// The events in order of ts (each at least as late as every one before it) end at the last
+    /// seq whose running maximum of ts is at or before the time: `ts_grid` holds that maximum
+    /// every 1024 events, so it is one seek there and a scan of at most 1024 rows. Events whose
+    /// ts ran backwards are in `ts_disorder`: the last of them at or before the time is one more.
+    public func seq(atTime nanoseconds: Int64) throws(SQLiteError) -> Int64 {
+        let grid = try database.cached("SELECT max(seq) FROM ts_grid WHERE max_ts <= ?")
+        defer { grid.reset() }
+        try grid.bind(1, nanoseconds)
+        _ = try grid.step()
+        let start = grid.optionalInt(0) ?? 0
+        grid.reset()
+        let before = try database.cached("SELECT seq FROM event WHERE seq <= ? AND ts IS NOT NULL ORDER BY seq DESC LIMIT 1")
+        defer { before.reset() }
+        try before.bind(1, start)
+        var candidate = try before.step() ? before.int(0) : 0
+        before.reset()
+        let scan = try database.cached("SELECT seq, ts FROM event WHERE seq > ? AND seq <= ? + ? ORDER BY seq")
+        defer { scan.reset() }
+        try scan.bind(1, start)
+        try scan.bind(2, start)
+        try scan.bind(3, ForensicIndexWriter.tsGridStep)
+        while try scan.step() {
+            guard let ts = scan.optionalInt(1) else { continue }
+            if ts > nanoseconds {
+                // Later in order, unless it ran backwards (then ts_disorder answers for it).
+                if try isDisordered(scan.int(0)) { continue }
+                break
+            }
+            candidate = scan.int(0)
+        }
+        let disorder = try database.cached("SELECT max(seq) FROM ts_disorder WHERE ts <= ?")
+        defer { disorder.reset() }
+        try disorder.bind(1, nanoseconds)
+        _ = try disorder.step()
+        return max(candidate, disorder.optionalInt(0) ?? 0)
+    }
+
+    private func isDisordered(_ seq: Int64) throws(SQLiteError) -> Bool {
+        let statement = try database.cached("SELECT 1 FROM ts_disorder WHERE seq = ?")
+        defer { statement.reset() }
+        try statement.bind(1, seq)
+        return try statement.step()
     }
 }

@@ -1,0 +1,206 @@
+import CZstd
+import Crypto
+
+/// The bytes of an input as given, kept in the store (`input`, `input_chunk`): the original
+/// file is evidence too. The bytes are cut into chunks of `chunkSize`, each compressed into one
+/// zstd frame, so that one line is found by decompressing one chunk, and a store never holds
+/// the whole input in memory.
+public enum InputArchive {
+    /// Bytes of input per chunk.
+    public static let chunkSize = 1 << 18
+    /// zstd's level: the fastest of the default range; the input is text and compresses well.
+    static let level: Int32 = 3
+
+    /// Writes one input's chunks while it is read (inside the batch's transaction).
+    final class Writer {
+        let input: Int64
+        private unowned let database: Database
+        private var pending: [UInt8] = []
+        private var index: Int64 = 0
+        /// The line the next chunk's first byte belongs to.
+        private var nextChunkFirstLine: Int64 = 1
+        private var lineBreaks: Int64 = 0
+        private var hasher = SHA256()
+        private(set) var size: Int64 = 0
+
+        /// Starts input `name` of `batch`.
+        init(batch: Int64, name: String, database: Database) throws {
+            self.database = database
+            let insert = try database.cached("INSERT INTO input(batch, name, size, lines, content_hash) VALUES (?, ?, 0, 0, x'')")
+            try insert.bind(1, batch)
+            try insert.bind(2, name)
+            try insert.run()
+            input = database.lastInsertRowID
+            pending.reserveCapacity(InputArchive.chunkSize)
+        }
+
+        /// The first failure to store a chunk, thrown by `finish`.
+        private var failure: Error?
+
+        /// Takes the next bytes of the input, as read (the reader's observer cannot throw: a
+        /// failure is kept and `finish` throws it, which rolls the batch back).
+        func take(_ bytes: UnsafeRawBufferPointer) {
+            guard failure == nil else { return }
+            do { try append(bytes) } catch { failure = error }
+        }
+
+        private func append(_ bytes: UnsafeRawBufferPointer) throws {
+            hasher.update(bufferPointer: bytes)
+            size += Int64(bytes.count)
+            var rest = bytes[...]
+            while !rest.isEmpty {
+                let room = InputArchive.chunkSize - pending.count
+                let part = rest.prefix(room)
+                pending.append(contentsOf: part)
+                rest = rest.dropFirst(part.count)
+                if pending.count == InputArchive.chunkSize { try flush() }
+            }
+        }
+
+        private func flush() throws {
+            guard !pending.isEmpty else { return }
+            let compressed = try InputArchive.compress(pending)
+            let insert = try database.cached("INSERT INTO input_chunk(input, idx, first_line, data) VALUES (?, ?, ?, ?)")
+            try insert.bind(1, input)
+            try insert.bind(2, index)
+            try insert.bind(3, nextChunkFirstLine)
+            try insert.bind(4, compressed)
+            try insert.run()
+            for byte in pending where byte == 0x0A { lineBreaks += 1 }
+            nextChunkFirstLine = lineBreaks + 1
+            index += 1
+            pending.removeAll(keepingCapacity: true)
+        }
+
+        /// Writes the last chunk and the input's size, line count and hash; returns the hash.
+        @discardableResult
+        func finish() throws -> [UInt8] {
+            if let failure { throw failure }
+            let last = pending.last
+            try flush()
+            let hash = Array(hasher.finalize())
+            let lines = lineBreaks + (size > 0 && last != 0x0A ? 1 : 0)
+            let update = try database.cached("UPDATE input SET size = ?, lines = ?, content_hash = ? WHERE id = ?")
+            try update.bind(1, size)
+            try update.bind(2, lines)
+            try update.bind(3, hash)
+            try update.bind(4, input)
+            try update.run()
+            return hash
+        }
+    }
+
+    /// One zstd frame of `bytes`.
+    static func compress(_ bytes: [UInt8]) throws(StoreError) -> [UInt8] {
+        let bound = ZSTD_compressBound(bytes.count)
+        var out = [UInt8](repeating: 0, count: bound)
+        let written = bytes.withUnsafeBytes { source in
+            out.withUnsafeMutableBytes { ZSTD_compress($0.baseAddress, bound, source.baseAddress, source.count, level) }
+        }
+        guard ZSTD_isError(written) == 0 else {
+            throw .storedInput(reason: "zstd could not compress a chunk: \(String(cString: ZSTD_getErrorName(written)))")
+        }
+        out.removeSubrange(written...)
+        return out
+    }
+
+    /// The bytes of one zstd frame (a chunk, at most `chunkSize` bytes).
+    static func decompress(_ frame: [UInt8]) throws(StoreError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: chunkSize)
+        let written = frame.withUnsafeBytes { source in
+            out.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, chunkSize, source.baseAddress, source.count) }
+        }
+        guard ZSTD_isError(written) == 0 else {
+            throw .storedInput(reason: "a stored chunk does not decompress: \(String(cString: ZSTD_getErrorName(written)))")
+        }
+        out.removeSubrange(written...)
+        return out
+    }
+
+    /// A stored input.
+    public struct Input: Equatable, Sendable {
+        public var id: Int64
+        public var batch: Int64
+        public var name: String
+        public var size: Int64
+        public var lines: Int64
+        public var contentHash: [UInt8]
+    }
+
+    /// The inputs of `batch` (every input when nil), in the order they were read.
+    public static func inputs(of batch: Int64?, in store: Store) throws(SQLiteError) -> [Input] {
+        let statement = try store.database.prepare(
+            "SELECT id, batch, name, size, lines, content_hash FROM input WHERE ?1 IS NULL OR batch = ?1 ORDER BY id")
+        try statement.bind(1, batch)
+        var inputs: [Input] = []
+        while try statement.step() {
+            inputs.append(Input(
+                id: statement.int(0), batch: statement.int(1), name: statement.string(2), size: statement.int(3),
+                lines: statement.int(4), contentHash: statement.blob(5)))
+        }
+        return inputs
+    }
+
+    /// Calls `body` with the bytes of `input`, chunk by chunk, in order.
+    public static func forEachChunk(of input: Int64, in store: Store, _ body: ([UInt8]) throws -> Void) throws {
+        let statement = try store.database.prepare("SELECT idx, data FROM input_chunk WHERE input = ? ORDER BY idx")
+        try statement.bind(1, input)
+        var expected: Int64 = 0
+        while try statement.step() {
+            guard statement.int(0) == expected else {
+                throw StoreError.storedInput(reason: "input \(input) lacks chunk \(expected)")
+            }
+            try body(try decompress(statement.blob(1)))
+            expected += 1
+        }
+    }
+
+    /// The SHA-256 of the stored bytes of `input`: equal to its `content_hash` unless a chunk
+    /// was changed.
+    public static func storedHash(of input: Int64, in store: Store) throws -> [UInt8] {
+        var hasher = SHA256()
+        try forEachChunk(of: input, in: store) { bytes in bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) } }
+        return Array(hasher.finalize())
+    }
+
+    /// Line `line` (from 1) of `input`, without its line break; nil past the end. Reads the
+    /// chunk the line starts in and, for a line that runs on, the chunks after it.
+    public static func line(_ line: Int64, of input: Int64, in store: Store) throws -> [UInt8]? {
+        // The last chunk that begins before the line does (its first byte belongs to an
+        // earlier line): the line starts in it or after it.
+        let start = try store.database.cached(
+            "SELECT idx, first_line FROM input_chunk WHERE input = ? AND first_line < ? ORDER BY idx DESC LIMIT 1")
+        defer { start.reset() }
+        try start.bind(1, input)
+        try start.bind(2, line)
+        var index: Int64 = 0
+        var current: Int64 = 1
+        if try start.step() {
+            index = start.int(0)
+            current = start.int(1)
+        }
+        start.reset()
+        let chunk = try store.database.cached("SELECT data FROM input_chunk WHERE input = ? AND idx = ?")
+        defer { chunk.reset() }
+        var text: [UInt8] = []
+        var found = false
+        while true {
+            try chunk.bind(1, input)
+            try chunk.bind(2, index)
+            guard try chunk.step() else { break }
+            let bytes = try decompress(chunk.blob(0))
+            chunk.reset()
+            for byte in bytes {
+                if current == line {
+                    found = true
+                    if byte == 0x0A { return text.last == 0x0D ? Array(text.dropLast()) : text }
+                    text.append(byte)
+                } else if byte == 0x0A {
+                    current += 1
+                }
+            }
+            index += 1
+        }
+        return found ? (text.last == 0x0D ? Array(text.dropLast()) : text) : nil
+    }
+}
