@@ -96,7 +96,10 @@ import Testing
             #expect(zip(chain, cleanChain).allSatisfy { $0.hash == $1.hash })
             // The chain equals the clean one hash for hash; a full verify (replay, snapshots) of
             // the re-run store every fourth round keeps the test short.
-            if round % 4 == 0 { #expect(try Verifier(store: store).run().passed) }
+            if round % 4 == 0 {
+                let report = try Verifier(store: store).run()
+                #expect(report.passed, "round \(round): \(report.problems.prefix(3))")
+            }
         }
         // Most kills must land inside the ingest, or the test proves little.
         #expect(kills >= 20, "only \(kills) of \(round) kills landed before the ingest finished")

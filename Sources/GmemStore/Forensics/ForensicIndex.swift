@@ -45,7 +45,11 @@ struct ForensicIndexWriter {
             }
             nodes = found
         }
-        maxTS = try store.database.scalarInt("SELECT max(max_ts) FROM (SELECT max_ts FROM ts_grid ORDER BY seq DESC LIMIT 1 UNION ALL SELECT max(ts) FROM event WHERE seq > coalesce((SELECT max(seq) FROM ts_grid), 0))")
+        // The largest ts so far: the grid's last maximum, and the events after it.
+        maxTS = try store.database.scalarInt("""
+            SELECT max(m) FROM (SELECT (SELECT max_ts FROM ts_grid ORDER BY seq DESC LIMIT 1) AS m
+            UNION ALL SELECT max(ts) FROM event WHERE seq > coalesce((SELECT max(seq) FROM ts_grid), 0))
+            """)
     }
 
     /// The frame key of a frame number: its top bit flipped, so that SQLite's signed order is

@@ -7,8 +7,6 @@ final class NameTable {
     /// Text by id; index 0 is never an id.
     private var texts: [String?] = [nil]
     private var ids: [String: Int64] = [:]
-    /// The ids read from or written to the database so far, and those of them committed.
-    private var committedCount = 1
 
     init(database: Database) {
         self.database = database
@@ -46,16 +44,13 @@ final class NameTable {
         defer { statement.reset() }
         try statement.bind(1, Int64(texts.count))
         while try statement.step() { remember(id: statement.int(0), text: statement.string(1)) }
-        committedCount = texts.count
     }
 
-    /// Marks every name known so far as committed (after the write transaction committed).
-    func commit() { committedCount = texts.count }
-
-    /// Forgets the names written by a transaction that rolled back.
+    /// After a write transaction rolled back: forgets every name, since some were read or
+    /// written inside it and their ids may be given to other names; they are read again.
     func rollback() {
-        for index in committedCount..<texts.count { if let text = texts[index] { ids[text] = nil } }
-        texts.removeSubrange(committedCount...)
+        texts = [nil]
+        ids = [:]
     }
 
     private func remember(id: Int64, text: String) {

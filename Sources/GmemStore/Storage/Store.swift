@@ -394,7 +394,6 @@ public final class Store {
             names.rollback()
             throw error
         }
-        names.commit()
         if let finished {
             head = (finished.seq, finished.hash, finished.engine)
             forensicHead = finished.forensic
