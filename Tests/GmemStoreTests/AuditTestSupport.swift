@@ -37,8 +37,8 @@ func removeStore(_ path: String) {
 func ingest(_ text: String, into store: Store, name: String = "test.jsonl") throws {
     let reader = LineReader(name: name, contents: Array(text.utf8))
     _ = try store.ingest(source: name, format: "jsonl") { writer in
-        try JSONLIngest().read(reader, into: writer)
-        return nil
+        try JSONLIngest().read(reader, into: writer, input: try writer.storeInput(named: name, reader: reader))
+        return reader.contentHash
     }
 }
 

@@ -22,7 +22,7 @@ func generatedLog(events: Int, seed: UInt64, gmemSize: UInt64 = 64 << 20, misbeh
 func ingest(_ text: String, name: String, into store: Store, addsSource: Bool = true) throws -> Store.BatchSummary {
     let reader = LineReader(name: name, contents: Array(text.utf8))
     return try store.ingest(source: name, format: "jsonl") { writer in
-        try JSONLIngest(addsSource: addsSource).read(reader, into: writer)
+        try JSONLIngest(addsSource: addsSource).read(reader, into: writer, input: try writer.storeInput(named: name, reader: reader))
         return reader.contentHash
     }
 }

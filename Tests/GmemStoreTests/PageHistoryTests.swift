@@ -71,7 +71,7 @@ import Testing
             let temporary = try TemporaryStore()
             let store = try temporary.open()
             _ = try SeedScenarios.ingest(scenario, into: store)
-            let names = try store.database.prepare("SELECT DISTINCT gmem, page_lo, page_hi FROM event_touch")
+            let names = try store.database.prepare("SELECT DISTINCT g.text, p.page_lo, p.page_hi FROM page_event p JOIN name g ON g.id = p.gmem")
             var subjects: [(String, Range<UInt64>)] = []
             while try names.step() {
                 let lo = UInt64(names.int(1))
@@ -137,66 +137,5 @@ import Testing
             let lo = random.next() % 2048
             try check(store, gmem: gmem, pages: lo..<(lo + 1 + random.next() % 3))
         }
-    }
-}
-
-/// A history reads its events from the forms in the page index; rows without one (written
-/// before migration 0004) or with a damaged one are read from the stored bodies instead, and
-/// must give the same history.
-@Suite struct PageIndexFormTests {
-    func subjects(_ store: Store) throws -> [History.Subject] {
-        var random = SeededGenerator(seed: 21)
-        return (0..<16).map { _ in
-            .file(gmem: "g\(1 + random.next() % 5)", offset: (random.next() % 2048) * pageSize, size: (1 + random.next() % 3) * pageSize)
-        }
-    }
-
-    func histories(_ store: Store) throws -> [String] {
-        try subjects(store).map { subject in
-            let history = History(store: store)
-            return HistoryFormat.text(try history.entries(for: subject)) + "\n" + HistoryFormat.json(try history.entries(for: subject, bodies: true))
-        }
-    }
-
-    @Test func rowsWithoutOrWithDamagedFormsReadTheBody() throws {
-        let temporary = try TemporaryStore()
-        let store = try temporary.open()
-        try ingest(generatedLog(events: 3000, seed: 17, gmemSize: 8 << 20, misbehaviour: 0.3, ids: true), name: "gen.jsonl", into: store)
-        #expect(try store.database.scalarInt("SELECT count(*) FROM page_event WHERE form IS NULL") == 0)
-        let withForms = try histories(store)
-        #expect(withForms.contains { $0.contains("\"id\"") }, "bodies carry what the forms leave out")
-        try store.database.execute("UPDATE page_event SET form = NULL WHERE seq % 3 = 0")
-        try store.database.execute("UPDATE page_event SET form = x'01ff' WHERE seq % 3 = 1")
-        #expect(try histories(store) == withForms)
-    }
-
-    /// A store made before migration 0004 (its index in `page_span`) is migrated by the next
-    /// ingest; its old rows have no form and its histories do not change.
-    @Test func migrationKeepsTheIndexOfAnOlderStore() throws {
-        let temporary = try TemporaryStore()
-        let log = generatedLog(events: 2000, seed: 19, gmemSize: 8 << 20, misbehaviour: 0.3)
-        let lines = log.split(separator: "\n")
-        do {
-            let store = try temporary.open()
-            try ingest(lines[..<1000].joined(separator: "\n"), name: "first.jsonl", into: store)
-            try store.database.execute("""
-                CREATE TABLE page_span (gmem TEXT NOT NULL, level INTEGER NOT NULL, bin INTEGER NOT NULL, seq INTEGER NOT NULL,
-                    page_lo INTEGER NOT NULL, page_hi INTEGER NOT NULL, PRIMARY KEY (gmem, level, bin, seq, page_lo)) STRICT, WITHOUT ROWID;
-                INSERT INTO page_span SELECT gmem, level, bin, seq, page_lo, page_hi FROM page_event;
-                DROP TABLE page_event;
-                DROP TABLE frame_event;
-                PRAGMA user_version = 3;
-                """)
-        }
-        let store = try temporary.open()
-        try ingest(lines[1000...].joined(separator: "\n"), name: "second.jsonl", into: store)
-        #expect(try store.database.scalarInt("SELECT count(*) FROM page_event WHERE form IS NULL AND seq <= 1000") ?? 0 > 0)
-        #expect(try store.database.scalarInt("SELECT count(*) FROM page_event WHERE form IS NULL AND seq > 1000") == 0)
-        let reference = try TemporaryStore()
-        let fresh = try reference.open()
-        try ingest(lines[..<1000].joined(separator: "\n"), name: "first.jsonl", into: fresh)
-        try ingest(lines[1000...].joined(separator: "\n"), name: "second.jsonl", into: fresh)
-        #expect(try histories(store) == histories(fresh))
-        #expect(try Verifier(store: store).run().problems.isEmpty)
     }
 }

@@ -53,7 +53,7 @@ import Testing
     func appendOnly() throws {
         let temporary = try TemporaryStore()
         _ = try JSONLIngest().ingest(path: Self.scenario.path, into: temporary.store)
-        for sql in ["UPDATE event SET body = 'x' WHERE seq = 1", "DELETE FROM event WHERE seq = 1"] {
+        for sql in ["UPDATE event SET note = 'x' WHERE seq = 1", "DELETE FROM event WHERE seq = 1"] {
             #expect {
                 try temporary.store.database.execute(sql)
             } throws: { error in
@@ -69,7 +69,7 @@ import Testing
         #expect(try Verifier(store: temporary.store).run().passed)
         let database = temporary.store.database
         try database.execute("DROP TRIGGER event_is_append_only_update")
-        try database.execute(#"UPDATE event SET body = replace(body, '"result":"EIO"', '"result":"ok"') WHERE seq = 8"#)
+        try database.execute("UPDATE event SET result = (SELECT id FROM name WHERE text = 'ok') WHERE seq = 8")
         #expect(database.changes == 1)
         let report = try Verifier(store: temporary.store).run()
         #expect(!report.passed)
@@ -83,7 +83,7 @@ import Testing
         _ = try JSONLIngest().ingest(path: Self.scenario.path, into: temporary.store)
         let head = try temporary.store.headLink()
         try temporary.store.database.execute("DROP TRIGGER event_is_append_only_delete")
-        try temporary.store.database.execute("DELETE FROM event_touch WHERE seq > \(head.seq - 3); DELETE FROM event WHERE seq > \(head.seq - 3); DELETE FROM snapshot")
+        try temporary.store.database.execute("DELETE FROM page_event WHERE seq > \(head.seq - 3); DELETE FROM event WHERE seq > \(head.seq - 3); DELETE FROM snapshot")
         let report = try Verifier(store: temporary.store).run(expectHead: (head.seq, head.hash))
         #expect(!report.passed)
         #expect(report.problems.contains { $0.contains("before the expected head \(head.seq)") })

@@ -56,8 +56,9 @@ public struct Verifier {
         var batches: [Int64: ClosedRange<Int64>] = [:]
         let batchRows = try store.database.prepare("SELECT id, first_seq, last_seq FROM batch WHERE first_seq IS NOT NULL")
         while try batchRows.step() { batches[batchRows.int(0)] = batchRows.int(1)...max(batchRows.int(1), batchRows.int(2)) }
-        var inputs: [Int64: (batch: Int64, lines: Int64)] = [:]
-        for input in try InputArchive.inputs(of: nil, in: store) { inputs[input.id] = (input.batch, input.lines) }
+        var inputs: [Int64: (batch: Int64, lines: Int64, name: String)] = [:]
+        for input in try InputArchive.inputs(of: nil, in: store) { inputs[input.id] = (input.batch, input.lines, input.name) }
+        func known(_ input: Int64) -> (batch: Int64, lines: Int64, name: String)? { inputs[input] }
         var lastLine: [Int64: Int64] = [:]
         let auditedTo = try store.auditedSeq()
         var auditor = Auditor()
@@ -84,7 +85,7 @@ public struct Verifier {
             let hash = rows.blob(2)
             report.events += 1
             if seq != expectedSeq {
-                problem(seq, "seq \(expectedSeq)…\(seq - 1) missing: the log has a gap")
+                problem(min(seq, expectedSeq), "seq \(expectedSeq)…\(seq - 1) missing: the log has a gap")
             }
             expectedSeq = seq + 1
             defer { previous = hash }
@@ -127,7 +128,10 @@ public struct Verifier {
             case (nil, nil):
                 break
             case (let input?, let line?):
-                if let known = inputs[input], known.batch == stored.batch, line >= 1, line <= known.lines, line >= lastLine[input] ?? 0 {
+                // Where the event names its own input as its source (every event read without
+                // --verbatim), the line is the one it names.
+                let named = event.source.map { $0.file == known(input)?.name && Int64(bitPattern: $0.line) != line } ?? false
+                if let known = inputs[input], known.batch == stored.batch, line >= 1, line <= known.lines, line >= lastLine[input] ?? 0, !named {
                     lastLine[input] = line
                 } else {
                     problem(seq, "columns input, input_line (\(input), \(line)) name no line of this batch's inputs in order: the row was changed")
@@ -300,25 +304,36 @@ extension Verifier {
             if batches.optionalInt(1) != batches.optionalInt(7) || batches.optionalInt(2) != batches.optionalInt(8)
                 || batches.int(3) != batches.int(6) || batches.int(4) != batches.int(9)
             {
-                problem(batches.optionalInt(7), "batch \(id)'s seqs or counts differ from its events and rejects: the batch was changed")
+                // Named at the first seq where the batch and its events part: after the last
+                // event they share when its end differs (a cut tail), else at its start.
+                let seq: Int64? = batches.optionalInt(2) != batches.optionalInt(8)
+                    ? min(batches.optionalInt(2) ?? 0, batches.optionalInt(8) ?? 0) + 1
+                    : min(batches.optionalInt(1) ?? .max, batches.optionalInt(7) ?? .max)
+                problem(seq, "batch \(id)'s seqs or counts (\(batches.optionalInt(1).map(String.init) ?? "none")…\(batches.optionalInt(2).map(String.init) ?? "none"), \(batches.int(3)) added) differ from its events (\(batches.optionalInt(7).map(String.init) ?? "none")…\(batches.optionalInt(8).map(String.init) ?? "none"), \(batches.int(6))) and rejects: the batch or the log was changed")
             }
             let inputs = try InputArchive.inputs(of: id, in: store)
             var hashes: [[UInt8]] = []
             for input in inputs {
-                let stored = try InputArchive.storedHash(of: input.id, in: store)
+                let stored: [UInt8]
+                do {
+                    stored = try InputArchive.storedHash(of: input.id, in: store)
+                } catch {
+                    problem(nil, "the stored bytes of input \(input.id) ('\(input.name)', batch \(id)) cannot be read back (\(error)): a chunk was changed")
+                    continue
+                }
                 if stored != input.contentHash {
                     problem(nil, "the stored bytes of input \(input.id) ('\(input.name)', batch \(id)) do not hash to its content hash: a chunk was changed")
                 }
                 hashes.append(input.contentHash)
             }
-            if !inputs.isEmpty, let recorded = batches.optionalBlob(5), recorded != Store.contentHash(ofInputs: hashes) {
+            if let recorded = batches.optionalBlob(5), inputs.isEmpty || recorded != Store.contentHash(ofInputs: hashes) {
                 problem(nil, "batch \(id)'s content hash is not that of its stored inputs: the batch was changed")
             }
         }
         let rejects = try store.database.prepare("SELECT r.id, r.line, r.text, i.id FROM reject r JOIN input i ON i.batch = r.batch AND i.name = r.source")
         while try rejects.step() {
-            let line = try InputArchive.line(rejects.int(1), of: rejects.int(3), in: store)
-            if line.map({ String(decoding: $0, as: UTF8.self) }) != rejects.string(2) {
+            let line = try? InputArchive.line(rejects.int(1), of: rejects.int(3), in: store)
+            if line?.map({ String(decoding: $0, as: UTF8.self) }) != rejects.string(2) {
                 problem(nil, "reject \(rejects.int(0)) does not hold line \(rejects.int(1)) of its stored input: the reject was changed")
             }
         }
