@@ -332,8 +332,8 @@ extension Verifier {
         }
         let rejects = try store.database.prepare("SELECT r.id, r.line, r.text, i.id FROM reject r JOIN input i ON i.batch = r.batch AND i.name = r.source")
         while try rejects.step() {
-            let line = try? InputArchive.line(rejects.int(1), of: rejects.int(3), in: store)
-            if line?.map({ String(decoding: $0, as: UTF8.self) }) != rejects.string(2) {
+            let line = (try? InputArchive.line(rejects.int(1), of: rejects.int(3), in: store)) ?? nil
+            if line.map({ String(decoding: $0, as: UTF8.self) }) != rejects.string(2) {
                 problem(nil, "reject \(rejects.int(0)) does not hold line \(rejects.int(1)) of its stored input: the reject was changed")
             }
         }
