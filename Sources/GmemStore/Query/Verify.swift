@@ -148,11 +148,10 @@ public struct Verifier {
                     if stored != expected { problem(seq, "the page overlap index's form of the event differs from a replay: the row was changed") }
                 }
             }
-            if verdict.expected != rows.optionalString(8)
-                || verdict.expectedErrorOffset.map({ Int64(bitPattern: $0) }) != rows.optionalInt(9)
-                || verdict.diverged != (rows.int(10) != 0)
+            if let difference = verdict.differences(
+                storedExpected: rows.optionalString(8), storedErrorOffset: rows.optionalInt(9), storedDiverged: rows.int(10) != 0)
             {
-                problem(seq, "stored verdict (\(rows.optionalString(8) ?? "none")) differs from a replay (\(verdict.expected ?? "none"))")
+                problem(seq, "stored verdict differs from a replay: \(difference)")
             }
             if seq >= frameIndexSince {
                 for span in FrameIndex.spans(of: event, verdict: verdict, fileName: { engine.state.files[$0].name }) where FrameIndex.isIndexed(span) {
