@@ -11,7 +11,7 @@ struct ExplainCommand: ParsableCommand {
         case text, json
     }
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: ReadingStoreOptions
 
     @Argument(help: "The finding's id, as `audit` prints it.")
     var finding: Int64

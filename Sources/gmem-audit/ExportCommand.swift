@@ -8,7 +8,7 @@ struct ExportCommand: ParsableCommand {
         abstract: "Write the log as canonical JSON Lines (re-ingestible with identical hashes and state) or as CSV, streaming."
     )
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: ReadingStoreOptions
 
     @Option(help: "Output format.")
     var format: ExportFormat = .jsonl

@@ -11,7 +11,7 @@ struct HistoryCommand: ParsableCommand {
         case text, json
     }
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: ReadingStoreOptions
 
     @Option(help: "The gmem file (with --offset).")
     var gmem: String?

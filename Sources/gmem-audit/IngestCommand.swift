@@ -47,6 +47,14 @@ struct IngestCommand: ParsableCommand {
     }
 
     func run() throws {
+        // An input that cannot be read is refused before the store is opened, so that a first
+        // ingest of a mistyped name leaves no empty store behind. Only checked, not opened: a
+        // FIFO's writer must meet the one reader that then reads it.
+        for file in files where file != "-" && access(file, R_OK) != 0 {
+            let error = StoreError.unreadableInput(path: file, reason: String(cString: strerror(errno)))
+            printError("gmem-audit: \(error)")
+            throw Exit.code(for: error)
+        }
         let store = try self.store.openForWriting()
         try failing {
             if let snapshotInterval {
@@ -88,7 +96,8 @@ struct IngestCommand: ParsableCommand {
     }
 
     private func report(_ summary: MergeIngest.Summary) {
-        let name = summary.inputs.map(\.name).joined(separator: " + ")
+        // File and tracepoint names come from the input: shown with their control characters escaped.
+        let name = terminalSafe(summary.inputs.map(\.name).joined(separator: " + "))
         if let batch = summary.batch.duplicateOfBatch {
             print("\(name): already ingested as batch \(batch); nothing added")
             return
@@ -102,7 +111,7 @@ struct IngestCommand: ParsableCommand {
             if input.skipped.total > 0 {
                 text += ": " + input.skipped.sorted.map { "\($0.name) \($0.count)" }.joined(separator: ", ")
             }
-            print(text)
+            print(terminalSafe(text))
         }
         if summary.unresolvedVM > 0 {
             print("  \(summary.unresolvedVM) trace events name no VM (vm \"?\"): none or several VMs were alive; use --vm NAME")

@@ -8,7 +8,7 @@ struct ReportCommand: ParsableCommand {
         abstract: "Write one self-contained HTML page: a timeline per gmem of page shareability, mapping and pins, with findings marked."
     )
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: ReadingStoreOptions
 
     @Option(help: "The HTML file to write.")
     var out: String
@@ -46,6 +46,6 @@ struct ReportCommand: ParsableCommand {
             printError("gmem-audit: cannot write '\(out)': check that its directory exists and is writable")
             throw Exit.ioError
         }
-        print("wrote \(out) (\(html.utf8.count) bytes)")
+        print("wrote \(terminalSafe(out)) (\(html.utf8.count) bytes)")
     }
 }

@@ -11,7 +11,7 @@ struct StateCommand: ParsableCommand {
         case text, json, csv
     }
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: ReadingStoreOptions
 
     @Option(help: "A seq, or an RFC 3339 time (the last event with ts at or before it).")
     var at: LogPoint?

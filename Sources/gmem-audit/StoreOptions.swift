@@ -2,24 +2,35 @@ import ArgumentParser
 import Foundation
 import GmemStore
 
-/// The store every command works on.
+/// The store every command works on. Writing commands take only this; reading commands take
+/// `ReadingStoreOptions`, which adds `--immutable`, so that no writing command offers it.
 struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: "The store file (default: $GMEM_DB, else ./gmem.db).")
     var db: String?
 
-    @Flag(help: "Reading commands: open the store with immutable=1, for evidence on read-only media (no -wal/-shm is created; nothing may write the file meanwhile).")
-    var immutable = false
-
     var path: String { db ?? ProcessInfo.processInfo.environment["GMEM_DB"] ?? "./gmem.db" }
 
-    /// True when the store file exists.
-    var exists: Bool { FileManager.default.fileExists(atPath: path) }
+    /// True when something is at the store's path (a symbolic link to nothing counts, so that
+    /// opening it says what is wrong with it).
+    var exists: Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
 
     /// Opens the store for writing (creating it when missing).
     func openForWriting() throws -> Store {
-        if immutable { throw ValidationError("--immutable is for reading commands; this command writes to the store") }
-        return try failing { () throws(StoreError) in try Store(path: path, access: .readWrite) }
+        try failing { () throws(StoreError) in try Store(path: path, access: .readWrite) }
     }
+}
+
+/// The store a reading command reads, and how.
+struct ReadingStoreOptions: ParsableArguments {
+    @OptionGroup var location: StoreOptions
+
+    @Flag(help: "Open the store with immutable=1, for evidence on read-only media: nothing is written beside it, and a -wal that holds committed batches is read from a private copy in $TMPDIR. Nothing may write the store meanwhile.")
+    var immutable = false
+
+    var path: String { location.path }
 
     /// Opens the store read-only (`mode=ro`, or `immutable=1` with `--immutable`); the file is
     /// never written.
@@ -38,9 +49,9 @@ enum Exit {
 
     static func code(for error: StoreError) -> ExitCode {
         switch error {
-        case .missingStore, .unreadableInput: noInput
+        case .missingStore, .unreadableInput, .danglingLink: noInput
         case .decode: dataError
-        case .notAStore, .newerSchema, .database, .oldLayout, .storedInput: ioError
+        case .notAStore, .newerSchema, .database, .readOnlyMedia, .walNotFolded, .oldLayout, .storedInput: ioError
         }
     }
 }
@@ -60,9 +71,10 @@ func writeLine(_ bytes: [UInt8]) {
     }
 }
 
-/// Prints a line to standard error.
+/// Prints a message as one line to standard error, its control characters escaped
+/// (`terminalSafe`): messages quote file names, ids and reasons from the evidence.
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    FileHandle.standardError.write(Data((terminalSafe(text) + "\n").utf8))
 }
 
 /// Runs `body`, turning a gmem error into its message on stderr and its exit code.

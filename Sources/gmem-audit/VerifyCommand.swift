@@ -7,7 +7,7 @@ struct VerifyCommand: ParsableCommand {
         abstract: "Check the hash chain, SQLite's integrity, and that verdicts, snapshots and Merkle roots equal a fresh replay; print the head."
     )
 
-    @OptionGroup var store: StoreOptions
+    @OptionGroup var store: ReadingStoreOptions
 
     @Option(name: .customLong("expect-head"), help: "SEQ:HASH printed by an earlier verify: prove the log still holds it.")
     var expectHead: String?
@@ -52,7 +52,7 @@ struct VerifyCommand: ParsableCommand {
             print("verify: ok (keep the head and the root elsewhere: verify --expect-head \(report.head) proves the log was not cut short)")
             return
         }
-        for problem in report.problems { print("problem: \(problem)") }
+        for problem in report.problems { print("problem: \(terminalSafe(problem))") }
         if let seq = report.firstBadSeq { print("first bad seq: \(seq)") }
         print("verify: FAILED")
         throw Exit.verifyFailed

@@ -122,6 +122,11 @@ extension Policy {
     /// Parses a policy from YAML (or JSON) text; `file` names it in errors.
     public init(yaml text: String, file: String) throws(PolicyError) {
         self.init()
+        if let line = PolicyDepth.lineExceedingLimit(text) {
+            throw PolicyError(
+                file: file, line: line,
+                message: "the policy nests deeper than \(PolicyDepth.limit) levels here; a policy needs six (rules, a rule, its exceptions, an exception, its range)")
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)

@@ -108,7 +108,8 @@ public enum ExplainFormat {
                 for run in step.after { out.append("    after   " + HistoryFormat.summary(run)) }
             }
         }
-        return out.joined(separator: "\n")
+        // Each line is one line: a newline or escape sequence in a note or a message is shown.
+        return out.map(terminalSafe).joined(separator: "\n")
     }
 
     /// `{"finding": …, "events": [{seq, role, ts, op, event, expected, result, diverged, before, after}]}`.

@@ -73,7 +73,7 @@ public enum HistoryFormat {
         sink.decimal(seq)
         if let role {
             sink.write(" [")
-            sink.write(role)
+            sink.write(escaping: role)
             sink.write("]")
         }
         if let ts = event.ts {
@@ -81,20 +81,20 @@ public enum HistoryFormat {
             sink.timestamp(ts)
         }
         sink.write("  ")
-        sink.write(event.actor)
+        sink.write(escaping: event.actor)
         sink.write(" ")
         describe(event, into: &sink)
         if let result = event.result {
             sink.write("  result ")
-            sink.write(result)
+            sink.write(escaping: result)
             if verdict.diverged {
                 sink.write(" (model expected ")
-                sink.write(verdict.expected ?? "unresolved")
+                sink.write(escaping: verdict.expected ?? "unresolved")
                 sink.write(")")
             }
         } else {
             sink.write("  expected ")
-            sink.write(verdict.expected ?? "unresolved")
+            sink.write(escaping: verdict.expected ?? "unresolved")
         }
     }
 
@@ -106,18 +106,18 @@ public enum HistoryFormat {
     }
 
     static func describe(_ event: Event, into sink: inout TextSink) {
-        sink.write(event.op.name)
+        sink.write(escaping: event.op.name)
         switch event.op.range {
         case .file(let gmem, let offset, let size)?:
             sink.write(" ")
-            sink.write(gmem)
+            sink.write(escaping: gmem)
             sink.write(" ")
             sink.hex(offset)
             sink.write("+")
             sink.hex(size)
         case .guest(let vm, let gpa, let size)?:
             sink.write(" ")
-            sink.write(vm)
+            sink.write(escaping: vm)
             sink.write(" gpa ")
             sink.hex(gpa)
             sink.write("+")
@@ -127,21 +127,21 @@ public enum HistoryFormat {
         switch event.op {
         case .convert(_, let to), .convertRequest(_, _, _, let to, _):
             sink.write(" to=")
-            sink.write(to.rawValue)
+            sink.write(escaping: to.rawValue)
         case .pin(_, let holder), .release(_, let holder):
             sink.write(" holder=")
-            sink.write(holder.rawValue)
+            sink.write(escaping: holder.rawValue)
         case .vmCreate(let name, _, _), .vmDestroy(let name), .vmBugged(let name, _), .gmemClose(let name):
             sink.write(" ")
-            sink.write(name)
+            sink.write(escaping: name)
         case .gmemCreate(_, let gmem, let size, _, _):
             sink.write(" ")
-            sink.write(gmem)
+            sink.write(escaping: gmem)
             sink.write(" size ")
             sink.hex(size)
         case .bind(let vm, let gmem, let slot, let gpa, let size, let offset, _):
             sink.write(" ")
-            sink.write(vm)
+            sink.write(escaping: vm)
             sink.write(" slot ")
             sink.decimal(slot)
             sink.write(" gpa ")
@@ -149,12 +149,12 @@ public enum HistoryFormat {
             sink.write("+")
             sink.hex(size)
             sink.write(" → ")
-            sink.write(gmem)
+            sink.write(escaping: gmem)
             sink.write(" ")
             sink.hex(offset)
         case .unbind(let vm, let slot):
             sink.write(" ")
-            sink.write(vm)
+            sink.write(escaping: vm)
             sink.write(" slot ")
             sink.decimal(slot)
         case .reuse(let pfn, let npages, let owner):
@@ -164,7 +164,7 @@ public enum HistoryFormat {
             sink.decimal(npages)
             if let owner {
                 sink.write(" to ")
-                sink.write(owner)
+                sink.write(escaping: owner)
             }
         case .mce(let pfn):
             sink.write(" pfn ")
@@ -181,13 +181,13 @@ public enum HistoryFormat {
 
     /// A run as `g1 0x0+0x1000, private, populated pfn 0x…, mapped, pins td=1`.
     static func summary(_ run: StateRun, into sink: inout TextSink) {
-        sink.write(run.gmem)
+        sink.write(escaping: run.gmem)
         sink.write(" ")
         sink.hex(run.offset)
         sink.write("+")
         sink.hex(run.size)
         sink.write(", ")
-        sink.write(run.page.shareability.rawValue)
+        sink.write(escaping: run.page.shareability.rawValue)
         if run.page.populated {
             sink.write(", populated")
             if let pfn = run.pfn {
@@ -203,7 +203,7 @@ public enum HistoryFormat {
         }
         if run.page.requested != .none {
             sink.write(", requested ")
-            sink.write(run.page.requested.rawValue)
+            sink.write(escaping: run.page.requested.rawValue)
         }
         if run.page.quarantined { sink.write(", QUARANTINED") }
     }

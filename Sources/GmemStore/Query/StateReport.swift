@@ -42,7 +42,7 @@ extension TextSink {
         for holder in Holder.allCases where pins[holder] > 0 {
             if !first { write(";") }
             first = false
-            write(holder.rawValue)
+            write(escaping: holder.rawValue)
             write("=")
             decimal(UInt64(pins[holder]))
         }
@@ -120,10 +120,11 @@ public enum StateReport {
     static func flag(_ value: Bool) -> String { value ? "yes" : "no" }
 }
 
-/// `0x` and lower-case hex digits.
-
-/// An aligned plain-text table.
+/// An aligned plain-text table. Every cell is written with its control characters escaped
+/// (`terminalSafe`), so that no value can end a row or start another.
 public func table(header: [String], rows: [[String]]) -> String {
+    let header = header.map(terminalSafe)
+    let rows = rows.map { $0.map(terminalSafe) }
     var widths = header.map(\.count)
     for row in rows {
         for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) }

@@ -169,14 +169,10 @@ public struct Verifier {
                     problem(seq, "the page overlap index's span \(span) ends elsewhere: the row was changed")
                 }
             }
-            if verdict.expected != stored.expected {
-                problem(seq, "stored expected outcome (\(stored.expected ?? "none")) differs from a replay's (\(verdict.expected ?? "none"))")
-            }
-            if verdict.expectedErrorOffset.map({ Int64(bitPattern: $0) }) != stored.expectedErrorOffset {
-                problem(seq, "stored expected error offset (\(stored.expectedErrorOffset.map { hex(UInt64(bitPattern: $0)) } ?? "none")) differs from a replay's (\(verdict.expectedErrorOffset.map { hex($0) } ?? "none"))")
-            }
-            if verdict.diverged != stored.diverged {
-                problem(seq, "stored divergence (\(stored.diverged)) differs from a replay's (\(verdict.diverged))")
+            if let difference = verdict.differences(
+                storedExpected: stored.expected, storedErrorOffset: stored.expectedErrorOffset, storedDiverged: stored.diverged)
+            {
+                problem(seq, "stored verdict differs from a replay: \(difference)")
             }
             if Store.isStructural(event.op, expected: verdict.expected, diverged: verdict.diverged) != (rows.int(tail) == 1) {
                 problem(seq, "column structural differs from a replay: the row was changed")

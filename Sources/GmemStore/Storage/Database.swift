@@ -16,11 +16,13 @@ public final class Database {
     public let path: String
     private var statements: [String: Statement] = [:]
 
-    public init(path: String, access: Access) throws(SQLiteError) {
+    /// Opens `file` (by default `path`); `path` is the name errors give the store, which
+    /// differs from `file` when a private copy of it is read.
+    public init(path: String, access: Access, file: String? = nil) throws(SQLiteError) {
         self.path = path
         var handle: OpaquePointer?
         var flags = SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX
-        var uri = "file:" + Self.escape(path)
+        var uri = "file:" + Self.escape(file ?? path)
         switch access {
         case .readWrite:
             flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE

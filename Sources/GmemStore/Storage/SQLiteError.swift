@@ -19,6 +19,8 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
         public static let cantOpen = Code(SQLITE_CANTOPEN)
         /// SQLITE_READONLY: a write on a read-only connection.
         public static let readOnly = Code(SQLITE_READONLY)
+        /// SQLITE_IOERR: the operating system refused a read or write.
+        public static let ioError = Code(SQLITE_IOERR)
 
         public var description: String { String(cString: sqlite3_errstr(rawValue)) }
     }
@@ -33,6 +35,9 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         var text = "SQLite error \(extendedCode) (\(code)): \(message)"
         if let sql { text += " — in: \(sql)" }
+        if code == .busy {
+            text += " — another gmem-audit held the store's write lock for the whole busy timeout (\(Store.busyTimeoutSeconds) s); run this again when it has finished"
+        }
         return text
     }
 }

@@ -18,27 +18,52 @@ public final class Store {
     /// shrinks again once the readers are gone. docs/RELIABILITY.md gives the whole policy.
     public static let walSizeLimit: Int64 = 16 << 20
 
+    /// How long a writer waits for another process's batch to commit before it gives up
+    /// (`PRAGMA busy_timeout`): a batch of a big trace takes seconds to minutes, and a second
+    /// `ingest` or `audit` should queue behind it rather than fail. README's Reliability
+    /// section states the same figure.
+    public static let busyTimeoutSeconds = 60
+
     /// The engine at the head of the log, kept between batches of this process.
     private var head: (seq: Int64, hash: [UInt8], engine: Engine)?
     /// The forensic index writer at the head, kept with `head`.
     private var forensicHead: ForensicIndexWriter?
     /// The interned names, read as events need them.
     let names: NameTable
+    /// The private copy an `--immutable` read of a store with a non-empty `-wal` reads from;
+    /// removed when the store closes.
+    private let walCopy: StoreWALCopy?
 
     /// Opens (and for writing, creates and migrates) the store at `path`.
+    ///
+    /// Read-only with `immutable`, a store whose `-wal` holds frames is read from a private
+    /// copy of both files (`StoreWALCopy`), so that no committed batch is left out and the
+    /// original is never written.
     public init(path: String, access: Database.Access) throws(StoreError) {
+        try Self.checkFileKind(path)
         if case .readOnly = access, !Self.fileExists(path) { throw .missingStore(path: path) }
         try Self.checkWholeFile(path)
-        if case .readWrite = access { try Self.createIfMissing(path) }
+        var opened = access
+        if case .readWrite = access {
+            Self.removeAbandonedScratchFiles(path)
+            try Self.createIfMissing(path)
+            walCopy = nil
+        } else if case .readOnly(immutable: true) = access, StoreWALCopy.walHasFrames(path) {
+            let copy = try StoreWALCopy(of: path)
+            walCopy = copy
+            opened = .readOnly(immutable: false)
+        } else {
+            walCopy = nil
+        }
         do {
-            database = try Database(path: path, access: access)
+            database = try Database(path: path, access: opened, file: walCopy?.path)
         } catch {
-            throw Self.classify(error, path: path)
+            throw Self.classify(error, path: path, access: access)
         }
         if case .readOnly = access { isReadOnly = true } else { isReadOnly = false }
         names = NameTable(database: database)
         do {
-            try database.execute("PRAGMA busy_timeout = 60000")  // a writer waits for a long batch rather than fail
+            try database.execute("PRAGMA busy_timeout = \(Self.busyTimeoutSeconds * 1000)")
             let version = try database.scalarInt("PRAGMA user_version") ?? 0
             let application = try database.scalarInt("PRAGMA application_id") ?? 0
             if version > 0 || application != 0 {
@@ -64,7 +89,7 @@ public final class Store {
         } catch let error as StoreError {
             throw error
         } catch let error as SQLiteError {
-            throw Self.classify(error, path: path)
+            throw Self.classify(error, path: path, access: access)
         } catch {
             throw .notAStore(path: path, reason: "\(error)")
         }
@@ -74,11 +99,21 @@ public final class Store {
         access(path, F_OK) == 0
     }
 
-    private static func classify(_ error: SQLiteError, path: String) -> StoreError {
+    /// The error a user can act on for a failed open: read-only media first (where SQLite
+    /// says only "unable to open database file" or "attempt to write a readonly database").
+    private static func classify(_ error: SQLiteError, path: String, access: Database.Access) -> StoreError {
+        let failedToOpen = [.cantOpen, .readOnly, .ioError].contains(error.code)
+        if failedToOpen, path != ":memory:", isOnReadOnlyMedia(path) {
+            switch access {
+            case .readWrite: return .readOnlyMedia(path: path, writing: true)
+            case .readOnly(immutable: false): return .readOnlyMedia(path: path, writing: false)
+            case .readOnly(immutable: true): break
+            }
+        }
         switch error.code {
-        case .notADatabase, .corrupt: .notAStore(path: path, reason: error.message)
-        case .cantOpen where !fileExists(path): .missingStore(path: path)
-        default: .database(error)
+        case .notADatabase, .corrupt: return .notAStore(path: path, reason: error.message)
+        case .cantOpen where !fileExists(path): return .missingStore(path: path)
+        default: return .database(error)
         }
     }
 

@@ -35,3 +35,29 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// Removes the scratch files (`PATH.creating-PID-N`, with their `-wal`/`-shm`) that a
+    /// store creation killed before its `defer` ran left beside `path`. A file is removed only
+    /// when the process its name records is gone, so that a creation still running in another
+    /// process keeps its file (a PID reused since errs on the side of keeping it).
+    static func removeAbandonedScratchFiles(_ path: String) {
+        guard path != ":memory:" else { return }
+        let directory = directoryOf(path)
+        let base = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
+        let prefix = base + ".creating-"
+        guard let stream = opendir(directory) else { return }
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard name.hasPrefix(prefix) else { continue }
+            let digits = name.dropFirst(prefix.count).prefix(while: \.isASCII).prefix(while: \.isNumber)
+            guard let pid = pid_t(digits), pid > 0, name.dropFirst(prefix.count + digits.count).first == "-" else { continue }
+            if kill(pid, 0) != 0, errno == ESRCH {
+                unlink(directory + "/" + name)
+            }
+        }
+    }
+}

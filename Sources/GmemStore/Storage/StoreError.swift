@@ -16,6 +16,14 @@ public enum StoreError: Error, CustomStringConvertible {
     case oldLayout(path: String)
     /// A stored row or a stored input could not be read back.
     case storedInput(reason: String)
+    /// The store path is a symbolic link to a file that does not exist.
+    case danglingLink(path: String, target: String)
+    /// The store lies on read-only media (or is not writable), where a writer cannot add to
+    /// it and a plain read-only open cannot make the `-shm` file SQLite reads a WAL with.
+    case readOnlyMedia(path: String, writing: Bool)
+    /// `--immutable` met a `-wal` holding committed batches, and the private copy that reads
+    /// them without writing the original could not be made.
+    case walNotFolded(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -35,6 +43,14 @@ public enum StoreError: Error, CustomStringConvertible {
             "'\(path)' was made by gmem before schema 1; copy it into a new store with `gmem-audit upgrade \(path) NEW.db` (the old file is only read)"
         case .storedInput(let reason):
             "the store is damaged: \(reason); run `gmem-audit verify`"
+        case .danglingLink(let path, let target):
+            "'\(path)' is a symbolic link to '\(target)', which does not exist: name the store file itself with --db, or fix the link"
+        case .readOnlyMedia(let path, writing: true):
+            "'\(path)' is on read-only media or not writable, so nothing can be added to it: copy the store somewhere writable to ingest or audit; reading commands (state, history, verify, export, explain) read it in place with --immutable"
+        case .readOnlyMedia(let path, writing: false):
+            "'\(path)' is on read-only media or not writable, where SQLite cannot create the -shm file it reads a store with: add --immutable to read it without writing anything"
+        case .walNotFolded(let path, let reason):
+            "'\(path)-wal' holds committed batches not yet in '\(path)'; --immutable reads them from a private copy of both files, so that the original is never written, and the copy failed: \(reason). Free space in $TMPDIR (or set TMPDIR to a roomier directory)"
         }
     }
 }

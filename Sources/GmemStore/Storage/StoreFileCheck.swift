@@ -35,3 +35,54 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// Refuses a store path that names something other than a regular file: a directory, a
+    /// FIFO (SQLite's open would wait forever for a writer on its other end), a device such as
+    /// `/dev/null`, a socket, or a symbolic link to nothing. SQLite would otherwise hang, or
+    /// report a "disk I/O error" that does not say what is wrong with the path.
+    static func checkFileKind(_ path: String) throws(StoreError) {
+        guard path != ":memory:" else { return }
+        var link = stat()
+        guard lstat(path, &link) == 0 else { return }  // nothing there: the caller creates or refuses
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw .danglingLink(path: path, target: linkTarget(path) ?? "?")
+        }
+        let kind: String
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return
+        case S_IFDIR: kind = "a directory; name the store file inside it, e.g. --db '\(path)/gmem.db'"
+        case S_IFIFO: kind = "a FIFO; a store must be a regular file SQLite can seek and lock (copy a streamed store to a file first)"
+        case S_IFCHR: kind = "a character device; a store must be a regular file"
+        case S_IFBLK: kind = "a block device; a store must be a regular file (copy the image's store file out first)"
+        case S_IFSOCK: kind = "a socket; a store must be a regular file"
+        default: kind = "not a regular file"
+        }
+        throw .notAStore(path: path, reason: "it is \(kind)")
+    }
+
+    /// Where the symbolic link at `path` points.
+    private static func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count >= 0 else { return nil }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// True when `path` (or, when it does not exist yet, its directory) lies on a file system
+    /// mounted read-only, or cannot be written by this process: where SQLite can create
+    /// neither the store nor the `-wal`/`-shm` files a WAL store is read with.
+    static func isOnReadOnlyMedia(_ path: String) -> Bool {
+        let directory = directoryOf(path)
+        var info = statvfs()
+        if statvfs(directory, &info) == 0, info.f_flag & UInt(ST_RDONLY) != 0 { return true }
+        return access(directory, W_OK) != 0 || (access(path, F_OK) == 0 && access(path, W_OK) != 0)
+    }
+
+    /// The directory part of `path` (`.` for a bare name).
+    static func directoryOf(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
