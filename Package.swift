@@ -41,7 +41,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/jpsim/Yams", exact: "5.0.1"),
     ],
@@ -52,21 +51,21 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        .executableTarget(
-            name: "gmem-embed",
-            path: "Sources/gmem-embed"
+        /// SHA-256 in C, on the CPU's SHA extensions where there are any (Sources/GmemStore/Storage/SHA256.swift).
+        .target(
+            name: "CSHA256",
+            path: "Sources/CSHA256"
         ),
         .plugin(
             name: "EmbedResources",
             capability: .buildTool(),
-            dependencies: ["gmem-embed"],
             path: "Plugins/EmbedResources"
         ),
         .target(
             name: "GmemStore",
             dependencies: [
                 "CSQLite",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "CSHA256",
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/GmemStore",
