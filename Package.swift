@@ -57,14 +57,9 @@ let package = Package(
             path: "Sources/CZstd",
             providers: [.apt(["libzstd-dev"])]
         ),
-        .executableTarget(
-            name: "gmem-embed",
-            path: "Sources/gmem-embed"
-        ),
         .plugin(
             name: "EmbedResources",
             capability: .buildTool(),
-            dependencies: ["gmem-embed"],
             path: "Plugins/EmbedResources"
         ),
         .target(

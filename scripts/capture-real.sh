@@ -63,6 +63,12 @@ fi
 [ -d "$TRACEFS/events/kvm" ] || skip "tracefs has no kvm events (kvm module not loaded?)"
 [ -w "$TRACEFS/instances" ] || skip "cannot create a tracefs instance in $TRACEFS/instances (needs root)"
 
+# ---- one capture at a time on this machine --------------------------------------
+# A tracefs instance records the kvm events of every guest on the machine, so a second capture
+# running at once (another test, another checkout) would put its guest's lines in this trace.
+exec 8>/tmp/gmem-capture-real.lock
+flock 8
+
 # ---- set up, with cleanup on every exit ----------------------------------------
 INSTANCE=$TRACEFS/instances/gmem-capture-$$
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/gmem-capture.XXXXXX")

@@ -2,7 +2,7 @@ import GmemStore
 import Testing
 
 /// QEMU's -trace log. No QEMU with guest_memfd runs on this machine, so every line here is built
-/// exactly from the format strings of QEMU's accel/kvm/trace-events (research/domain.md §5.3),
+/// exactly from the format strings of QEMU's accel/kvm/trace-events (docs/KERNEL.md §7),
 /// with and without the log backend's `TID@SECONDS.MICROS:` prefix (scripts/tracetool/backend/log.py).
 @Suite struct QemuTraceReaderTests {
     func record(_ line: String) -> TraceRecord? {

@@ -1,6 +1,6 @@
 /*
  * gmem-kvm-capture: run a tiny real KVM guest on guest_memfd memory and log,
- * as gmem JSON Lines (shared/spec/EVENTS.md §2), what the VMM does to that
+ * as gmem JSON Lines (docs/EVENTS.md §2), what the VMM does to that
  * memory, so that a kernel trace taken at the same time (tracefs with
  * trace_clock=mono) can be merged with the log by timestamp.
  *

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Replay the scenario logs with a deliberately simple model and compare with the hand-computed states.
 
-The rules are those of /work/shared/spec/EVENTS.md section 4 and docs/MODEL.md. The model keeps one
+The rules are those of docs/EVENTS.md section 4 and docs/MODEL.md. The model keeps one
 dict per page ("page" mode). A 1 TiB file has 2^28 pages, too many for that, so the script also has a
 "cell" mode: a file is a sorted list of cells, each a dict for a block of equal pages, split lazily at
 the edges of each event's range and never merged until the output. Every rule reads and writes whole

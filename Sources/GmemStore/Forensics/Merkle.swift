@@ -1,5 +1,4 @@
 import Crypto
-
 /// RFC 6962 Merkle tree hashing over the log: leaf = SHA-256(0x00 ‖ the event's canonical
 /// body), node = SHA-256(0x01 ‖ left ‖ right). The tree of the first n events is the RFC's
 /// MTH(D[0:n]); a root the user keeps for n events proves any earlier event's inclusion with

@@ -1,5 +1,4 @@
 import Crypto
-
 /// Ingests several inputs — a VMM's JSON Lines, a kernel trace, a QEMU trace log — as one
 /// batch ordered by timestamp (EVENTS.md §5, CLI.md `ingest --merge`); also the one-file
 /// ingest of a trace.

@@ -1,5 +1,4 @@
 import Crypto
-
 /// The log's hash chain: each event's hash is SHA-256(previous hash ‖ canonical body), and the
 /// first event chains from 32 zero bytes. Changing any stored byte of any event changes every
 /// hash after it.
