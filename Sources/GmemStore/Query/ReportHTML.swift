@@ -52,12 +52,13 @@ public struct ReportHTML {
             body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#222;background:#fff}
             h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 8px}
             .meta{color:#555;font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
+            .note{color:#555;font-size:12px;max-width:900px}
             .legend span{display:inline-block;margin-right:14px;font-size:12px}
             .legend i{display:inline-block;width:14px;height:14px;vertical-align:-3px;margin-right:4px;border:1px solid #999}
             svg{display:block;margin:4px 0 12px}
             svg text{font:11px ui-monospace,monospace;fill:#444}
             .k1{fill:#a6dcd9}.k5{fill:#0f8b8d}.k2{fill:#c9b8ec}.k6{fill:#4b2991}.k3{fill:#d4d4e6}.k7{fill:#6d6d9e}
-            .q{fill:#d62728}.pin{fill:url(#hatch)}.f{fill:#d62728;stroke:#fff;stroke-width:1.5}.d{fill:#ff9f1c;stroke:#333;stroke-width:.8}
+            .q{fill:#d62728;stroke:#7a0000;stroke-width:1}.pin{fill:url(#hatch)}.f{fill:#d62728;stroke:#fff;stroke-width:1.5}.d{fill:#ff9f1c;stroke:#333;stroke-width:.8}
             table{border-collapse:collapse;font-size:12px} td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
             th{background:#f3f3f3} td.n{font-family:ui-monospace,monospace;white-space:nowrap}
             .sev-critical,.sev-emergency,.sev-alert{color:#b00;font-weight:600}.sev-error{color:#c40}
@@ -79,55 +80,15 @@ public struct ReportHTML {
             <span><svg width="12" height="12" style="display:inline;margin:0"><circle cx="6" cy="6" r="4.5" class="f"/></svg> finding</span>
             <span><svg width="12" height="12" style="display:inline;margin:0"><path d="M6 1L11 6L6 11L1 6Z" class="d"/></svg> divergence (observed ≠ model)</span>
             </p>
-            <p class="meta">Each lane is one gmem file: offset 0 at the top, its end at the bottom; the log runs left to right \
-            (\(timeline.columns) columns, \(perColumn(timeline))). A cell shows its pages at the end of its column.</p>
+            <p class="note">Each lane is one gmem file: offset 0 at the top, its end at the bottom (offsets at the left); the log \
+            runs left to right (\(timeline.columns) columns, \(perColumn(timeline))). A cell shows its pages at the end of its \
+            column. Quarantined and pinned pages are drawn at least \(minimumHeight) px high and \(minimumWidth) px wide, however \
+            few. Every finding and divergence is marked at its seq, on the lane of the file it concerns (after the file's close \
+            too); one that concerns no gmem page (guest physical addresses no memslot binds, host frames) on a lane of its VM. \
+            Markers at one place are stacked.</p>
 
             """
-        let findingsByGmem = Dictionary(grouping: findings.filter { $0.gmem != nil }, by: { $0.gmem! })
-        let divergencesByGmem = Dictionary(grouping: divergences.filter { $0.gmem != nil }, by: { $0.gmem! })
-        let left = 8
-        // A short log gets wide columns, so that its few events can still be told apart.
-        let scale = max(1, 900 / max(timeline.columns, 1))
-        let width = left + timeline.columns * scale + 8
-        // Rows at least 2 px high and lanes about 192 px, so that a single pinned page shows.
-        let rowScale = max(2, 192 / max(timeline.rows, 1))
-        let laneHeight = timeline.rows * rowScale
-        let height = laneHeight + 28
-        for lane in timeline.lanes {
-            out += "<h2>gmem \(escape(lane.gmem)) <span class=\"meta\">vm \(escape(lane.vm)) · size \(hex(lane.size)) · "
-            out += "seq \(lane.firstColumn == 0 ? 1 : timeline.columnEnd[lane.firstColumn - 1] + 1)…\(timeline.columnEnd[lane.lastColumn])</span></h2>\n"
-            out += "<svg width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" aria-label=\"timeline of gmem \(escape(lane.gmem))\">"
-            out += "<defs><pattern id=\"hatch\" width=\"5\" height=\"5\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"2\" height=\"5\" fill=\"#e07b00\"/></pattern></defs><g transform=\"translate(0,6)\">"
-            out += "<rect x=\"\(left)\" y=\"0\" width=\"\(timeline.columns * scale)\" height=\"\(laneHeight)\" fill=\"#f7f7f7\"/>"
-            for block in lane.blocks {
-                let geometry = "x=\"\(left + block.column * scale)\" y=\"\(block.row * rowScale)\" width=\"\(block.width * scale)\" height=\"\(block.height * rowScale)\""
-                if block.cell.has(ReportTimeline.Cell.quarantined) {
-                    out += "<rect \(geometry) class=\"q\"/>"
-                    continue
-                }
-                let base = Int(block.cell.bits & (ReportTimeline.Cell.shared | ReportTimeline.Cell.private | ReportTimeline.Cell.mapped))
-                out += "<rect \(geometry) class=\"k\(base)\"/>"
-                if block.cell.has(ReportTimeline.Cell.pinned) { out += "<rect \(geometry) class=\"pin\"/>" }
-            }
-            let pageCount = lane.size / pageSize
-            func inLane(_ seq: Int64) -> Int? {
-                let column = timeline.column(of: seq)
-                return (lane.firstColumn...lane.lastColumn).contains(column) ? column : nil
-            }
-            for divergence in divergencesByGmem[lane.gmem] ?? [] {
-                guard let column = inLane(divergence.seq) else { continue }
-                let x = left + column * scale + scale / 2
-                let y = timeline.row(ofPage: divergence.page ?? 0, pageCount: pageCount) * rowScale + rowScale / 2
-                out += "<path d=\"M\(x) \(y - 4)L\(x + 4) \(y)L\(x) \(y + 4)L\(x - 4) \(y)Z\" class=\"d\"><title>seq \(divergence.seq): \(escape(divergence.text))</title></path>"
-            }
-            for finding in findingsByGmem[lane.gmem] ?? [] {
-                guard let column = inLane(finding.seq) else { continue }
-                let y = timeline.row(ofPage: (finding.offset ?? 0) / pageSize, pageCount: pageCount) * rowScale + rowScale / 2
-                out += "<circle cx=\"\(left + column * scale + scale / 2)\" cy=\"\(y)\" r=\"4.5\" class=\"f\"><title>seq \(finding.seq) \(escape(finding.rule)) \(escape(finding.severity)): \(escape(finding.message))</title></circle>"
-            }
-            out += axis(timeline, left: left, y: laneHeight, scale: scale)
-            out += "</g></svg>\n"
-        }
+        out += lanes(timeline, findings: findings, divergences: divergences)
         if timeline.lanes.isEmpty { out += "<p>No gmem file was ever created in this log.</p>\n" }
 
         out += "<h2>Findings (\(findings.count))</h2>\n"
@@ -156,6 +117,195 @@ public struct ReportHTML {
             if divergences.count > listLimit { out += "<p class=\"meta\">… and \(divergences.count - listLimit) more.</p>\n" }
         }
         out += "</body></html>\n"
+        return out
+    }
+
+    /// The smallest box a quarantined or pinned range is drawn as, however few its pages.
+    static let minimumHeight = 6
+    static let minimumWidth = 4
+    /// The distance between the centres of two stacked markers (a marker is 9 px wide, 10.5
+    /// with its outline).
+    static let markerSpacing = 11
+
+    /// A finding or divergence to mark on a lane.
+    struct Marker {
+        var seq: Int64
+        var column: Int
+        /// The page of the lane's file it concerns; nil on a lane that is not a file's.
+        var page: UInt64?
+        var divergence: Bool
+        var rule: String
+        var title: String
+    }
+
+    /// The lanes: one per gmem file (its pages over the log), then one per VM (or one for the
+    /// log) for the findings and divergences that concern no gmem page that has a lane.
+    static func lanes(_ timeline: ReportTimeline, findings: [ReportFinding], divergences: [Divergence]) -> String {
+        var laneOfFile: [String: Int] = [:]
+        for (index, lane) in timeline.lanes.enumerated() where laneOfFile[lane.gmem] == nil { laneOfFile[lane.gmem] = index }
+        var markers: [[Marker]] = Array(repeating: [], count: timeline.lanes.count)
+        var otherLanes: [String] = []
+        var otherLaneIndex: [String: Int] = [:]
+        func place(_ marker: Marker, gmem: String?, vm: String?) {
+            var marker = marker
+            if let gmem, let lane = laneOfFile[gmem] {
+                markers[lane].append(marker)
+                return
+            }
+            marker.page = nil
+            let key = vm.map { "vm " + $0 } ?? "the log"
+            if let lane = otherLaneIndex[key] {
+                markers[lane].append(marker)
+            } else {
+                otherLaneIndex[key] = markers.count
+                otherLanes.append(key)
+                markers.append([marker])
+            }
+        }
+        for divergence in divergences {
+            place(
+                Marker(
+                    seq: divergence.seq, column: timeline.column(of: divergence.seq), page: divergence.page ?? 0, divergence: true,
+                    rule: "divergence", title: "seq \(divergence.seq): \(divergence.text)"),
+                gmem: divergence.gmem, vm: nil)
+        }
+        for finding in findings {
+            var range = ""
+            if let gmem = finding.gmem {
+                range = " [\(gmem) \(finding.offset.map(hex) ?? "")\(finding.size.map { "+" + hex($0) } ?? "")]"
+            } else if let gpa = finding.gpa {
+                range = " [\(finding.vm ?? "?") gpa \(hex(gpa))\(finding.gpaSize.map { "+" + hex($0) } ?? "")]"
+            }
+            place(
+                Marker(
+                    seq: finding.seq, column: timeline.column(of: finding.seq), page: (finding.offset ?? 0) / pageSize, divergence: false,
+                    rule: finding.rule, title: "seq \(finding.seq) \(finding.rule) \(finding.severity)\(range): \(finding.message)"),
+                gmem: finding.gmem, vm: finding.vm)
+        }
+
+        // Offsets need up to 13 characters at the left (a 1 TiB file's end).
+        let left = 92
+        // A short log gets wide columns, so that its few events can still be told apart.
+        let scale = max(1, 860 / max(timeline.columns, 1))
+        let width = left + timeline.columns * scale + 8
+        // Rows at least 2 px high and lanes about 192 px.
+        let rowScale = max(2, 192 / max(timeline.rows, 1))
+        var out = ""
+        for (index, lane) in timeline.lanes.enumerated() {
+            let laneHeight = timeline.rows * rowScale
+            let pageCount = lane.size / pageSize
+            out += "<h2>gmem \(escape(lane.gmem)) <span class=\"meta\">vm \(escape(lane.vm)) · size \(hex(lane.size)) · "
+            out += "open seq \(lane.firstColumn == 0 ? 1 : timeline.columnEnd[lane.firstColumn - 1] + 1)…\(timeline.columnEnd[lane.lastColumn])</span></h2>\n"
+            out += laneStart(name: "gmem " + lane.gmem, width: width, height: laneHeight + 28, left: left, dataWidth: timeline.columns * scale, laneHeight: laneHeight)
+            var highlights = ""
+            for block in lane.blocks {
+                var x = left + block.column * scale
+                var y = block.row * rowScale
+                let geometry = "x=\"\(x)\" y=\"\(y)\" width=\"\(block.width * scale)\" height=\"\(block.height * rowScale)\""
+                let base = Int(block.cell.bits & (ReportTimeline.Cell.shared | ReportTimeline.Cell.private | ReportTimeline.Cell.mapped))
+                out += "<rect \(geometry) class=\"k\(base)\"/>"
+                let quarantined = block.cell.has(ReportTimeline.Cell.quarantined)
+                guard quarantined || block.cell.has(ReportTimeline.Cell.pinned) else { continue }
+                // Drawn over every cell, at least minimumHeight × minimumWidth, so that one page shows.
+                var w = block.width * scale
+                var h = block.height * rowScale
+                if w < minimumWidth {
+                    x -= (minimumWidth - w) / 2
+                    w = minimumWidth
+                }
+                if h < minimumHeight {
+                    y = min(max(0, y - (minimumHeight - h) / 2), laneHeight - minimumHeight)
+                    h = minimumHeight
+                }
+                let shown = "x=\"\(x)\" y=\"\(y)\" width=\"\(w)\" height=\"\(h)\""
+                highlights += quarantined ? "<rect \(shown) class=\"q\"/>" : "<rect \(shown) class=\"pin\"/>"
+            }
+            out += highlights
+            out += offsetLabels(pageCount: pageCount, left: left, laneHeight: laneHeight)
+            out += drawMarkers(markers[index], left: left, scale: scale, laneHeight: laneHeight) { page in
+                timeline.row(ofPage: page, pageCount: pageCount) * rowScale + rowScale / 2
+            }
+            out += axis(timeline, left: left, y: laneHeight, scale: scale)
+            out += "</g></svg>\n"
+        }
+        for (offset, name) in otherLanes.enumerated() {
+            let lane = markers[timeline.lanes.count + offset]
+            // As high as the tallest stack of markers in one column.
+            let tallest = Dictionary(grouping: lane, by: \.column).values.map(\.count).max() ?? 1
+            let laneHeight = max(3, tallest + 1) * markerSpacing
+            out += "<h2>\(escape(name)) <span class=\"meta\">findings on no gmem page: guest physical addresses no memslot binds, host frames</span></h2>\n"
+            out += laneStart(name: name, width: width, height: laneHeight + 28, left: left, dataWidth: timeline.columns * scale, laneHeight: laneHeight)
+            out += drawMarkers(lane, left: left, scale: scale, laneHeight: laneHeight) { _ in laneHeight / 2 }
+            out += axis(timeline, left: left, y: laneHeight, scale: scale)
+            out += "</g></svg>\n"
+        }
+        return out
+    }
+
+    /// A lane's `<svg>` up to its background (the timeline's visible area, class `lane`).
+    static func laneStart(name: String, width: Int, height: Int, left: Int, dataWidth: Int, laneHeight: Int) -> String {
+        var out = "<svg width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" aria-label=\"timeline of \(escape(name))\">"
+        out += "<defs><pattern id=\"hatch\" width=\"5\" height=\"5\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"2\" height=\"5\" fill=\"#e07b00\"/></pattern></defs><g transform=\"translate(0,6)\">"
+        out += "<rect x=\"\(left)\" y=\"0\" width=\"\(dataWidth)\" height=\"\(laneHeight)\" class=\"lane\" fill=\"#f7f7f7\"/>"
+        return out
+    }
+
+    /// File offsets at the left of a lane: its start, quarters, and its end.
+    static func offsetLabels(pageCount: UInt64, left: Int, laneHeight: Int) -> String {
+        var out = ""
+        for quarter in 0...4 {
+            let y = laneHeight * quarter / 4
+            let page = pageCount / 4 * UInt64(quarter) + pageCount % 4 * UInt64(quarter) / 4
+            let baseline = quarter == 0 ? "hanging" : quarter == 4 ? "auto" : "middle"
+            out += "<line x1=\"\(left - 4)\" y1=\"\(y)\" x2=\"\(left)\" y2=\"\(y)\" stroke=\"#888\"/>"
+            out += "<text class=\"off\" x=\"\(left - 6)\" y=\"\(y)\" text-anchor=\"end\" dominant-baseline=\"\(baseline)\">\(hex(page * pageSize))</text>"
+        }
+        return out
+    }
+
+    /// The markers of one lane, each at its seq's column and at the height `y(page)` gives,
+    /// moved up or down the column (`markerSpacing` at a time) until it overlaps no marker
+    /// drawn before it; divergences are diamonds (class `d`), findings circles (class `f`).
+    static func drawMarkers(_ markers: [Marker], left: Int, scale: Int, laneHeight: Int, y: (UInt64) -> Int) -> String {
+        let half = markerSpacing / 2 + 1
+        let low = half
+        let high = max(low, laneHeight - half)
+        var placedByBucket: [Int: [(x: Int, y: Int)]] = [:]
+        let ordered = markers.enumerated().sorted { a, b in
+            (a.element.column, a.element.divergence ? 1 : 0, a.offset) < (b.element.column, b.element.divergence ? 1 : 0, b.offset)
+        }
+        var out = ""
+        for (_, marker) in ordered {
+            let x = left + marker.column * scale + scale / 2
+            let wanted = min(max(marker.page.map(y) ?? laneHeight / 2, low), high)
+            let bucket = x / markerSpacing
+            func free(_ candidate: Int) -> Bool {
+                for near in (bucket - 1)...(bucket + 1) {
+                    for other in placedByBucket[near] ?? [] where abs(other.x - x) < markerSpacing && abs(other.y - candidate) < markerSpacing {
+                        return false
+                    }
+                }
+                return true
+            }
+            var chosen = wanted
+            if (placedByBucket[bucket]?.count ?? 0) < 4 * laneHeight / markerSpacing {
+                for step in 0...(2 * laneHeight / markerSpacing + 2) {
+                    let candidate = wanted + (step + 1) / 2 * markerSpacing * (step % 2 == 1 ? 1 : -1)
+                    guard candidate >= low, candidate <= high else { continue }
+                    if free(candidate) {
+                        chosen = candidate
+                        break
+                    }
+                }
+            }
+            placedByBucket[bucket, default: []].append((x, chosen))
+            let data = "data-seq=\"\(marker.seq)\" data-rule=\"\(escape(marker.rule))\""
+            if marker.divergence {
+                out += "<path d=\"M\(x) \(chosen - 4)L\(x + 4) \(chosen)L\(x) \(chosen + 4)L\(x - 4) \(chosen)Z\" class=\"d\" \(data)><title>\(escape(marker.title))</title></path>"
+            } else {
+                out += "<circle cx=\"\(x)\" cy=\"\(chosen)\" r=\"4.5\" class=\"f\" \(data)><title>\(escape(marker.title))</title></circle>"
+            }
+        }
         return out
     }
 
