@@ -186,12 +186,25 @@ struct Results {
         #endif
     }
 
-    func printed(json: Bool) {
+    /// The results as one JSON object.
+    var json: String {
+        let object: JSONValue = .object(
+            [JSONMember("tool", .string("gmem-bench")), JSONMember("command", .string(command)), JSONMember("build", .string(Self.buildConfiguration))]
+                + context.map { JSONMember($0.0, $0.1) } + [JSONMember("rows", .array(rows.map(\.json)))])
+        return JSONWriter.string(object, sortsKeys: false)
+    }
+
+    /// Prints the results (as JSON with `json`), and writes the JSON to `jsonFile` when given.
+    func printed(json: Bool, jsonFile: String? = nil) throws {
+        if let jsonFile {
+            guard let file = fopen(jsonFile, "wb") else { throw BenchError("\(jsonFile): cannot create: \(String(cString: strerror(errno)))") }
+            var text = self.json + "\n"
+            text.withUTF8 { _ = fwrite($0.baseAddress, 1, $0.count, file) }
+            let failed = ferror(file) != 0
+            guard fclose(file) == 0, !failed else { throw BenchError("\(jsonFile): write failed") }
+        }
         if json {
-            let object: JSONValue = .object(
-                [JSONMember("tool", .string("gmem-bench")), JSONMember("command", .string(command)), JSONMember("build", .string(Self.buildConfiguration))]
-                    + context.map { JSONMember($0.0, $0.1) } + [JSONMember("rows", .array(rows.map(\.json)))])
-            print(JSONWriter.string(object, sortsKeys: false))
+            print(self.json)
             return
         }
         if Self.buildConfiguration != "release" { print("WARNING: a \(Self.buildConfiguration) build; its figures mean nothing") }

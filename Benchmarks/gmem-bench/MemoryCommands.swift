@@ -74,6 +74,8 @@ struct MemoryCommand: ParsableCommand {
     var keep = false
     @Flag(help: "Print the results as one JSON object instead of a table.")
     var json = false
+    @Option(name: .customLong("json-file"), help: "Also write the results as one JSON object to this file.")
+    var jsonFile: String?
 
     func run() throws {
         var options = try LogOptions.parse(keep ? ["--keep"] : [])
@@ -83,7 +85,7 @@ struct MemoryCommand: ParsableCommand {
         var results = Results(command: "memory")
         results.context = [("log", .string("\(memory.events) generated events, \(memory.vms) VMs with \(hex(memory.gmemSize.value))-byte gmem files, seed \(memory.seed), ingested in batches of \(memory.batch)"))]
         results.rows = try memory.measure(in: directory)
-        results.printed(json: json)
+        try results.printed(json: json, jsonFile: jsonFile)
     }
 }
 

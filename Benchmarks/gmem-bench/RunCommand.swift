@@ -30,6 +30,8 @@ struct RunCommand: ParsableCommand {
     var conversions: Int = 100_000
     @Flag(help: "Print the results as one JSON object instead of a table.")
     var json = false
+    @Option(name: .customLong("json-file"), help: "Also write the results as one JSON object to this file.")
+    var jsonFile: String?
 
     func validate() throws {
         guard appends > 0 else { throw ValidationError("--appends must be at least 1") }
@@ -169,7 +171,7 @@ struct RunCommand: ParsableCommand {
 
         results.rows = rows
         if memoryEvents == 0 { results.context.append(("peak_rss", .string("figure 6 (peak RSS replaying 10M events of a 1 TiB guest) is measured by `gmem-bench memory`, or here with --memory-events"))) }
-        results.printed(json: json)
+        try results.printed(json: json, jsonFile: jsonFile)
     }
 
     /// Generates the log: writes it as JSON Lines to `path` and returns its events.
