@@ -72,7 +72,8 @@ struct LogOptions: ParsableArguments {
             return
         }
         unlink(directory + "/log.jsonl")
-        for name in ["raw.db", "jsonl.db", "append-raw.db", "append.db", "api.db", "trace-raw.db", "trace.db", "memory.db", "pragmas.db"] {
+        unlink(directory + "/tail.jsonl")
+        for name in ["raw.db", "jsonl.db", "api.db", "trace-raw.db", "trace.db", "memory.db", "pragmas.db"] {
             removeStore(directory + "/" + name)
         }
         unlink(directory + "/trace/big.jsonl")

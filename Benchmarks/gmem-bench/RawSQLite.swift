@@ -124,32 +124,37 @@ enum RawSQLite {
         return (Int(seq), bytes)
     }
 
-    /// B3: inserts the first `count` lines of `input`, each in its own transaction
-    /// (`BEGIN IMMEDIATE` … `COMMIT`), with `synchronous=FULL` whatever gmem's batch setting:
-    /// a row is durable when its insert returns. Returns the rows written.
-    static func insertDurably(firstLines count: Int, of input: String, into path: String, pragmas: GmemPragmas) throws -> Int {
+    /// B3: inserts every line of `input` after the rows already in `path`, each in its own
+    /// transaction (`BEGIN IMMEDIATE` … `COMMIT`), with `synchronous=FULL` whatever gmem's batch
+    /// setting: a row is durable when its insert returns. Returns the rows written.
+    static func insertDurably(linesOf input: String, into path: String, pragmas: GmemPragmas) throws -> Int {
         let connection = try RawConnection(path: path)
         try pragmas.apply(to: connection)
         try connection.execute("PRAGMA synchronous = FULL")
         let begin = try connection.prepare("BEGIN IMMEDIATE")
         let insert = try connection.prepare("INSERT INTO raw(seq, ts, line) VALUES (?,?,?)")
         let commit = try connection.prepare("COMMIT")
+        let last = try connection.prepare("SELECT coalesce(max(seq), 0) FROM raw")
         defer {
             sqlite3_finalize(begin)
             sqlite3_finalize(insert)
             sqlite3_finalize(commit)
+            sqlite3_finalize(last)
         }
+        guard sqlite3_step(last) == SQLITE_ROW else { throw BenchError("\(path): max(seq): \(String(cString: sqlite3_errmsg(connection.handle)))") }
+        var seq = sqlite3_column_int64(last, 0)
+        sqlite3_reset(last)
         let file = try MappedFile(path: input)
-        var seq: Int64 = 0
+        var rows = 0
         try file.forEachLine { line in
-            guard seq < count else { return }
             seq += 1
+            rows += 1
             try connection.done(begin, "begin \(seq)")
             try bind(insert, seq: seq, line: line, time: .json)
             try connection.done(insert, "insert line \(seq)")
             try connection.done(commit, "commit \(seq)")
         }
-        return Int(seq)
+        return rows
     }
 
     private static func bind(_ insert: OpaquePointer, seq: Int64, line: UnsafeRawBufferPointer, time: TimeFormat) throws {

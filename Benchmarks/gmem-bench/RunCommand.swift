@@ -14,7 +14,7 @@ struct RunCommand: ParsableCommand {
     )
 
     @OptionGroup var log: LogOptions
-    @Option(help: "Durable one-event appends for the append figure (each `Store.append` and each raw row its own transaction).")
+    @Option(help: "Events generated after the log for the append figure: each its own durable `Store.append` onto a store holding the log (and each raw row its own transaction).")
     var appends: Int = 2000
     @Option(name: .customLong("trace-mib"), help: "Size of the kernel trace made by scripts/make-big-trace.sh, in MiB.")
     var traceMiB: Int = 100
@@ -46,8 +46,9 @@ struct RunCommand: ParsableCommand {
         let jsonlPath = directory + "/log.jsonl"
         var results = Results(command: "run")
 
-        progress("generating \(log.events) events into \(jsonlPath)")
-        let events = try generate(into: jsonlPath)
+        let tailPath = directory + "/tail.jsonl"
+        progress("generating \(log.events) events into \(jsonlPath) and the \(appends) after them into \(tailPath)")
+        let (events, tail) = try generate(into: jsonlPath, tail: tailPath)
         let count = events.count
         let inputBytes = try MappedFile(path: jsonlPath).bytes.count
         let pragmas = try GmemPragmas.read(scratch: directory + "/pragmas.db")
@@ -126,28 +127,27 @@ struct RunCommand: ParsableCommand {
         }
         rows += try queryRows(reader, head: Int64(count), state: expected.state, replaySeconds: replaySeconds)
 
-        // (5) One durable append per call ÷ B3.
-        let appendCount = min(appends, count)
-        let appendRawPath = directory + "/append-raw.db"
-        try RawSQLite.create(appendRawPath, pragmas: pragmas)
-        progress("B3: \(appendCount) raw inserts, one transaction each")
-        let (durable, b3Seconds) = try seconds { try RawSQLite.insertDurably(firstLines: appendCount, of: jsonlPath, into: appendRawPath, pragmas: pragmas) }
-        let b3 = Row.rate(
-            id: "b3_raw_durable_insert", kind: .baseline, name: "B3 raw insert, one row per transaction, synchronous=FULL", items: durable, seconds: b3Seconds,
-            note: "\(String(format3: b3Seconds * 1000 / Double(durable))) ms per row")
-        progress("gmem: \(appendCount) appends, one call each")
-        let appendStore = try Store(path: directory + "/append.db", access: .readWrite)
-        let (_, appendSeconds) = try seconds { for event in events.prefix(appendCount) { try appendStore.append(event) } }
-        // Both are bound by the disk's fsync; the difference per call is what gmem adds to it.
-        let extra = (appendSeconds / Double(appendCount) - b3Seconds / Double(durable)) * 1000
-        rows += [b3, Row.rate(
-            id: "append", kind: .figure, name: "one durable Store.append per call", items: appendCount, seconds: appendSeconds, baseline: b3,
-            target: .ratioAtLeast(0.5), note: "\(String(format3: appendSeconds * 1000 / Double(appendCount))) ms per call, \(String(format3: extra)) ms more than a raw row")]
-
         progress("gmem ingest through the library API, one batch")
         let apiStore = try Store(path: directory + "/api.db", access: .readWrite)
         let (_, apiSeconds) = try seconds { try apiStore.append(contentsOf: events) }
         rows.append(Row.rate(id: "api_ingest", kind: .info, name: "library API ingest: Store.append(contentsOf:), events in memory", items: count, seconds: apiSeconds, baseline: b1))
+
+        // (5) One durable append per call ÷ B3: a live producer after a bulk history, so both
+        // go onto files that already hold the log (gmem's snapshots grow with its state).
+        progress("B3: \(tail.count) raw inserts onto B1's file, one transaction each")
+        let (durable, b3Seconds) = try seconds { try RawSQLite.insertDurably(linesOf: tailPath, into: rawPath, pragmas: pragmas) }
+        guard durable == tail.count else { throw BenchError("B3 inserted \(durable) rows for \(tail.count) lines") }
+        let b3 = Row.rate(
+            id: "b3_raw_durable_insert", kind: .baseline, name: "B3 raw insert, one row per transaction, synchronous=FULL", items: durable, seconds: b3Seconds,
+            note: "onto B1's \(count) rows; \(String(format3: b3Seconds * 1000 / Double(durable))) ms per row")
+        progress("gmem: \(tail.count) appends onto the library API store, one call each")
+        let (_, appendSeconds) = try seconds { for event in tail { try apiStore.append(event) } }
+        // Both are bound by the disk's fsync; the difference per call is what gmem adds to it.
+        let extra = (appendSeconds / Double(tail.count) - b3Seconds / Double(durable)) * 1000
+        rows += [b3, Row.rate(
+            id: "append", kind: .figure, name: "one durable Store.append per call", items: tail.count, seconds: appendSeconds, baseline: b3,
+            target: .ratioAtLeast(0.5),
+            note: "onto \(count) events; \(String(format3: appendSeconds * 1000 / Double(tail.count))) ms per call, \(String(format3: extra)) ms more than a raw row")]
 
         // (2) Kernel-trace text ingest ÷ B4.
         let traceRawPath = directory + "/trace-raw.db"
@@ -180,19 +180,31 @@ struct RunCommand: ParsableCommand {
         try results.printed(json: json, jsonFile: jsonFile)
     }
 
-    /// Generates the log: writes it as JSON Lines to `path` and returns its events.
-    private func generate(into path: String) throws -> [Event] {
-        guard let file = fopen(path, "wb") else { throw BenchError("\(path): cannot create: \(String(cString: strerror(errno)))") }
-        defer { fclose(file) }
+    /// Generates the log and the `appends` events after it: writes each as JSON Lines (the log
+    /// to `path`, the rest to `tail`) and returns their events.
+    private func generate(into path: String, tail: String) throws -> (log: [Event], tail: [Event]) {
+        var configuration = log.configuration
+        configuration.events += appends
+        guard let logFile = fopen(path, "wb") else { throw BenchError("\(path): cannot create: \(String(cString: strerror(errno)))") }
+        defer { fclose(logFile) }
+        guard let tailFile = fopen(tail, "wb") else { throw BenchError("\(tail): cannot create: \(String(cString: strerror(errno)))") }
+        defer { fclose(tailFile) }
         var events: [Event] = []
         events.reserveCapacity(log.events)
-        for event in LogGenerator(log.configuration) {
+        var after: [Event] = []
+        after.reserveCapacity(appends)
+        for event in LogGenerator(configuration) {
+            let file = events.count < log.events ? logFile : tailFile
             var text = event.canonicalJSON + "\n"
             text.withUTF8 { _ = fwrite($0.baseAddress, 1, $0.count, file) }
-            events.append(event)
+            if events.count < log.events { events.append(event) } else { after.append(event) }
         }
-        guard ferror(file) == 0 else { throw BenchError("\(path): write failed") }
-        return events
+        guard ferror(logFile) == 0, fflush(logFile) == 0 else { throw BenchError("\(path): write failed") }
+        guard ferror(tailFile) == 0, fflush(tailFile) == 0 else { throw BenchError("\(tail): write failed") }
+        guard events.count == log.events, after.count == appends else {
+            throw BenchError("the generator made \(events.count + after.count) events, not \(log.events + appends)")
+        }
+        return (events, after)
     }
 
     /// `gmem-audit ingest --merge` of `inputs` into a new store at `path`, timed from the first
