@@ -4,13 +4,13 @@ import GmemStore
 import Glibc
 #endif
 
-/// gmem's performance harness: gmem's figures side by side with the raw SQLite C API on the
-/// same generated log, each with its ratio to the baseline it is held to.
+/// gmem's performance harness: gmem's figures side by side with raw SQLite baselines fixed by
+/// the input alone (one row per input line), each with its ratio to the baseline it is held to.
 @main
 struct GmemBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gmem-bench",
-        abstract: "Measure gmem against the raw SQLite C API on one generated log.",
+        abstract: "Measure gmem against what its input costs in raw SQLite.",
         subcommands: [RunCommand.self, MemoryCommand.self, RunsCommand.self, ReplayCommand.self],
         defaultSubcommand: RunCommand.self
     )
@@ -71,9 +71,14 @@ struct LogOptions: ParsableArguments {
             progress("kept \(directory)")
             return
         }
-        for name in ["log.jsonl", "raw-bare.db", "raw-schema.db", "api.db", "single.db", "jsonl.db", "store.db"] {
-            for suffix in ["", "-wal", "-shm"] { unlink(directory + "/" + name + suffix) }
+        unlink(directory + "/log.jsonl")
+        unlink(directory + "/tail.jsonl")
+        for name in ["raw.db", "jsonl.db", "api.db", "trace-raw.db", "trace.db", "memory.db", "pragmas.db"] {
+            removeStore(directory + "/" + name)
         }
+        unlink(directory + "/trace/big.jsonl")
+        unlink(directory + "/trace/big.trace")
+        rmdir(directory + "/trace")
         if dir == nil { rmdir(directory) }
     }
 }

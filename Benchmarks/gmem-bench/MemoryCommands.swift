@@ -1,14 +1,9 @@
 import ArgumentParser
 import GmemStore
 
-/// Peak memory of a replay of a long log of a large guest: generated, ingested in batches
-/// through the library API, then replayed from seq 1 in a child process.
-struct MemoryCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "memory",
-        abstract: "Peak RSS of replaying a long log of a large guest (default: 10M events, 1 TiB gmem files)."
-    )
-
+/// Figure 6: peak memory of a replay of a long log of a large guest: generated, ingested in
+/// batches through the library API, then replayed from seq 1 in a child process.
+struct MemoryOptions: ParsableArguments {
     @Option(help: "How many events.")
     var events: Int = 10_000_000
     @Option(name: .customLong("gmem-size"), help: "Each VM's gmem size (bytes; 0x hex or a K/M/G/T suffix).")
@@ -19,36 +14,78 @@ struct MemoryCommand: ParsableCommand {
     var seed: UInt64 = 1
     @Option(help: "Events per ingest batch.")
     var batch: Int = 100_000
-    @Option(help: "The directory for the store (default: a new directory under /tmp).")
-    var dir: String?
-    @Flag(help: "Keep the store afterwards.")
-    var keep = false
 
-    func run() throws {
-        var options = try LogOptions.parse(["--events", "\(events)", "--vms", "\(vms)", "--seed", "\(seed)", "--gmem-size", "\(gmemSize.value)"] + (keep ? ["--keep"] : []))
-        options.dir = dir
-        let directory = try options.workingDirectory()
-        defer { options.cleanUp(directory) }
-        let path = directory + "/store.db"
+    /// The target of figure 6, in bytes.
+    static let peakTarget = 128 << 20
+
+    func validate() throws {
+        guard events > 0, batch > 0, vms > 0 else { throw ValidationError("--events, --batch and --vms must be at least 1") }
+    }
+
+    /// Ingests the log into `directory/memory.db` (removed afterwards), replays it in a child
+    /// process, and returns the peak-RSS figure and the ingest rate beside it.
+    func measure(in directory: String) throws -> [Row] {
+        let path = directory + "/memory.db"
+        removeStore(path)
+        defer { removeStore(path) }
+        var configuration = LogGenerator.Configuration()
+        configuration.events = events
+        configuration.vms = vms
+        configuration.gmemSize = gmemSize.value
+        configuration.seed = seed
         let store = try Store(path: path, access: .readWrite)
         var pending: [Event] = []
         pending.reserveCapacity(batch)
         var ingestSeconds = 0.0
         var generated = 0
-        for event in LogGenerator(options.configuration) {
+        for event in LogGenerator(configuration) {
             pending.append(event)
             generated += 1
             if pending.count == batch || generated == events {
                 let (_, elapsed) = try seconds { try store.append(contentsOf: pending) }
                 ingestSeconds += elapsed
                 pending.removeAll(keepingCapacity: true)
-                progress("ingested \(generated) events")
+                progress("memory: ingested \(generated) events")
             }
         }
-        print("ingested \(generated) events of \(options.vms) VMs with \(hex(gmemSize.value))-byte gmem files in batches of \(batch) through the library API: \(String(format3: ingestSeconds)) s, \(rateText(Double(generated) / ingestSeconds))")
+        progress("memory: replaying \(generated) events in a child process")
         let child = try ReplayCommand.spawn(store: path)
-        let verdict = child.peakBytes <= 256 << 20 ? "met" : "MISSED by \(bytesText(child.peakBytes - (256 << 20)))"
-        print("replay from seq 1 in a child process: \(child.events) events, \(String(format3: child.seconds)) s (\(rateText(Double(child.events) / child.seconds))), \(child.runs) runs at the end in \(child.files) gmem files (\(child.openRuns) of them in the files still open); peak RSS \(bytesText(child.peakBytes)) (target ≤ 256 MiB: \(verdict))")
+        return [
+            Row(
+                id: "replay_peak_rss", kind: .figure, name: "peak RSS replaying \(child.events) events, \(vms) VMs with \(bytesText(Int(gmemSize.value))) gmem files",
+                value: Double(child.peakBytes), unit: .bytes, target: .valueAtMost(Double(Self.peakTarget)),
+                note: "child process VmHWM; replay at \(rateText(Double(child.events) / child.seconds)); \(child.runs) runs in \(child.files) gmem files (\(child.openRuns) in the open ones)"),
+            Row.rate(id: "memory_log_ingest", kind: .info, name: "library API ingest of that log, batches of \(batch)", items: generated, seconds: ingestSeconds),
+        ]
+    }
+}
+
+/// `gmem-bench memory`: figure 6 alone.
+struct MemoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "memory",
+        abstract: "Peak RSS of replaying a long log of a large guest (default: 10M events, 1 TiB gmem files; target ≤ 128 MiB)."
+    )
+
+    @OptionGroup var memory: MemoryOptions
+    @Option(help: "The directory for the store (default: a new directory under /tmp).")
+    var dir: String?
+    @Flag(help: "Keep the directory afterwards (the store itself is removed).")
+    var keep = false
+    @Flag(help: "Print the results as one JSON object instead of a table.")
+    var json = false
+    @Option(name: .customLong("json-file"), help: "Also write the results as one JSON object to this file.")
+    var jsonFile: String?
+
+    func run() throws {
+        var options = try LogOptions.parse(keep ? ["--keep"] : [])
+        options.dir = dir
+        let directory = try options.workingDirectory()
+        defer { options.cleanUp(directory) }
+        var results = Results(command: "memory")
+        results.context = [("log", .string("\(memory.events) generated events, \(memory.vms) VMs with \(hex(memory.gmemSize.value))-byte gmem files, seed \(memory.seed), ingested in batches of \(memory.batch)"))]
+        results.rows = try memory.measure(in: directory)
+        try results.printed(json: json, jsonFile: jsonFile)
     }
 }
 
