@@ -19,7 +19,7 @@ struct IngestCommand: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    @Option(help: "The input format; auto detects it per file from its first line.")
+    @Option(help: "The input format; auto detects it per file from its first line that is not empty or a # comment.")
     var format: Format = .auto
 
     @Flag(help: "Keep undecodable lines in the reject table, with their reasons, and ingest the rest.")
@@ -56,9 +56,9 @@ struct IngestCommand: ParsableCommand {
             }
         }
         var ingest = MergeIngest(quarantine: quarantine, vm: vm, addsSource: !verbatim)
-        let inputs = try files.map { file in
-            (path: file, format: try failing { () throws(StoreError) in try inputFormat(file) })
-        }
+        // Each input is opened once, by the ingest: `auto` detects the format from the lines
+        // the ingest reads, so a pipe, FIFO or process substitution loses nothing.
+        let inputs = files.map { file in (path: file, format: inputFormat) }
         func run(_ batch: [(path: String, format: InputFormat?)]) throws {
             let progress = Progress("ingest " + batch.map(\.path).joined(separator: " + "))
             let size = batch.reduce(Int64(0)) { total, input in
@@ -78,12 +78,12 @@ struct IngestCommand: ParsableCommand {
         }
     }
 
-    private func inputFormat(_ path: String) throws(StoreError) -> InputFormat? {
+    private var inputFormat: InputFormat? {
         switch format {
         case .jsonl: .jsonl
         case .ftrace: .ftrace
         case .qemu: .qemu
-        case .auto: try InputFormat.detect(path: path)
+        case .auto: nil
         }
     }
 
@@ -99,9 +99,7 @@ struct IngestCommand: ParsableCommand {
         print(line)
         for input in summary.inputs where input.format != .jsonl {
             var text = "  \(input.name) (\(input.format?.rawValue ?? "empty")): \(input.records) trace lines read, \(input.skipped.total) skipped"
-            if input.skipped.total > 0 {
-                text += ": " + input.skipped.sorted.map { "\($0.name) \($0.count)" }.joined(separator: ", ")
-            }
+            if input.skipped.total > 0 { text += ": " + input.skipped.summary() }
             print(text)
         }
         if summary.unresolvedVM > 0 {

@@ -51,21 +51,44 @@ public struct MergeIngest {
         return try ingest(sources, into: store)
     }
 
-    /// Ingests already opened `sources` as one batch.
+    /// Ingests already opened `sources` as one batch. When every source is a regular file, its
+    /// bytes are hashed first (one `pread` pass, no parsing) and an input the store already
+    /// holds is answered at once with the batch that holds it, without being read.
     public func ingest(_ sources: [IngestSource], into store: Store) throws -> Summary {
+        if let hash = try Self.hashOfWholeInputs(sources), let earlier = try store.batch(withContentHash: hash) {
+            var batch = Store.BatchSummary()
+            batch.duplicateOfBatch = earlier
+            return Summary(batch: batch, inputs: sources.map { ($0.name, $0.format, 0, SkippedLines()) }, unresolvedVM: 0)
+        }
         var resolver = TraceResolver(vm: vm)
         let name = sources.map(\.name).joined(separator: " + ")
         let format = sources.count == 1 ? sources[0].format?.rawValue ?? "auto" : "merge"
         let batch = try store.ingestOnce(source: name, format: format) { writer in
             try merge(sources, resolver: &resolver, into: writer)
-            if sources.count == 1 { return sources[0].contentHash }
-            var hasher = SHA256()
-            for source in sources { hasher.update(data: source.contentHash) }
-            return Array(hasher.finalize())
+            return Self.batchHash(sources.map(\.contentHash))
         }
         return Summary(
             batch: batch, inputs: sources.map { ($0.name, $0.format, $0.records, $0.skipped) },
             unresolvedVM: batch.duplicateOfBatch == nil ? resolver.unresolvedVM : 0)
+    }
+
+    /// The batch's content hash from its inputs' hashes: the one input's, or the SHA-256 of
+    /// their hashes in order.
+    static func batchHash(_ hashes: [[UInt8]]) -> [UInt8] {
+        if hashes.count == 1 { return hashes[0] }
+        var hasher = SHA256()
+        for hash in hashes { hasher.update(data: hash) }
+        return Array(hasher.finalize())
+    }
+
+    /// The batch's content hash computed before reading, when every input is a regular file.
+    static func hashOfWholeInputs(_ sources: [IngestSource]) throws -> [UInt8]? {
+        var hashes: [[UInt8]] = []
+        for source in sources {
+            guard let hash = try source.hashOfWholeFile() else { return nil }
+            hashes.append(hash)
+        }
+        return batchHash(hashes)
     }
 
     /// Appends the items of `sources` to `writer`, smallest key first.
