@@ -10,6 +10,8 @@ struct IngestCommand: ParsableCommand {
             Reads gmem JSON Lines, kernel traces (tracefs trace/trace_pipe, trace-cmd report) and QEMU -trace \
             logs. With --merge, all the files are one batch ordered by timestamp, stable within each file: \
             e.g. a VMM's JSONL with the kernel trace of the same run, both on CLOCK_MONOTONIC (docs/TRACES.md).
+            An input may be a pipe, a FIFO or <(…), and may be gzip or zstd compressed (told by its first bytes). \
+            Lines are at most 1 MiB: a longer JSON line is refused, a longer trace line skipped and counted.
             """
     )
 
