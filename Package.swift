@@ -53,8 +53,15 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .systemLibrary(
             name: "CZstd",
             path: "Sources/CZstd",
+            pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
         .plugin(
@@ -66,6 +73,7 @@ let package = Package(
             name: "GmemStore",
             dependencies: [
                 "CSQLite",
+                "CZlib",
                 "CZstd",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),

@@ -10,6 +10,8 @@ struct IngestCommand: ParsableCommand {
             Reads gmem JSON Lines, kernel traces (tracefs trace/trace_pipe, trace-cmd report) and QEMU -trace \
             logs. With --merge, all the files are one batch ordered by timestamp, stable within each file: \
             e.g. a VMM's JSONL with the kernel trace of the same run, both on CLOCK_MONOTONIC (docs/TRACES.md).
+            An input may be a pipe, a FIFO or <(…), and may be gzip or zstd compressed (told by its first bytes). \
+            Lines are at most 1 MiB: a longer JSON line is refused, a longer trace line skipped and counted.
             """
     )
 
@@ -19,7 +21,7 @@ struct IngestCommand: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    @Option(help: "The input format; auto detects it per file from its first line.")
+    @Option(help: "The input format; auto detects it per file from its first line that is not empty or a # comment.")
     var format: Format = .auto
 
     @Flag(help: "Keep undecodable lines in the reject table, with their reasons, and ingest the rest.")
@@ -64,9 +66,9 @@ struct IngestCommand: ParsableCommand {
             }
         }
         var ingest = MergeIngest(quarantine: quarantine, vm: vm, addsSource: !verbatim)
-        let inputs = try files.map { file in
-            (path: file, format: try failing { () throws(StoreError) in try inputFormat(file) })
-        }
+        // Each input is opened once, by the ingest: `auto` detects the format from the lines
+        // the ingest reads, so a pipe, FIFO or process substitution loses nothing.
+        let inputs = files.map { file in (path: file, format: inputFormat) }
         func run(_ batch: [(path: String, format: InputFormat?)]) throws {
             let progress = Progress("ingest " + batch.map(\.path).joined(separator: " + "))
             let size = batch.reduce(Int64(0)) { total, input in
@@ -86,12 +88,12 @@ struct IngestCommand: ParsableCommand {
         }
     }
 
-    private func inputFormat(_ path: String) throws(StoreError) -> InputFormat? {
+    private var inputFormat: InputFormat? {
         switch format {
         case .jsonl: .jsonl
         case .ftrace: .ftrace
         case .qemu: .qemu
-        case .auto: try InputFormat.detect(path: path)
+        case .auto: nil
         }
     }
 
@@ -108,9 +110,7 @@ struct IngestCommand: ParsableCommand {
         print(line)
         for input in summary.inputs where input.format != .jsonl {
             var text = "  \(input.name) (\(input.format?.rawValue ?? "empty")): \(input.records) trace lines read, \(input.skipped.total) skipped"
-            if input.skipped.total > 0 {
-                text += ": " + input.skipped.sorted.map { "\($0.name) \($0.count)" }.joined(separator: ", ")
-            }
+            if input.skipped.total > 0 { text += ": " + input.skipped.summary() }
             print(terminalSafe(text))
         }
         if summary.unresolvedVM > 0 {

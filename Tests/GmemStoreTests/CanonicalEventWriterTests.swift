@@ -48,7 +48,17 @@ import Testing
         for event in events() {
             let text = event.canonicalJSON
             #expect(JSONWriter.string(try JSONParser.parse(text)) == text)
-            #expect(try Event(jsonLine: text) == event)
+            let decoded: Event
+            do {
+                decoded = try Event(jsonLine: text)
+            } catch {
+                // An id holding a control character is written escaped, and refused when read
+                // back (IdControlCharacterTests); nothing else may fail.
+                #expect(error.message.hasPrefix("must not contain a control character"), "\(error): \(text)")
+                #expect(text.contains(#"\"#) || text.contains("\u{7F}"))
+                continue
+            }
+            #expect(decoded == event)
         }
     }
 

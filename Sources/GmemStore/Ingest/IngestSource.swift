@@ -37,12 +37,11 @@ public final class IngestSource {
     let quarantine: Bool
     let addsSource: Bool
 
-    /// Opens `path` (`-` is standard input) in `format`, or detects it when nil.
-    public init(path: String, format: InputFormat?, quarantine: Bool = false, addsSource: Bool = true) throws(StoreError) {
-        reader = try LineReader(path: path)
-        self.format = format
-        self.quarantine = quarantine
-        self.addsSource = addsSource
+    /// Opens `path` (`-` is standard input) in `format`, or detects it when nil. The input is
+    /// opened once: detection reads the same lines that ingest then takes, so a pipe, a FIFO
+    /// or a process substitution loses nothing.
+    public convenience init(path: String, format: InputFormat?, quarantine: Bool = false, addsSource: Bool = true) throws(StoreError) {
+        self.init(reader: try LineReader(path: path), format: format, quarantine: quarantine, addsSource: addsSource)
     }
 
     /// Reads `reader` (an embedded or in-memory input) in `format`.
@@ -51,7 +50,17 @@ public final class IngestSource {
         self.format = format
         self.quarantine = quarantine
         self.addsSource = addsSource
+        // Lines past the limit are refused (JSON Lines, or before the format is known) or
+        // skipped and counted (traces) here, by format.
+        reader.refusesLongLines = false
     }
+
+    /// The SHA-256 of the whole input when it is a regular file not yet read (see
+    /// `LineReader.hashOfWholeFile`), else nil.
+    public func hashOfWholeFile() throws(StoreError) -> [UInt8]? { try reader.hashOfWholeFile() }
+
+    /// The name under which trace lines longer than the line limit are counted.
+    var longLineName: String { "(line longer than \(LineReader.sizeText(reader.maxLineLength)))" }
 
     /// The next item, or nil at the end of the input. Undecodable JSON Lines throw (or, with
     /// quarantine, go to `writer`'s reject table); trace lines never throw, they are skipped
@@ -69,15 +78,29 @@ public final class IngestSource {
 
     private func read(_ bytes: UnsafeBufferPointer<UInt8>, writer: Store.BatchWriter) throws -> Item? {
         if format == nil {
+            if reader.lineWasCut { throw reader.longLine() }
             let text = String(decoding: bytes, as: UTF8.self)
             let trimmed = text.drop(while: { $0 == " " || $0 == "\t" })
             if trimmed.isEmpty || trimmed.hasPrefix("#") { return nil }
             guard let detected = InputFormat.detect(line: Substring(text)) else {
                 throw StoreError.decode(
                     file: name, line: reader.lineNumber,
-                    message: "cannot tell the format from this line (not JSON Lines, a kernel trace or a QEMU trace log); pass --format")
+                    message: "not the shape of any input format: not a JSON object (JSON Lines), not `TASK-PID [CPU] … SECONDS: EVENT:` "
+                        + "(a kernel trace), not `PID@SECONDS.MICROS:event …` or `event_name …` (a QEMU trace log); "
+                        + "if it is one of them, pass --format")
             }
             format = detected
+        }
+        if reader.lineWasCut {
+            guard format == .jsonl else {
+                skipped.add(longLineName)
+                return nil
+            }
+            guard quarantine else { throw reader.longLine() }
+            try writer.reject(
+                source: reader.name, line: reader.lineNumber, text: String(decoding: bytes.prefix(256), as: UTF8.self) + "…",
+                reason: reader.longLineMessage)
+            return nil
         }
         if format != .jsonl, !reader.lineWasTerminated {
             // A trace line the input ends inside: its last number may be cut short.

@@ -50,8 +50,15 @@ public struct MergeIngest {
         return try ingest(sources, into: store)
     }
 
-    /// Ingests already opened `sources` as one batch.
+    /// Ingests already opened `sources` as one batch. When every source is a regular file, its
+    /// bytes are hashed first (one `pread` pass, no parsing) and an input the store already
+    /// holds is answered at once with the batch that holds it, without being read.
     public func ingest(_ sources: [IngestSource], into store: Store) throws -> Summary {
+        if let hash = try Self.hashOfWholeInputs(sources), let earlier = try store.storedBatch(contentHash: hash, readAs: readAs(sources)) {
+            var batch = Store.BatchSummary()
+            batch.duplicateOfBatch = earlier
+            return Summary(batch: batch, inputs: sources.map { ($0.name, $0.format, 0, SkippedLines()) }, unresolvedVM: 0)
+        }
         var resolver = TraceResolver(vm: vm)
         let name = sources.map(\.name).joined(separator: " + ")
         let format = sources.count == 1 ? sources[0].format?.rawValue ?? "auto" : "merge"
@@ -73,6 +80,16 @@ public struct MergeIngest {
         if let vm { words.append("vm=" + vm) }
         if !addsSource { words.append("verbatim") }
         return words.joined(separator: " ")
+    }
+
+    /// The batch's content hash computed before reading, when every input is a regular file.
+    static func hashOfWholeInputs(_ sources: [IngestSource]) throws -> [UInt8]? {
+        var hashes: [[UInt8]] = []
+        for source in sources {
+            guard let hash = try source.hashOfWholeFile() else { return nil }
+            hashes.append(hash)
+        }
+        return Store.contentHash(ofInputs: hashes)
     }
 
     /// Appends the items of `sources` to `writer`, smallest key first.

@@ -62,30 +62,75 @@ public enum TraceLineReading: Equatable, Sendable {
     case ignored
 }
 
-/// Lines a reader skipped, counted by event name (printed in the ingest summary).
+/// Lines a reader skipped, counted by event name (printed in the ingest summary), in bounded
+/// memory whatever the input: at most `nameLimit` distinct names are counted by name, each
+/// name cut to `nameLength` bytes; lines of names met after the table is full are counted
+/// together as other names (`otherLines`). Every skipped line is in `total`.
 public struct SkippedLines: Equatable, Sendable {
+    /// The most distinct names counted by name: 256.
+    public static let nameLimit = 256
+    /// The longest name kept, in bytes: 64; a longer one is cut and ends in `…`.
+    public static let nameLength = 64
+
     /// Skipped lines per event name.
     public private(set) var counts: [String: Int] = [:]
+    /// Skipped lines whose names came after `nameLimit` others.
+    public private(set) var otherLines = 0
+    /// All skipped lines.
+    public private(set) var total = 0
 
     /// No line skipped yet.
     public init() {}
 
-    /// Counts one more skipped line of `name`.
+    /// Counts `count` more skipped lines of `name`.
     public mutating func add(_ name: String, count: Int = 1) {
-        counts[name, default: 0] += count
+        total += count
+        let key = Self.kept(name)
+        if counts[key] != nil || counts.count < Self.nameLimit {
+            counts[key, default: 0] += count
+        } else {
+            otherLines += count
+        }
     }
 
     /// Adds every count of `other`.
     public mutating func merge(_ other: SkippedLines) {
         for (name, count) in other.counts { add(name, count: count) }
+        otherLines += other.otherLines
+        total += other.otherLines
     }
-
-    /// All skipped lines.
-    public var total: Int { counts.values.reduce(0, +) }
 
     /// `name count` pairs, most frequent first, then by name.
     public var sorted: [(name: String, count: Int)] {
         counts.map { ($0.key, $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+    }
+
+    /// `name count, …` for the `shown` most frequent names, then what is left in one
+    /// phrase: at most `shown` names of at most `nameLength` bytes each, whatever the input.
+    public func summary(shown: Int = 20) -> String {
+        let all = sorted
+        var parts = all.prefix(shown).map { "\($0.name) \($0.count)" }
+        let restNames = all.count - min(all.count, shown)
+        let restLines = all.dropFirst(shown).reduce(0) { $0 + $1.count }
+        if restNames > 0 { parts.append("(\(restNames) other names) \(restLines)") }
+        if otherLines > 0 { parts.append("(names past the first \(Self.nameLimit)) \(otherLines)") }
+        return parts.joined(separator: ", ")
+    }
+
+    /// `name` as counted: control characters written as `\u{…}` escapes, cut to `nameLength`
+    /// bytes.
+    static func kept(_ name: String) -> String {
+        guard name.utf8.count > nameLength || name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return name }
+        var text = ""
+        for scalar in name.unicodeScalars {
+            let piece = scalar.value < 0x20 || scalar.value == 0x7F ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
+            if text.utf8.count + piece.utf8.count > nameLength {
+                text += "…"
+                break
+            }
+            text += piece
+        }
+        return text
     }
 }
 

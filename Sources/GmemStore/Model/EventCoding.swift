@@ -270,12 +270,23 @@ struct FieldReader {
         switch value {
         case .string(let text):
             guard !text.isEmpty else { throw EventDecodingError(field: key, "must not be empty") }
+            try Self.checkNoControlCharacters(text, field: key)
             return text
         case .number(let text) where !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }):
             return text
         default:
             throw EventDecodingError(field: key, "expected a string, found \(value.kindName)")
         }
+    }
+
+    /// Ids (`vm`, `gmem`, `host`, `id`, `owner`, `tracepoint`, `holder`) name things in
+    /// indexes, queries and text output: a control character (U+0000–U+001F, U+007F) in one
+    /// would cut it at a NUL or forge a line of output, so it is refused.
+    static func checkNoControlCharacters(_ text: String, field: String) throws(EventDecodingError) {
+        guard let bad = text.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return }
+        let code = String(bad.value, radix: 16, uppercase: true)
+        throw EventDecodingError(
+            field: field, "must not contain a control character (found U+\(String(repeating: "0", count: 4 - code.count))\(code))")
     }
 
     mutating func requiredIdentifier(_ key: String) throws(EventDecodingError) -> String {
@@ -395,6 +406,7 @@ struct FieldReader {
 
     mutating func holder() throws(EventDecodingError) -> Holder {
         let text = try required("holder", string("holder"))
+        try Self.checkNoControlCharacters(text, field: "holder")
         guard let holder = Holder(rawValue: text) else {
             throw EventDecodingError(field: "holder", "must be td, iommu, vfio or gup, not '\(text)'")
         }

@@ -267,7 +267,13 @@ enum EventLineDecoder {
             guard let slot = take(field) else { return nil }
             switch slot.kind {
             case .string where slot.end > slot.start:
-                if let value = text(slot.start, slot.end, wide: slot.wide) { return value }
+                // Raw bytes below 0x20 never reach here (`plainString`); DEL does, and an id
+                // must not hold it: the general decoder says so.
+                if memchr(bytes.baseAddress! + slot.start, 0x7F, slot.end - slot.start) == nil,
+                    let value = text(slot.start, slot.end, wide: slot.wide)
+                {
+                    return value
+                }
             case .number:
                 return text(slot.start, slot.end, wide: false)
             default:
