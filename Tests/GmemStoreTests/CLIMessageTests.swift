@@ -92,7 +92,7 @@ import Testing
         let edits: [(sql: String, says: String)] = [
             ("diverged = 1", "diverged: stored true, replay false"),
             ("expected_error_offset = 4097", "expected error offset: stored 0x1001, replay none"),
-            ("expected = 'EPERM'", "expected result: stored EPERM, replay "),
+            ("expected = (SELECT id FROM name WHERE text = 'EIO')", "expected result: stored EIO, replay "),
         ]
         for (index, edit) in edits.enumerated() {
             let copy = base.sibling("copy\(index).db")
