@@ -19,9 +19,40 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "The last event: a seq, or an RFC 3339 time (the last event with ts at or before it).")
     var until: LogPoint?
 
+    @Option(name: .customLong("original"), help: "Write the bytes of batch BATCH's input as they were given (a .gz stays compressed), instead of the log.")
+    var originalBatch: Int64?
+
+    @Option(help: "With --original: which of the batch's inputs (1, 2 … in the order they were named), when it has several.")
+    var input: Int?
+
     func run() throws {
         let store = try self.store.openForReading()
         var output = BufferedStandardOutput()
+        if let originalBatch {
+            try failing {
+                try store.database.readTransaction { () throws in
+                    let inputs = try InputArchive.inputs(of: originalBatch, in: store)
+                    guard !inputs.isEmpty else {
+                        throw StoreError.unreadableInput(path: "batch \(originalBatch)", reason: "the store keeps no input for it (an API append, or no such batch)")
+                    }
+                    guard inputs.count == 1 || input != nil else {
+                        let names = inputs.enumerated().map { "\($0.offset + 1): \($0.element.name)" }.joined(separator: ", ")
+                        throw StoreError.unreadableInput(path: "batch \(originalBatch)", reason: "it has \(inputs.count) inputs (\(names)); name one with --input")
+                    }
+                    let index = (input ?? 1) - 1
+                    guard inputs.indices.contains(index) else {
+                        throw StoreError.unreadableInput(path: "batch \(originalBatch)", reason: "it has no input \(index + 1)")
+                    }
+                    try InputArchive.forEachChunk(of: inputs[index].id, in: store) { output.write($0) }
+                }
+            }
+            output.flush()
+            if let failure = output.failure {
+                printError("gmem-audit: writing the input failed: \(String(cString: strerror(failure)))")
+                throw Exit.ioError
+            }
+            return
+        }
         let progress = Progress("export")
         try failing {
             try store.database.readTransaction { () throws in

@@ -11,7 +11,7 @@ struct GmemAudit: ParsableCommand {
         subcommands: [
             IngestCommand.self, StateCommand.self, HistoryCommand.self, VerifyCommand.self, DemoCommand.self, GenerateCommand.self,
             AuditCommand.self, ExplainCommand.self,
-            ExportCommand.self, ReportCommand.self,
+            ExportCommand.self, ReportCommand.self, UpgradeCommand.self,
         ]
     )
 

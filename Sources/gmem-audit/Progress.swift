@@ -66,6 +66,12 @@ struct BufferedStandardOutput: TextOutputStream {
         if buffer.count >= 1 << 20 { flush() }
     }
 
+    /// Writes bytes as they are (an input given back byte for byte).
+    mutating func write(_ bytes: [UInt8]) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 20 { flush() }
+    }
+
     mutating func flush() {
         guard !buffer.isEmpty else { return }
         buffer.withUnsafeBytes { bytes in

@@ -73,6 +73,7 @@ public final class Store {
             } else if try isReadOnly || (database.scalarInt("SELECT count(*) FROM sqlite_schema") ?? 0) > 0 {
                 throw StoreError.notAStore(path: path, reason: "it has no gmem schema")
             }
+            if version > 0, try StoreUpgrade.isOldLayout(database) { throw StoreError.oldLayout(path: path) }
             guard version <= Migrator.latestVersion else {
                 throw StoreError.newerSchema(path: path, found: version, supported: Migrator.latestVersion)
             }
