@@ -53,9 +53,9 @@ extension Store {
         switch info.st_mode & S_IFMT {
         case S_IFREG: return
         case S_IFDIR: kind = "a directory; name the store file inside it, e.g. --db '\(path)/gmem.db'"
-        case S_IFIFO: kind = "a FIFO; a store must be a regular file SQLite can seek and lock (copy a streamed store to a file first)"
+        case S_IFIFO: kind = "a FIFO; a store must be a regular file, which SQLite can seek and lock: copy a streamed store to a file first"
         case S_IFCHR: kind = "a character device; a store must be a regular file"
-        case S_IFBLK: kind = "a block device; a store must be a regular file (copy the image's store file out first)"
+        case S_IFBLK: kind = "a block device; a store must be a regular file: mount the image and name the store file in it"
         case S_IFSOCK: kind = "a socket; a store must be a regular file"
         default: kind = "not a regular file"
         }
