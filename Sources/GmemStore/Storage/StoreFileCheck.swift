@@ -75,6 +75,7 @@ extension Store {
     /// neither the store nor the `-wal`/`-shm` files a WAL store is read with.
     static func isOnReadOnlyMedia(_ path: String) -> Bool {
         let directory = directoryOf(path)
+        guard access(directory, F_OK) == 0 else { return false }  // no directory: not a question of media
         var info = statvfs()
         if statvfs(directory, &info) == 0, info.f_flag & UInt(ST_RDONLY) != 0 { return true }
         return access(directory, W_OK) != 0 || (access(path, F_OK) == 0 && access(path, W_OK) != 0)
