@@ -49,7 +49,7 @@ enum Exit {
 
     static func code(for error: StoreError) -> ExitCode {
         switch error {
-        case .missingStore, .unreadableInput, .danglingLink: noInput
+        case .missingStore, .unreadableInput, .danglingLink, .missingDirectory: noInput
         case .decode: dataError
         case .notAStore, .newerSchema, .database, .readOnlyMedia, .walNotFolded, .oldLayout, .storedInput: ioError
         }

@@ -56,6 +56,19 @@ struct StorePathTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
     }
 
+    @Test("a store in a directory that does not exist: 66, saying which directory, for reading and for writing")
+    func missingDirectory() throws {
+        let temporary = try TemporaryStore()
+        let scenario = try #require(scenarioFiles.first)
+        let path = temporary.sibling("no-such-directory") + "/gmem.db"
+        let writing = try runCLI(["ingest", "--db", path, scenario.path])
+        #expect(writing.status == 66, "\(writing.stderr)")
+        #expect(writing.stderr.contains("the directory '\(temporary.sibling("no-such-directory"))' does not exist"), "\(writing.stderr)")
+        #expect(!writing.stderr.contains("read-only media"))
+        let reading = try runCLI(["state", "--db", path])
+        #expect(reading.status == 66 && reading.stderr.contains("no gmem store at"), "\(reading.stderr)")
+    }
+
     @Test("a symbolic link to a store is followed")
     func linkToAStoreWorks() throws {
         let temporary = try TemporaryStore()

@@ -134,7 +134,9 @@ struct TextSink {
 /// `text` with its control characters shown as visible escapes (`\n`, `\x1b`, `\u{202e}`), as
 /// every text output writes ids, names, notes, file names and reasons (`TextSink.escape`).
 public func terminalSafe(_ text: String) -> String {
-    TextSink.escaped(text)
+    // Most values are plain ASCII: returned as they are, without building a copy.
+    if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text }
+    return TextSink.escaped(text)
 }
 
 /// `value` as `0x` and lowercase hex digits, the way gmem prints addresses and sizes.

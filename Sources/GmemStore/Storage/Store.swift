@@ -111,6 +111,9 @@ public final class Store {
             case .readOnly(immutable: true): break
             }
         }
+        if case .readWrite = access, error.code == .cantOpen, path != ":memory:", !fileExists(directoryOf(path)) {
+            return .missingDirectory(path: path, directory: directoryOf(path))
+        }
         switch error.code {
         case .notADatabase, .corrupt: return .notAStore(path: path, reason: error.message)
         case .cantOpen where !fileExists(path): return .missingStore(path: path)

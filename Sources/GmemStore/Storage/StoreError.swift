@@ -21,6 +21,8 @@ public enum StoreError: Error, CustomStringConvertible {
     /// The store lies on read-only media (or is not writable), where a writer cannot add to
     /// it and a plain read-only open cannot make the `-shm` file SQLite reads a WAL with.
     case readOnlyMedia(path: String, writing: Bool)
+    /// The directory a new store was to be created in does not exist.
+    case missingDirectory(path: String, directory: String)
     /// `--immutable` met a `-wal` holding committed batches, and the private copy that reads
     /// them without writing the original could not be made.
     case walNotFolded(path: String, reason: String)
@@ -49,6 +51,8 @@ public enum StoreError: Error, CustomStringConvertible {
             "'\(path)' is on read-only media or not writable, so nothing can be added to it: copy the store somewhere writable to ingest or audit; reading commands (state, history, verify, export, explain) read it in place with --immutable"
         case .readOnlyMedia(let path, writing: false):
             "'\(path)' is on read-only media or not writable, where SQLite cannot create the -shm file it reads a store with: add --immutable to read it without writing anything"
+        case .missingDirectory(let path, let directory):
+            "cannot create the store '\(path)': the directory '\(directory)' does not exist; create it, or name another store with --db or $GMEM_DB"
         case .walNotFolded(let path, let reason):
             "'\(path)-wal' holds committed batches not yet in '\(path)'; --immutable reads them from a private copy of both files, so that the original is never written, and the copy failed: \(reason). Free space in $TMPDIR (or set TMPDIR to a roomier directory)"
         }

@@ -53,9 +53,9 @@ extension Store {
         switch info.st_mode & S_IFMT {
         case S_IFREG: return
         case S_IFDIR: kind = "a directory; name the store file inside it, e.g. --db '\(path)/gmem.db'"
-        case S_IFIFO: kind = "a FIFO; a store must be a regular file SQLite can seek and lock (copy a streamed store to a file first)"
+        case S_IFIFO: kind = "a FIFO; a store must be a regular file, which SQLite can seek and lock: copy a streamed store to a file first"
         case S_IFCHR: kind = "a character device; a store must be a regular file"
-        case S_IFBLK: kind = "a block device; a store must be a regular file (copy the image's store file out first)"
+        case S_IFBLK: kind = "a block device; a store must be a regular file: mount the image and name the store file in it"
         case S_IFSOCK: kind = "a socket; a store must be a regular file"
         default: kind = "not a regular file"
         }
@@ -75,6 +75,7 @@ extension Store {
     /// neither the store nor the `-wal`/`-shm` files a WAL store is read with.
     static func isOnReadOnlyMedia(_ path: String) -> Bool {
         let directory = directoryOf(path)
+        guard access(directory, F_OK) == 0 else { return false }  // no directory: not a question of media
         var info = statvfs()
         if statvfs(directory, &info) == 0, info.f_flag & UInt(ST_RDONLY) != 0 { return true }
         return access(directory, W_OK) != 0 || (access(path, F_OK) == 0 && access(path, W_OK) != 0)
