@@ -27,6 +27,8 @@ struct HistoryCommand: ParsableCommand {
     var size: Number?
     @Option(help: "Output format.")
     var format: Format = .text
+    @Flag(help: "With each event, the line of the input it was read from, as given.")
+    var original = false
 
     func validate() throws {
         let subjects = [gmem != nil || offset != nil, vm != nil || gpa != nil, pfn != nil].filter { $0 }.count
@@ -47,14 +49,33 @@ struct HistoryCommand: ParsableCommand {
         }
         let history = History(store: store)
         do {
+            // Both formats are written entry by entry: a history of a whole busy file is never
+            // held in memory.
             switch format {
             case .json:
-                let entries = try failing { try store.database.readTransaction { try history.entries(for: subject, bodies: true) } }
-                print(HistoryFormat.json(entries))
+                var first = true
+                try failing {
+                    try store.database.readTransaction {
+                        try history.forEachEntry(for: subject, bodies: true) { entry in
+                            let element = HistoryFormat.jsonElement(entry, original: original ? try store.originalLine(of: entry.seq) : nil)
+                            writeRaw((first ? "[\n" : ",\n") + element)
+                            first = false
+                        }
+                    }
+                }
+                writeLine(Array((first ? "[]" : "\n]").utf8))
             case .text:
                 var text = HistoryFormat.TextWriter()
-                try failing { try store.database.readTransaction { try history.forEachEntry(for: subject) { text.append($0) } } }
-                writeLine(text.utf8)
+                try failing {
+                    try store.database.readTransaction {
+                        try history.forEachEntry(for: subject) { entry in
+                            text.append(entry)
+                            if original, let line = try store.originalLine(of: entry.seq) { text.append(original: line) }
+                            if text.pendingCount >= 64 << 10 { writeRaw(text.drain()) }
+                        }
+                    }
+                }
+                writeLine(text.entries == 0 ? text.utf8 : text.drain())
             }
         } catch let error as History.Unplaced {
             printError("gmem-audit: \(error)")

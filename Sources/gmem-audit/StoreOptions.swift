@@ -56,6 +56,22 @@ enum Exit {
     }
 }
 
+/// Writes text to standard output without a newline.
+func writeRaw(_ text: String) { writeRaw(Array(text.utf8)) }
+
+/// Writes bytes to standard output without a newline.
+func writeRaw(_ bytes: [UInt8]) {
+    bytes.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let written = write(STDOUT_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            offset += written
+        }
+    }
+}
+
 /// Writes `bytes` and a newline to standard output, as `print` writes a `String`.
 func writeLine(_ bytes: [UInt8]) {
     var bytes = bytes

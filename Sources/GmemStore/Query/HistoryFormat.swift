@@ -4,19 +4,28 @@ public enum HistoryFormat {
     /// entries carry bodies), verdict and the pages' runs before and after.
     public static func json(_ entries: [HistoryEntry]) -> String {
         guard !entries.isEmpty else { return "[]" }
-        let lines = entries.map { entry -> String in
-            var members: [JSONMember] = [JSONMember("seq", .number(String(entry.seq)))]
-            if let ts = entry.event.ts { members.append(JSONMember("ts", .string(Timestamp.format(ts)))) }
-            members.append(JSONMember("op", .string(entry.event.op.name)))
-            members.append(JSONMember("event", (try? JSONParser.parse(entry.body ?? entry.event.canonicalJSON)) ?? .null))
-            members.append(JSONMember("expected", entry.verdict.expected.map { .string($0) } ?? .null))
-            members.append(JSONMember("result", entry.event.result.map { .string($0) } ?? .null))
-            members.append(JSONMember("diverged", .bool(entry.verdict.diverged)))
-            members.append(JSONMember("before", .array(entry.before.map(\.json))))
-            members.append(JSONMember("after", .array(entry.after.map(\.json))))
-            return "  " + JSONWriter.string(.object(members), sortsKeys: false)
+        return "[\n" + entries.map { jsonElement($0) }.joined(separator: ",\n") + "\n]"
+    }
+
+    /// One entry as an element of `json`'s array (indented, without the comma): a history is
+    /// written element by element as the replay reaches each, never held whole.
+    public static func jsonElement(_ entry: HistoryEntry, original: OriginalLine? = nil) -> String {
+        var members: [JSONMember] = [JSONMember("seq", .number(String(entry.seq)))]
+        if let ts = entry.event.ts { members.append(JSONMember("ts", .string(Timestamp.format(ts)))) }
+        members.append(JSONMember("op", .string(entry.event.op.name)))
+        members.append(JSONMember("event", (try? JSONParser.parse(entry.body ?? entry.event.canonicalJSON)) ?? .null))
+        members.append(JSONMember("expected", entry.verdict.expected.map { .string($0) } ?? .null))
+        members.append(JSONMember("result", entry.event.result.map { .string($0) } ?? .null))
+        members.append(JSONMember("diverged", .bool(entry.verdict.diverged)))
+        members.append(JSONMember("before", .array(entry.before.map(\.json))))
+        members.append(JSONMember("after", .array(entry.after.map(\.json))))
+        if let original {
+            members.append(JSONMember("input", .object([
+                JSONMember("name", .string(original.name)), JSONMember("line", .number(String(original.line))),
+                JSONMember("text", .string(original.text)),
+            ])))
         }
-        return "[\n" + lines.joined(separator: ",\n") + "\n]"
+        return "  " + JSONWriter.string(.object(members), sortsKeys: false)
     }
 
     /// For each event: a header line, then the runs that changed as `before → after`.
@@ -54,10 +63,30 @@ public enum HistoryFormat {
             }
         }
 
+        /// With an entry: the line of the input it was read from, as given.
+        public mutating func append(original: OriginalLine) {
+            sink.write("\n    input   ")
+            sink.write(escaping: "\(original.name):\(original.line)  \(original.text)")
+        }
+
         /// The text so far, or a line saying no event touched the pages.
         public var utf8: [UInt8] {
             count == 0 ? Array("(no event touched these pages)".utf8) : sink.bytes
         }
+
+        /// The text written since the last drain (none when no entry was appended yet): a long
+        /// history is written out as it grows instead of held.
+        public mutating func drain() -> [UInt8] {
+            let bytes = sink.bytes
+            sink = TextSink(capacity: 64 << 10)
+            return bytes
+        }
+
+        /// The bytes held now.
+        public var pendingCount: Int { sink.bytes.count }
+
+        /// Entries appended so far.
+        public var entries: Int { count }
     }
 
     /// The line that introduces an event: seq (and a role such as `trigger`), time, actor,

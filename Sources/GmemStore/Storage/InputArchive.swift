@@ -204,3 +204,26 @@ public enum InputArchive {
         return found ? (text.last == 0x0D ? Array(text.dropLast()) : text) : nil
     }
 }
+
+/// The line of a stored input an event was read from.
+public struct OriginalLine: Equatable, Sendable {
+    public var name: String
+    public var line: Int64
+    public var text: String
+}
+
+extension Store {
+    /// The line event `seq` was read from, as given (nil for an event appended through the
+    /// library, or one from a compressed input, whose lines are not cut into chunks).
+    public func originalLine(of seq: Int64) throws -> OriginalLine? {
+        let statement = try database.cached("SELECT e.input, e.input_line, i.name FROM event e JOIN input i ON i.id = e.input WHERE e.seq = ?")
+        defer { statement.reset() }
+        try statement.bind(1, seq)
+        guard try statement.step() else { return nil }
+        let (input, line, name) = (statement.int(0), statement.int(1), statement.string(2))
+        statement.reset()
+        guard let bytes = try InputArchive.line(line, of: input, in: self) else { return nil }
+        return OriginalLine(name: name, line: line, text: String(decoding: bytes, as: UTF8.self))
+    }
+}
+
