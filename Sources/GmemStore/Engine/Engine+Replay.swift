@@ -16,7 +16,7 @@ extension Engine {
             if recordedEAGAIN {
                 verdict.blocked = []
             } else if verdict.expected?.uppercased() == "EAGAIN" {
-                _ = zapOutcome(&verdict)
+                _ = removalOutcome(&verdict, reportsFailure: false)
             }
         }
         verdict.expected = expected
