@@ -8,6 +8,8 @@ public struct JSONLIngest {
     public var addsSource = true
     /// Called every 16384 lines with the bytes and lines read so far.
     public var progress: ((UInt64, UInt64) -> Void)?
+    /// The kernel profile written into each `vm_create` that names none (`ingest --kernel`).
+    public var kernel = KernelProfile.standard
 
     public init(quarantine: Bool = false, addsSource: Bool = true) {
         self.quarantine = quarantine
@@ -27,7 +29,7 @@ public struct JSONLIngest {
     public func read(_ reader: LineReader, into writer: Store.BatchWriter) throws {
         while try reader.next({ bytes in
             guard let event = try decode(bytes, reader: reader, writer: writer) else { return }
-            try writer.append(event)
+            try writer.append(event.namingKernel(kernel))
             if let progress, reader.lineNumber % 16_384 == 0 { progress(reader.bytesRead, reader.lineNumber) }
         }) {}
     }

@@ -21,6 +21,8 @@ public struct MergeIngest {
     public var addsSource = true
     /// Called now and then with the bytes and lines read so far over all inputs.
     public var progress: ((UInt64, UInt64) -> Void)?
+    /// The kernel profile written into each `vm_create` that names none (`ingest --kernel`).
+    public var kernel = KernelProfile.standard
 
     /// An ingest with `--quarantine`, `--vm` and `--verbatim` as given.
     public init(quarantine: Bool = false, vm: String? = nil, addsSource: Bool = true) {
@@ -90,9 +92,9 @@ public struct MergeIngest {
             guard let index = chosen else { return }
             switch heads[index]!.item {
             case .event(let event):
-                try writer.append(event)
+                try writer.append(event.namingKernel(kernel))
             case .record(let record):
-                for event in resolver.events(for: record, in: writer.state) { try writer.append(event) }
+                for event in resolver.events(for: record, in: writer.state) { try writer.append(event.namingKernel(kernel)) }
             }
             heads[index] = try advance(index)
             appended += 1
