@@ -2,4 +2,4 @@ import ArgumentParser
 import GmemStore
 
 /// `--kernel rfc-2025|upstream-2026` (EVENTS.md §4a).
-extension KernelProfile: @retroactive ExpressibleByArgument {}
+extension KernelProfile: ExpressibleByArgument {}

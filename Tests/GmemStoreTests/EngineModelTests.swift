@@ -7,11 +7,12 @@ import Testing
     static let vmNames = ["a", "b", "zz"]
     static let gmemNames = ["g1", "g2", "g3", "nope"]
 
-    /// The fixed start of every random log: two VMs (one TDX Connect), three gmem files, four
-    /// memslots with a hole between two of them.
-    static let prologue: [Event] = [
-        Event(.vmCreate(vm: "a", type: "tdx", tdxConnect: true)),
-        Event(.vmCreate(vm: "b", type: "snp", tdxConnect: false)),
+    /// The fixed start of every random log: two VMs (one TDX Connect) judged by `kernel`, three
+    /// gmem files, four memslots with a hole between two of them.
+    static func prologue(_ kernel: KernelProfile) -> [Event] {
+        [
+        Event(.vmCreate(vm: "a", type: "tdx", tdxConnect: true), kernel: kernel),
+        Event(.vmCreate(vm: "b", type: "snp", tdxConnect: false), kernel: kernel),
         Event(.gmemCreate(vm: "a", gmem: "g1", size: 32 * 4096, flags: ["mmap"], folioSize: 4096)),
         Event(.gmemCreate(vm: "a", gmem: "g2", size: 16 * 4096, flags: ["mmap", "init_shared"], folioSize: 4096)),
         Event(.gmemCreate(vm: "b", gmem: "g3", size: 16 * 4096, flags: [], folioSize: 4096)),
@@ -19,7 +20,8 @@ import Testing
         Event(.bind(vm: "a", gmem: "g1", slot: 2, gpa: 0x11_0000, size: 16 * 4096, offset: 16 * 4096, hva: nil)),
         Event(.bind(vm: "a", gmem: "g2", slot: 3, gpa: 0x12_0000 + 4 * 4096, size: 16 * 4096, offset: 0, hva: nil)),
         Event(.bind(vm: "b", gmem: "g3", slot: 1, gpa: 0x10_0000, size: 16 * 4096, offset: 0, hva: nil)),
-    ]
+        ]
+    }
 
     /// Decodes one random number into an event over the prologue's universe: every op, both
     /// addressings, overlapping and out-of-range ranges, observed results that agree or not.
@@ -64,7 +66,10 @@ import Testing
         case 15: result = "EINVAL"
         default: result = nil
         }
-        return Event(op, result: result)
+        // A re-created VM may name either profile, or none (the standard one); a conversion
+        // may go through the VM ioctl.
+        let kernels: [KernelProfile?] = [nil, .rfc2025, .upstream2026, nil]
+        return Event(op, result: result, kernel: kernels[Int(field(44, 2))], via: field(46, 2) == 0 ? .vm : nil)
     }
 
     /// The first difference between the engine's state and the model's, or nil when they agree
@@ -103,6 +108,7 @@ import Testing
         for (name, vm) in model.vms {
             if state.vms[name]?.life != vm.life { return "life of vm \(name): engine \(String(describing: state.vms[name]?.life)), model \(vm.life)" }
             if state.vms[name]?.bindings != vm.bindings { return "bindings of vm \(name)" }
+            if state.vms[name]?.kernel != vm.kernel { return "kernel of vm \(name)" }
         }
         var frames: [UInt64: ReferenceModel.Placed] = [:]
         for run in state.frames.runs {
@@ -117,28 +123,83 @@ import Testing
         return nil
     }
 
-    @Test("the range engine agrees with the page-by-page model on every prefix of 250 random logs", .shrinking(false))
-    func engineMatchesReferenceModel() async {
-        await propertyCheck(count: 250, input: Gen.uint64().array(of: 200...260)) { numbers in
-            var engine = Engine()
-            var model = ReferenceModel()
-            let events = Self.prologue + numbers.map(Self.event)
-            for (step, event) in events.enumerated() {
-                let verdict = engine.apply(event)
-                let expected = model.apply(event)
-                var problem: String?
-                if verdict.expected != expected.expected || verdict.expectedErrorOffset != expected.errorOffset {
-                    problem = "verdict: engine \(verdict.expected ?? "none")@\(String(describing: verdict.expectedErrorOffset)), model \(expected.expected ?? "none")@\(String(describing: expected.errorOffset))"
-                } else {
-                    problem = Self.difference(engine, model)
+    /// The auditor's findings of one event in the model's terms: rule, severity, the pages of
+    /// its file ranges, and for GM-R13 its unplaced ranges merged.
+    static func found(_ findings: [Finding]) -> [ReferenceModel.Found] {
+        findings.map { finding in
+            if finding.rule == "GM-R13" {
+                var ranges: [String] = []
+                var last: (String, UInt64, UInt64)?
+                for range in finding.ranges {
+                    let key = range.gmem ?? "vm " + (range.vm ?? "?")
+                    if let current = last, current.0 == key, current.2 == range.offset {
+                        last = (key, current.1, range.offset + range.size)
+                    } else {
+                        if let current = last { ranges.append("\(current.0) \(current.1)-\(current.2)") }
+                        last = (key, range.offset, range.offset + range.size)
+                    }
                 }
-                if let problem {
-                    Issue.record("step \(step) \(event.canonicalJSON): \(problem)")
-                    return
-                }
+                if let current = last { ranges.append("\(current.0) \(current.1)-\(current.2)") }
+                return ReferenceModel.Found(rule: finding.rule, severity: finding.severity, pages: [], unplaced: ranges)
             }
-            // The snapshot form holds the whole state.
-            #expect((try? StateCodec.decode(StateCodec.encode(engine.state))) == engine.state)
+            var pages: Set<String> = []
+            for range in finding.ranges {
+                for page in (range.offset / 4096)..<((range.offset + range.size) / 4096) { pages.insert("\(range.gmem ?? "?")@\(page)") }
+            }
+            return ReferenceModel.Found(rule: finding.rule, severity: finding.severity, pages: pages, unplaced: [])
+        }
+    }
+
+    /// Replays `events` through the auditor (engine and rules) and the model side by side; the
+    /// first disagreement in verdict, findings or state, or nil.
+    static func firstDisagreement(_ events: [Event], override: KernelProfile? = nil) -> String? {
+        var auditor = Auditor(engine: Engine(kernelOverride: override))
+        var model = ReferenceModel(override: override)
+        for (step, event) in events.enumerated() {
+            let seq = Int64(step + 1)
+            let verdict = auditor.engine.evaluate(event)
+            let findings = found(auditor.audit(event, seq: seq))
+            let expected = model.apply(event, seq: seq)
+            var problem: String?
+            if verdict.expected != expected.expected || verdict.expectedErrorOffset != expected.errorOffset {
+                problem = "verdict: engine \(verdict.expected ?? "none")@\(String(describing: verdict.expectedErrorOffset)), model \(expected.expected ?? "none")@\(String(describing: expected.errorOffset))"
+            } else if findings != expected.findings {
+                problem = "findings: auditor \(findings), model \(expected.findings)"
+            } else {
+                problem = difference(auditor.engine, model)
+            }
+            if let problem { return "step \(step) \(event.canonicalJSON): \(problem)" }
+        }
+        return nil
+    }
+
+    @Test(
+        "engine and auditor agree with the page-by-page model, state and findings of every rule, on every prefix of 200 random logs",
+        .shrinking(false), arguments: KernelProfile.allCases)
+    func engineAndAuditorMatchReferenceModel(kernel: KernelProfile) async {
+        await propertyCheck(count: 200, input: Gen.uint64().array(of: 200...260)) { numbers in
+            let events = Self.prologue(kernel) + numbers.map(Self.event)
+            if let problem = Self.firstDisagreement(events) { Issue.record("\(problem)") }
+        }
+    }
+
+    @Test("a what-if judgement (every VM as one profile) agrees with the model too", .shrinking(false), arguments: KernelProfile.allCases)
+    func whatIfMatchesReferenceModel(kernel: KernelProfile) async {
+        await propertyCheck(count: 25, input: Gen.uint64().array(of: 200...260)) { numbers in
+            let other: KernelProfile = kernel == .rfc2025 ? .upstream2026 : .rfc2025
+            let events = Self.prologue(other) + numbers.map(Self.event)
+            if let problem = Self.firstDisagreement(events, override: kernel) { Issue.record("\(problem)") }
+        }
+    }
+
+    @Test("the snapshot form holds the whole state, profiles included", .shrinking(false))
+    func snapshotHoldsState() async {
+        await propertyCheck(count: 30, input: Gen.uint64().array(of: 200...260)) { numbers in
+            for kernel in KernelProfile.allCases {
+                var engine = Engine()
+                for event in Self.prologue(kernel) + numbers.map(Self.event) { engine.apply(event) }
+                #expect((try? StateCodec.decode(StateCodec.encode(engine.state))) == engine.state)
+            }
         }
     }
 }
