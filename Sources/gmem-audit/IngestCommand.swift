@@ -37,8 +37,8 @@ struct IngestCommand: ParsableCommand {
     @Option(name: .customLong("snapshot-interval"), help: "Take a state snapshot every N events (recorded in the store for later ingests; default \(Store.defaultSnapshotInterval)).")
     var snapshotInterval: Int64?
 
-    @Option(help: "The kernel profile (rfc-2025 or upstream-2026, EVENTS.md §4a) for VMs whose vm_create names none; recorded in each such vm_create.")
-    var kernel: KernelProfile = .standard
+    @Option(help: "The kernel profile (rfc-2025 or upstream-2026, EVENTS.md §4a) for VMs whose vm_create names none; recorded in each such vm_create (default upstream-2026; with --verbatim, none is recorded unless given).")
+    var kernel: KernelProfile?
 
     @Argument(help: "Input files; - reads standard input.")
     var files: [String]
@@ -59,7 +59,7 @@ struct IngestCommand: ParsableCommand {
             }
         }
         var ingest = MergeIngest(quarantine: quarantine, vm: vm, addsSource: !verbatim)
-        ingest.kernel = kernel
+        if let kernel { ingest.kernel = kernel }
         let inputs = try files.map { file in
             (path: file, format: try failing { () throws(StoreError) in try inputFormat(file) })
         }

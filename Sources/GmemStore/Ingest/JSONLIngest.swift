@@ -8,12 +8,14 @@ public struct JSONLIngest {
     public var addsSource = true
     /// Called every 16384 lines with the bytes and lines read so far.
     public var progress: ((UInt64, UInt64) -> Void)?
-    /// The kernel profile written into each `vm_create` that names none (`ingest --kernel`).
-    public var kernel = KernelProfile.standard
+    /// The kernel profile written into each `vm_create` that names none (`ingest --kernel`);
+    /// nil stores them as written (the default when re-ingesting an export verbatim).
+    public var kernel: KernelProfile? = .standard
 
     public init(quarantine: Bool = false, addsSource: Bool = true) {
         self.quarantine = quarantine
         self.addsSource = addsSource
+        self.kernel = addsSource ? .standard : nil
     }
 
     /// Ingests one file (or `-`) as one batch.
@@ -29,7 +31,7 @@ public struct JSONLIngest {
     public func read(_ reader: LineReader, into writer: Store.BatchWriter) throws {
         while try reader.next({ bytes in
             guard let event = try decode(bytes, reader: reader, writer: writer) else { return }
-            try writer.append(event.namingKernel(kernel))
+            try writer.append(kernel.map { event.namingKernel($0) } ?? event)
             if let progress, reader.lineNumber % 16_384 == 0 { progress(reader.bytesRead, reader.lineNumber) }
         }) {}
     }

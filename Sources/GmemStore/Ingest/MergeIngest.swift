@@ -21,14 +21,16 @@ public struct MergeIngest {
     public var addsSource = true
     /// Called now and then with the bytes and lines read so far over all inputs.
     public var progress: ((UInt64, UInt64) -> Void)?
-    /// The kernel profile written into each `vm_create` that names none (`ingest --kernel`).
-    public var kernel = KernelProfile.standard
+    /// The kernel profile written into each `vm_create` that names none (`ingest --kernel`);
+    /// nil stores them as written (`--verbatim`), to be judged by the standard profile.
+    public var kernel: KernelProfile? = .standard
 
     /// An ingest with `--quarantine`, `--vm` and `--verbatim` as given.
     public init(quarantine: Bool = false, vm: String? = nil, addsSource: Bool = true) {
         self.quarantine = quarantine
         self.vm = vm
         self.addsSource = addsSource
+        self.kernel = addsSource ? .standard : nil
     }
 
     /// What an ingest did: the batch, and per input its format and skipped lines.
@@ -92,9 +94,9 @@ public struct MergeIngest {
             guard let index = chosen else { return }
             switch heads[index]!.item {
             case .event(let event):
-                try writer.append(event.namingKernel(kernel))
+                try writer.append(kernel.map { event.namingKernel($0) } ?? event)
             case .record(let record):
-                for event in resolver.events(for: record, in: writer.state) { try writer.append(event.namingKernel(kernel)) }
+                for event in resolver.events(for: record, in: writer.state) { try writer.append(kernel.map { event.namingKernel($0) } ?? event) }
             }
             heads[index] = try advance(index)
             appended += 1
