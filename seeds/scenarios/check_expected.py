@@ -188,8 +188,11 @@ class Replay:
         if effective == "ok":
             self.succeed(ev, pieces, vm)
         elif effective == "EIO" and op in ZAPPING:
+            # An op its dead VM refused attempts no zap and quarantines nothing (docs/MODEL.md).
+            refused = self.vms[vm].status != "alive" and not (
+                op == "punch_hole" or (op == "zap" and ev.get("reason") == "teardown"))
             self.vms[vm].status = "bugged" if self.vms[vm].status == "alive" else self.vms[vm].status
-            for _, c in self.cells(pieces):
+            for _, c in ([] if refused else self.cells(pieces)):
                 if c["mapped"] and c["pins"]["td"] > 0:
                     c["quar"] = True
             if op == "unbind":
