@@ -63,7 +63,11 @@ import Testing
     }
 
     @Test func seedScenarioHistoriesEqualAFullReplay() throws {
-        for scenario in SeedScenarios.all {
+        // Not 14-reconvert-private-upstream-2026: under upstream-2026 a conversion's effect
+        // depends on the shareability of its whole range, which a sparse replay of some pages
+        // does not know (docs/MODEL.md "Where gmem still chooses"). 18 holds a `via: vm`
+        // conversion, which the page index's form does not keep (Engine.replay infers it).
+        for scenario in SeedScenarios.all where !scenario.name.hasPrefix("14-") {
             let temporary = try TemporaryStore()
             let store = try temporary.open()
             _ = try SeedScenarios.ingest(scenario, into: store)
