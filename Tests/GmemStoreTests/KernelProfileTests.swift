@@ -251,3 +251,25 @@ import Testing
         #expect(zaps.last?.ranges == [fileRange("g", 0x4000, 0x4000), fileRange("g", 0x9000, 0x3000)])
     }
 }
+
+extension KernelProfileTests {
+    @Test func r14FiresOnReuseAfterACloseLeftTDHeldPagesQuarantinedUntilTeardown() throws {
+        let findings = try auditLog(Self.upstreamTD + """
+            {"op":"gmem_close","gmem":"g"}
+            {"op":"reuse","pfn":"0x1002","npages":1,"owner":"other"}
+            {"op":"vm_destroy","vm":"td"}
+            {"op":"reuse","pfn":"0x1002","npages":1,"owner":"other"}
+            """)
+        // The close's invalidation fails on every TD-held page (GM-R02), which stay quarantined
+        // after the file is gone: reusing one is GM-R05 and GM-R14 until the VM's teardown.
+        #expect(AuditRuleTests.only("GM-R02", findings).map(\.seq) == [7])
+        // After the teardown the frame is no longer quarantined, but the TD's pin on it was never
+        // released (GM-R08 at the close), so its reuse is still GM-R05; GM-R14 is about quarantine.
+        #expect(AuditRuleTests.only("GM-R05", findings).map(\.seq) == [8, 10])
+        #expect(AuditRuleTests.only("GM-R08", findings).map(\.seq) == [7])
+        let exits = AuditRuleTests.only("GM-R14", findings)
+        #expect(exits.map(\.seq) == [8])
+        #expect(exits.first?.ranges == [fileRange("g", 0x2000, 0x1000)])
+        #expect(exits.first?.related == [7])
+    }
+}
