@@ -79,7 +79,7 @@ CREATE TABLE event (
     gpa           INTEGER,
     pfn           INTEGER,
     holder        INTEGER,                    -- pin, release: 0 td, 1 iommu, 2 vfio, 3 gup
-    mode          INTEGER,                    -- per op: convert, convert_request: bit 0 `to` private, bit 1 implicit; vm_create: bit 0 tdx_connect
+    mode          INTEGER,                    -- bits: convert, convert_request: 0 `to` private, 1 implicit; vm_create: 0 tdx_connect; 3–4 kernel (1 rfc-2025, 2 upstream-2026); 5–6 via (1 gmem, 2 vm)
     count         INTEGER,                    -- per op: slot (bind, unbind), npages (reuse), folio_size (gmem_create)
     label         INTEGER,                    -- name(id), per op: type (vm_create), reason (vm_bugged, zap), owner (reuse), tracepoint (context), flags as a JSON array (gmem_create)
     hva           INTEGER,
@@ -237,6 +237,8 @@ SELECT e.seq, e.batch, e.ts, o.name AS op, h.text AS host, coalesce(a.text, '') 
        v.text AS vm, g.text AS gmem, e.offset, e.size, e.gpa, e.pfn,
        CASE e.holder WHEN 0 THEN 'td' WHEN 1 THEN 'iommu' WHEN 2 THEN 'vfio' WHEN 3 THEN 'gup' END AS holder,
        CASE WHEN e.op IN (12, 13) THEN CASE e.mode & 1 WHEN 0 THEN 'shared' ELSE 'private' END END AS "to",
+       CASE (e.mode >> 3) & 3 WHEN 1 THEN 'rfc-2025' WHEN 2 THEN 'upstream-2026' END AS kernel,
+       CASE (e.mode >> 5) & 3 WHEN 1 THEN 'gmem' WHEN 2 THEN 'vm' END AS via,
        e.mode, e.count, l.text AS label, e.hva, r.text AS result, e.error_offset, e.producer_id, e.note,
        f.text AS src_file, e.src_line, e.src_text, e.extras, hex(e.hash) AS hash, x.text AS expected,
        e.expected_error_offset, e.diverged, e.input, e.input_line

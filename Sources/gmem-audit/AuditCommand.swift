@@ -37,11 +37,25 @@ struct AuditCommand: ParsableCommand {
     @Flag(name: .customLong("show-suppressed"), help: "Also print the findings an exception suppresses, with its reason.")
     var showSuppressed = false
 
+    @Option(help: "What-if: judge every VM as if it ran this kernel profile (rfc-2025 or upstream-2026); audits the whole log again and stores nothing.")
+    var kernel: KernelProfile?
+
     func run() throws {
         let policy = try loadPolicy()
         guard store.exists else {
             printError("gmem-audit: \(StoreError.missingStore(path: store.path))")
             throw Exit.noInput
+        }
+        if let kernel {
+            let store = try failing { () throws(StoreError) in try Store(path: self.store.path, access: .readOnly(immutable: false)) }
+            printError("audit: what-if: every VM judged as \(kernel.rawValue); the whole log audited again, nothing stored")
+            let (findings, from, to) = try failing { () throws -> ([Finding], Int64, Int64) in
+                let head = try store.headLink().seq
+                let (from, to) = try window(in: store, head: head)
+                return (from <= to ? try store.findings(judgingAs: kernel, in: from...to) : [], from, to)
+            }
+            try show(findings, policy: policy, from: from, to: to)
+            return
         }
         let store = try self.store.openForWriting()
         let progress = Progress("audit")
@@ -55,17 +69,25 @@ struct AuditCommand: ParsableCommand {
         progress.finish()
         if let reason = summary.restartReason { printError("audit: re-audited the whole log: \(reason)") }
         printError("audit: \(summary.audited) new event\(summary.audited == 1 ? "" : "s") audited, \(summary.added) new finding\(summary.added == 1 ? "" : "s"); the log ends at seq \(summary.head)")
-        let (from, to) = try failing { () throws -> (Int64, Int64) in
-            let from = try since.map { point -> Int64 in
-                switch point {
-                case .seq(let seq): return seq
-                case .time(let time): return try store.seq(atTime: time &- 1) + 1
-                }
-            } ?? 1
-            let to = try until.map { try $0.seq(in: store) } ?? summary.head
-            return (max(from, 1), min(to, summary.head))
-        }
-        let findings = try failing { from <= to ? try store.findings(in: from...to) : [] }
+        let (from, to) = try failing { try window(in: store, head: summary.head) }
+        let findings = try failing { from <= to ? try store.namingKernels(try store.findings(in: from...to)) : [] }
+        try show(findings, policy: policy, from: from, to: to)
+    }
+
+    /// The seqs `--since` and `--until` choose, within 1…`head`.
+    private func window(in store: Store, head: Int64) throws -> (Int64, Int64) {
+        let from = try since.map { point -> Int64 in
+            switch point {
+            case .seq(let seq): return seq
+            case .time(let time): return try store.seq(atTime: time &- 1) + 1
+            }
+        } ?? 1
+        let to = try until.map { try $0.seq(in: store) } ?? head
+        return (max(from, 1), min(to, head))
+    }
+
+    /// Prints `findings` judged by `policy` in the chosen format; exit 1 at or above --fail-on.
+    private func show(_ findings: [Finding], policy: Policy, from: Int64, to: Int64) throws {
         let judged = findings.compactMap(policy.judge)
         let suppressed = judged.filter { $0.suppressedBecause != nil }.count
         let shown = showSuppressed ? judged : judged.filter { $0.suppressedBecause == nil }

@@ -39,6 +39,9 @@ struct IngestCommand: ParsableCommand {
     @Option(name: .customLong("snapshot-interval"), help: "Take a state snapshot every N events (recorded in the store for later ingests; default \(Store.defaultSnapshotInterval)).")
     var snapshotInterval: Int64?
 
+    @Option(help: "The kernel profile (rfc-2025 or upstream-2026, EVENTS.md §4a) for VMs whose vm_create names none; recorded in each such vm_create (default upstream-2026; with --verbatim, none is recorded unless given).")
+    var kernel: KernelProfile?
+
     @Argument(help: "Input files; - reads standard input.")
     var files: [String]
 
@@ -69,6 +72,7 @@ struct IngestCommand: ParsableCommand {
         // Each input is opened once, by the ingest: `auto` detects the format from the lines
         // the ingest reads, so a pipe, FIFO or process substitution loses nothing.
         let inputs = files.map { file in (path: file, format: inputFormat) }
+        if let kernel { ingest.kernel = kernel }
         func run(_ batch: [(path: String, format: InputFormat?)]) throws {
             let progress = Progress("ingest " + batch.map(\.path).joined(separator: " + "))
             let size = batch.reduce(Int64(0)) { total, input in

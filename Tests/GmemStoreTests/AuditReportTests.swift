@@ -18,7 +18,7 @@ import Testing
     @Test func jsonKeepsTheKeysAndOrderOfCLIMD() throws {
         let line = FindingReport.jsonl(try Self.judged()).split(separator: "\n")[0]
         #expect(line.hasPrefix(#"{"id":1,"rule":"GM-R01","name":"convert-pinned-to-shared","severity":"critical","seq":7,"ts":"2025-07-18T11:12:48.123456789Z","host":"local","vm":"td","gmem":"g","offset":8192,"size":8192,"related":[6],"message":"#))
-        #expect(line.hasSuffix(#","ranges":[{"gmem":"g","offset":8192,"size":8192}]}"#))
+        #expect(line.hasSuffix(#","ranges":[{"gmem":"g","offset":8192,"size":8192}],"kernel":"rfc-2025"}"#))
     }
 
     @Test func textPutsTheSummaryFirstAndGroupsBySeverity() throws {

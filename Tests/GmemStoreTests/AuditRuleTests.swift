@@ -8,7 +8,7 @@ import Testing
     /// A TDX Connect TD (PAGE_RELEASE mode) that has mapped and accepted, so pinned, its 64 KiB:
     /// seqs 1…6. Frames from 0x1000.
     static let pinnedTD = """
-        {"op":"vm_create","vm":"td","tdx_connect":true}
+        {"op":"vm_create","kernel":"rfc-2025","vm":"td","tdx_connect":true}
         {"op":"gmem_create","vm":"td","gmem":"g","size":"0x10000"}
         {"op":"bind","vm":"td","gmem":"g","slot":1,"gpa":"0x80000000","size":"0x10000","offset":"0x0"}
         {"op":"populate","gmem":"g","offset":"0x0","size":"0x10000","pfn":"0x1000"}
@@ -23,7 +23,7 @@ import Testing
     /// A software-protected VM with an mmap-able gmem of four shared pages, page 1 pinned by GUP:
     /// seqs 1…3.
     static let gupPinned = """
-        {"op":"vm_create","vm":"sw","type":"sw_protected"}
+        {"op":"vm_create","kernel":"rfc-2025","vm":"sw","type":"sw_protected"}
         {"op":"gmem_create","vm":"sw","gmem":"g","size":"0x4000","flags":["mmap","init_shared"]}
         {"op":"pin","gmem":"g","offset":"0x1000","size":"0x1000","holder":"gup"}
 
@@ -191,7 +191,7 @@ import Testing
 
     @Test func r07FiresCriticalWhenPrivateMemoryWasReadable() throws {
         let findings = try auditLog("""
-            {"op":"vm_create","vm":"sw","type":"sw_protected"}
+            {"op":"vm_create","kernel":"rfc-2025","vm":"sw","type":"sw_protected"}
             {"op":"gmem_create","vm":"sw","gmem":"g","size":"0x4000","flags":["mmap"]}
             {"op":"host_access","gmem":"g","offset":"0x0","size":"0x1000","result":"SIGBUS"}
             {"op":"host_access","gmem":"g","offset":"0x1000","size":"0x1000","result":"ok"}
@@ -207,7 +207,7 @@ import Testing
 
     @Test func r07SilentOnSharedPages() throws {
         let findings = try auditLog("""
-            {"op":"vm_create","vm":"sw","type":"sw_protected"}
+            {"op":"vm_create","kernel":"rfc-2025","vm":"sw","type":"sw_protected"}
             {"op":"gmem_create","vm":"sw","gmem":"g","size":"0x4000","flags":["mmap","init_shared"]}
             {"op":"host_access","gmem":"g","offset":"0x0","size":"0x4000","result":"ok"}
             """)
@@ -274,7 +274,7 @@ import Testing
 
     @Test func r10FiresOnDMAMapOfAPrivatePage() throws {
         let findings = try auditLog("""
-            {"op":"vm_create","vm":"sw","type":"sw_protected"}
+            {"op":"vm_create","kernel":"rfc-2025","vm":"sw","type":"sw_protected"}
             {"op":"gmem_create","vm":"sw","gmem":"g","size":"0x4000","flags":["mmap","init_shared"]}
             {"op":"convert","gmem":"g","offset":"0x2000","size":"0x2000","to":"private","result":"ok"}
             {"op":"pin","gmem":"g","offset":"0x1000","size":"0x2000","holder":"iommu"}
@@ -288,7 +288,7 @@ import Testing
 
     @Test func r10SilentWhenUnmappedBeforeConversion() throws {
         let findings = try auditLog("""
-            {"op":"vm_create","vm":"sw","type":"sw_protected"}
+            {"op":"vm_create","kernel":"rfc-2025","vm":"sw","type":"sw_protected"}
             {"op":"gmem_create","vm":"sw","gmem":"g","size":"0x4000","flags":["mmap","init_shared"]}
             {"op":"pin","gmem":"g","offset":"0x1000","size":"0x2000","holder":"iommu"}
             {"op":"release","gmem":"g","offset":"0x1000","size":"0x2000","holder":"iommu"}

@@ -2,8 +2,11 @@ import Foundation
 @testable import GmemStore
 
 /// A generated log as JSON Lines text.
-func generatedLog(events: Int, seed: UInt64, gmemSize: UInt64 = 64 << 20, misbehaviour: Double = 0.1, ids: Bool = false) -> String {
+func generatedLog(
+    events: Int, seed: UInt64, gmemSize: UInt64 = 64 << 20, misbehaviour: Double = 0.1, ids: Bool = false, kernel: KernelProfile? = nil
+) -> String {
     var configuration = LogGenerator.Configuration()
+    configuration.kernel = kernel
     configuration.events = events
     configuration.seed = seed
     configuration.gmemSize = gmemSize

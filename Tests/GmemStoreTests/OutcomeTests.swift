@@ -5,10 +5,10 @@ import Testing
 @Suite struct OutcomeTests {
     /// A TDX Connect TD `td` with a 16-page gmem `g` bound at gpa 0x100000, pages 0–3 populated
     /// from pfn 0x5000, mapped and accepted (so `td`-pinned).
-    static func pinnedTD(tdxConnect: Bool = true, flags: [String] = ["mmap"]) -> Engine {
+    static func pinnedTD(tdxConnect: Bool = true, flags: [String] = ["mmap"], kernel: KernelProfile = .rfc2025) -> Engine {
         var engine = Engine()
         for event in [
-            Event(.vmCreate(vm: "td", type: "tdx", tdxConnect: tdxConnect)),
+            Event(.vmCreate(vm: "td", type: "tdx", tdxConnect: tdxConnect), kernel: kernel),
             Event(.gmemCreate(vm: "td", gmem: "g", size: 16 * 4096, flags: flags, folioSize: 4096)),
             Event(.bind(vm: "td", gmem: "g", slot: 1, gpa: 0x10_0000, size: 16 * 4096, offset: 0, hva: nil)),
             Event(.populate(.file(gmem: "g", offset: 0, size: 4 * 4096), pfn: 0x5000)),
@@ -190,7 +190,7 @@ import Testing
     @Test("a 1 GiB folio conversion of a 1 TiB file is one range operation")
     func largeConversionIsOneRun() {
         var engine = Engine()
-        engine.apply(Event(.vmCreate(vm: "big", type: "tdx", tdxConnect: false)))
+        engine.apply(Event(.vmCreate(vm: "big", type: "tdx", tdxConnect: false), kernel: .rfc2025))
         engine.apply(Event(.gmemCreate(vm: "big", gmem: "g", size: 1 << 40, flags: [], folioSize: 1 << 30)))
         engine.apply(Event(.convert(.file(gmem: "g", offset: 5 << 30, size: 1 << 30), to: .shared)))
         engine.apply(Event(.convert(.file(gmem: "g", offset: (5 << 30) + (2 << 20), size: 4096), to: .private)))

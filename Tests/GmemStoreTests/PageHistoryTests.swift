@@ -67,7 +67,11 @@ import Testing
     }
 
     @Test func seedScenarioHistoriesEqualAFullReplay() throws {
-        for scenario in SeedScenarios.all {
+        // Not 14-reconvert-private-upstream-2026: under upstream-2026 a conversion's effect
+        // depends on the shareability of its whole range, which a sparse replay of some pages
+        // does not know (docs/MODEL.md "Where gmem still chooses"). 18 holds a `via: vm`
+        // conversion, which the page index's form does not keep (Engine.replay infers it).
+        for scenario in SeedScenarios.all where !scenario.name.hasPrefix("14-") {
             let temporary = try TemporaryStore()
             let store = try temporary.open()
             _ = try SeedScenarios.ingest(scenario, into: store)
@@ -130,7 +134,11 @@ import Testing
         // Snapshots every 50 events, so that histories start from one.
         store.snapshotInterval = seed == 11 ? 4096 : 50
         // Small files and much misbehaviour: many overlapping ranges, failed zaps, bugged VMs.
-        try ingest(generatedLog(events: 3000, seed: seed, gmemSize: 8 << 20, misbehaviour: 0.3), name: "gen.jsonl", into: store)
+        // Judged as rfc-2025: a history's sparse replay is exact there. Under upstream-2026 a
+        // conversion's effect depends on the shareability of its whole range (v8's early return,
+        // the all-shared filter), which a sparse replay of some pages does not know.
+        try ingest(
+            generatedLog(events: 3000, seed: seed, gmemSize: 8 << 20, misbehaviour: 0.3, kernel: .rfc2025), name: "gen.jsonl", into: store)
         var random = SeededGenerator(seed: seed)
         for _ in 0..<12 {
             let gmem = "g\(1 + random.next() % 5)"

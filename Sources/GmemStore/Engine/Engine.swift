@@ -4,9 +4,19 @@
 /// one) implies.
 public struct Engine: Equatable, Sendable {
     public private(set) var state: GmemState
+    /// When set, every VM is judged by this profile instead of its own (`audit --kernel`,
+    /// `state --kernel`: what that kernel would have said). Not part of the state.
+    public let kernelOverride: KernelProfile?
 
-    public init(state: GmemState = GmemState()) {
+    public init(state: GmemState = GmemState(), kernelOverride: KernelProfile? = nil) {
         self.state = state
+        self.kernelOverride = kernelOverride
+    }
+
+    /// The profile that judges events of the VM named `vm`: the override, else the VM's own,
+    /// else the standard one (an unknown VM).
+    public func profile(of vm: String?) -> KernelProfile {
+        kernelOverride ?? vm.flatMap { state.vms[$0]?.kernel } ?? .standard
     }
 
     /// Judges `event` and applies it.
@@ -24,6 +34,11 @@ public struct Engine: Equatable, Sendable {
         var verdict = Verdict()
         if let range = event.op.range { place(range, into: &verdict) }
         verdict.vm = vmName(of: event, verdict)
+        if case .vmCreate = event.op {
+            verdict.kernel = kernelOverride ?? event.kernel ?? .standard
+        } else {
+            verdict.kernel = profile(of: verdict.vm)
+        }
         verdict.expected = expectedOutcome(event, &verdict)
         if let observed = event.result, let expected = verdict.expected {
             if !observed.sameResultName(as: expected) {
@@ -53,26 +68,16 @@ public struct Engine: Equatable, Sendable {
         }
     }
 
-    /// Ops that still work on a dead VM: the gmem file operations, the teardown of a bugged VM
-    /// and KVM's own teardown zaps.
-    func worksOnDeadVM(_ op: Operation) -> Bool {
-        switch op {
-        case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse, .context: true
-        case .release(_, let holder): holder.isHost
-        case .zap(_, let reason): reason == "teardown"
-        default: false
-        }
-    }
-
     private func expectedOutcome(_ event: Event, _ verdict: inout Verdict) -> String? {
         let vm = verdict.vm.flatMap { state.vms[$0] }
         if case .vmDestroy(let name) = event.op, vm != nil {
             // Teardown unmaps every page of the VM's files, also when the VM is bugged.
             verdict.pieces = filePieces { $0.vm == name }
         }
-        if let vm, vm.life.isDead, !worksOnDeadVM(event.op) {
+        if let vm, vm.life.isDead, !verdict.kernel.stillRuns(event, on: vm.life) {
             if case .vmDestroy = event.op, vm.life == .bugged { return "ok" }
             if case .vmCreate = event.op { return "ok" }
+            verdict.refused = true
             return "EIO"
         }
         switch event.op {
@@ -89,6 +94,7 @@ public struct Engine: Equatable, Sendable {
                 return unresolved(&verdict, state.fileIndex[gmem] == nil ? "unknown gmem '\(gmem)'" : "gmem '\(gmem)' is already closed")
             }
             verdict.pieces = [Piece(file: index, pages: 0..<state.files[index].pageCount, address: 0)]
+            if verdict.kernel.closeZaps { return removalOutcome(&verdict, reportsFailure: false) }
             return "ok"
         case .bind(let vmName, let gmem, let slot, let gpa, let size, let offset, _):
             guard let vm else { return unresolved(&verdict, "unknown vm '\(vmName)'") }
@@ -119,7 +125,7 @@ public struct Engine: Equatable, Sendable {
             if lower < upper {
                 verdict.pieces = [Piece(file: index, pages: lower..<upper, address: binding.gpa)]
             }
-            return zapOutcome(&verdict)
+            return removalOutcome(&verdict, reportsFailure: false)
         default:
             break
         }
@@ -128,14 +134,24 @@ public struct Engine: Equatable, Sendable {
         switch event.op {
         case .populate, .map, .pin, .convertRequest:
             return "ok"
-        case .punchHole, .zap:
-            return zapOutcome(&verdict)
+        case .punchHole:
+            return removalOutcome(&verdict, reportsFailure: false)
+        case .zap:
+            return removalOutcome(&verdict, reportsFailure: true)
         case .convert(_, let to):
             if to == .private, let page = firstPage(verdict.pieces, where: { $0.pins.hasHostPin }) {
                 verdict.expectedErrorOffset = page
                 return "EAGAIN"
             }
-            return zapOutcome(&verdict)
+            if verdict.kernel.unchangedConversionReturnsEarly, firstPage(verdict.pieces, where: { $0.shareability != to }) == nil {
+                return "ok"
+            }
+            if to == .private, verdict.kernel.sharedToPrivateZapsOnlyShared,
+                firstPage(verdict.pieces, where: { $0.shareability == .private }) == nil
+            {
+                return "ok"
+            }
+            return removalOutcome(&verdict, reportsFailure: false)
         case .accept:
             return firstPage(verdict.pieces, where: { $0.accepted }) == nil ? "ok" : "TDX_PAGE_ALREADY_ACCEPTED"
         case .release(_, let holder):
@@ -156,14 +172,29 @@ public struct Engine: Equatable, Sendable {
         return nil
     }
 
-    /// The zap rule: a mapped page with a `td` pin makes the S-EPT unmap fail.
-    func zapOutcome(_ verdict: inout Verdict) -> String {
-        for piece in verdict.pieces {
-            for range in state.files[piece.file].pages.ranges(in: piece.pages, where: { $0.mapped && $0.pins.td > 0 }) {
-                verdict.blocked.append(Piece(file: piece.file, pages: range, address: piece.address(ofPage: range.lowerBound)))
+    /// The removal rule: the S-EPT removal of the pages the profile says the TD holds fails
+    /// (`verdict.blocked`). The outcome is `EIO` when one fails and the profile stops the
+    /// operation there, or the event is a `zap` (the SEAMCALL's own failure); else `ok`.
+    func removalOutcome(_ verdict: inout Verdict, reportsFailure: Bool) -> String {
+        verdict.blocked = blockedPieces(verdict.pieces, verdict.kernel)
+        guard !verdict.blocked.isEmpty else { return "ok" }
+        return verdict.kernel.failedRemovalStopsTheOperation || reportsFailure ? "EIO" : "ok"
+    }
+
+    /// The runs of `pieces` whose S-EPT removal fails under `profile`.
+    func blockedPieces(_ pieces: [Piece], _ profile: KernelProfile) -> [Piece] {
+        Self.blocked(pieces, profile, in: state)
+    }
+
+    /// The runs of `pieces` whose S-EPT removal fails under `profile` in `state`.
+    static func blocked(_ pieces: [Piece], _ profile: KernelProfile, in state: GmemState) -> [Piece] {
+        var blocked: [Piece] = []
+        for piece in pieces {
+            for range in state.files[piece.file].pages.ranges(in: piece.pages, where: profile.removalFails) {
+                blocked.append(Piece(file: piece.file, pages: range, address: piece.address(ofPage: range.lowerBound)))
             }
         }
-        return verdict.blocked.isEmpty ? "ok" : "EIO"
+        return blocked
     }
 
     /// The event-addressed address of the first page of `pieces` that satisfies `predicate`.
@@ -251,9 +282,16 @@ public struct Engine: Equatable, Sendable {
         guard let effective = event.result ?? verdict.expected else { return }
         let succeeded = effective.sameResultName(as: "ok")
         let zapFailed = !succeeded && effective.sameResultName(as: "EIO")
+        let profile = verdict.kernel
+        // An event its dead VM refused did nothing (rfc-2025 keeps a refused unbind's unbinding).
+        if verdict.refused, !succeeded, profile.refusalHasNoEffect { return }
+        // The profile decides whether a failed S-EPT removal stops a zapping operation (the old
+        // zap rule) or lets it go on; an observed EIO on an operation whose caller gets no error
+        // is applied the old way in both (EVENTS.md §4a, last row).
+        let stops = profile.failedRemovalStopsTheOperation || !succeeded
         switch event.op {
         case .vmCreate(let vm, let type, let tdxConnect):
-            if succeeded { state.vms[vm] = VirtualMachine(type: type, tdxConnect: tdxConnect) }
+            if succeeded { state.vms[vm] = VirtualMachine(type: type, tdxConnect: tdxConnect, kernel: profile) }
         case .vmDestroy(let vm):
             guard succeeded, state.vms[vm] != nil else { return }
             state.vms[vm]!.life = .destroyed
@@ -261,6 +299,7 @@ public struct Engine: Equatable, Sendable {
             for piece in verdict.pieces {
                 update(piece) { $0.mapped = false; $0.accepted = false }
             }
+            if profile.quarantineEndsAtTeardown { reclaimQuarantine(of: vm) }
         case .vmBugged(let vm, _):
             if succeeded, state.vms[vm]?.life == .alive { state.vms[vm]!.life = .bugged }
         case .gmemCreate(let vm, let gmem, let size, let flags, let folioSize):
@@ -272,6 +311,7 @@ public struct Engine: Equatable, Sendable {
             state.fileIndex[gmem] = state.files.count - 1
         case .gmemClose:
             guard succeeded, let piece = verdict.pieces.first else { return }
+            if profile.closeZaps { removeMappings(verdict, failed: !verdict.blocked.isEmpty) }
             state.files[piece.file].isOpen = false
             releaseFrames(piece) { $0.pins.isEmpty && !$0.quarantined }
             // A closed file keeps only the pages that still hold something: a pin or a
@@ -287,28 +327,62 @@ public struct Engine: Equatable, Sendable {
             }
         case .unbind(let vm, let slot):
             guard succeeded || zapFailed else { return }
-            applyZap(verdict, succeeded: succeeded, failed: zapFailed)
+            if stops {
+                applyZap(verdict, succeeded: succeeded, failed: zapFailed)
+            } else {
+                removeMappings(verdict, failed: !verdict.blocked.isEmpty)
+            }
             state.vms[vm]?.bindings[slot] = nil
         case .punchHole:
-            applyZap(verdict, succeeded: succeeded, failed: zapFailed)
+            if stops {
+                applyZap(verdict, succeeded: succeeded, failed: zapFailed)
+            } else {
+                removeMappings(verdict, failed: !verdict.blocked.isEmpty)
+            }
             if succeeded {
+                // The folios go back to the host; a quarantined page's frame stays recorded,
+                // because the TDX module still maps it (upstream-2026).
                 for piece in verdict.pieces {
-                    releaseFrames(piece) { _ in true }
-                    update(piece) { $0.populated = false; $0.frameDelta = nil }
+                    releaseFrames(piece) { !$0.quarantined }
+                    update(piece) {
+                        $0.populated = false
+                        if !$0.quarantined { $0.frameDelta = nil }
+                    }
                 }
             }
         case .zap:
-            applyZap(verdict, succeeded: succeeded, failed: zapFailed)
+            if profile.failedRemovalStopsTheOperation {
+                applyZap(verdict, succeeded: succeeded, failed: zapFailed)
+            } else if succeeded || zapFailed {
+                // An observed ok says the removal worked; an EIO that some removal failed.
+                removeMappings(verdict, failed: zapFailed)
+            }
         case .convert(_, let to):
-            applyZap(verdict, succeeded: false, failed: zapFailed)
+            if stops {
+                var failure = verdict
+                // A conversion that returned early attempted no removal; an observed EIO still
+                // names the pages the TD holds.
+                if zapFailed, failure.blocked.isEmpty, !verdict.refused, !profile.failedRemovalStopsTheOperation {
+                    failure.blocked = blockedPieces(verdict.pieces, profile)
+                }
+                applyZap(failure, succeeded: false, failed: zapFailed)
+            }
             guard succeeded else { return }
             let cleared: ConversionRequest = to == .shared ? .shared : .private
+            if profile.unchangedConversionReturnsEarly,
+                !verdict.pieces.contains(where: { state.files[$0.file].pages.firstPage(in: $0.pages, where: { $0.shareability != to }) != nil })
+            {
+                for piece in verdict.pieces { update(piece) { if $0.requested == cleared { $0.requested = .none } } }
+                return
+            }
+            if !stops { removeMappings(verdict, failed: !verdict.blocked.isEmpty) }
+            let endsQuarantine = !profile.quarantineEndsAtTeardown
             for piece in verdict.pieces {
                 update(piece) {
                     $0.shareability = to
                     $0.mapped = false
                     $0.accepted = false
-                    $0.quarantined = false
+                    if endsQuarantine { $0.quarantined = false }
                     if $0.requested == cleared { $0.requested = .none }
                 }
             }
@@ -377,6 +451,39 @@ public struct Engine: Equatable, Sendable {
             return
         }
         for piece in verdict.blocked { update(piece) { $0.quarantined = true } }
+    }
+
+    /// A removal that goes on past failures (upstream-2026): every page of the event loses its
+    /// mapping and acceptance; when `failed`, the VM is bugged and the pages whose removal failed
+    /// are quarantined (the TDX module still maps them).
+    private mutating func removeMappings(_ verdict: Verdict, failed: Bool) {
+        for piece in verdict.pieces {
+            update(piece) { $0.mapped = false; $0.accepted = false }
+        }
+        guard failed else { return }
+        if let vm = verdict.vm, state.vms[vm]?.life == .alive { state.vms[vm]!.life = .bugged }
+        for piece in verdict.blocked { update(piece) { $0.quarantined = true } }
+    }
+
+    /// The teardown of VM `vm` reclaims its frames from the TDX module: its pages, in open and
+    /// closed files, leave quarantine, and the frames of quarantined pages whose folios were
+    /// already freed are forgotten.
+    private mutating func reclaimQuarantine(of vm: String) {
+        for index in state.files.indices where state.files[index].vm == vm {
+            let all = Piece(file: index, pages: 0..<state.files[index].pageCount, address: 0)
+            for run in state.files[index].pages.runs(in: all.pages) where run.value.quarantined && !run.value.populated {
+                guard let delta = run.value.frameDelta else { continue }
+                let first = UInt64(bitPattern: Int64(bitPattern: run.lower) &+ delta)
+                guard let frames = FrameOwner.frames(from: first, count: run.range.count), !frames.isEmpty else { continue }
+                let owner = FrameOwner(file: index, pageDelta: -delta)
+                state.frames.update(frames) { _, current in current == owner ? nil : current }
+            }
+            update(all) {
+                guard $0.quarantined else { return }
+                $0.quarantined = false
+                if !$0.populated { $0.frameDelta = nil }
+            }
+        }
     }
 
     /// Forgets the frames of the pages of `piece` that satisfy `predicate`.

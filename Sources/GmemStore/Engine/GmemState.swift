@@ -23,13 +23,16 @@ public struct Binding: Equatable, Sendable {
 public struct VirtualMachine: Equatable, Sendable {
     public var type: String
     public var tdxConnect: Bool
+    /// The kernel profile that judges this VM's events.
+    public var kernel: KernelProfile
     public var life: VMLife = .alive
     /// Bindings by slot.
     public var bindings: [UInt64: Binding] = [:]
 
-    public init(type: String, tdxConnect: Bool) {
+    public init(type: String, tdxConnect: Bool, kernel: KernelProfile = .standard) {
         self.type = type
         self.tdxConnect = tdxConnect
+        self.kernel = kernel
     }
 
     /// The bindings in gpa order (then slot order).

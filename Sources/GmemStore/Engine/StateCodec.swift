@@ -17,7 +17,10 @@ public enum StateCodec {
             out.string(name)
             out.string(vm.type)
             out.byte(vm.tdxConnect ? 1 : 0)
-            out.byte(vm.life == .alive ? 0 : vm.life == .bugged ? 1 : 2)
+            // The low bits are the life, bit 4 the kernel profile (0: upstream-2026), so that a
+            // snapshot written before profiles existed decodes with the profile its log's
+            // vm_create (which names none) replays with.
+            out.byte((vm.life == .alive ? 0 : vm.life == .bugged ? 1 : 2) | (vm.kernel == .rfc2025 ? 0x10 : 0))
             let bindings = vm.bindings.values.sorted { $0.slot < $1.slot }
             out.varint(UInt64(bindings.count))
             for binding in bindings {
@@ -93,7 +96,9 @@ public enum StateCodec {
         for _ in 0..<(try input.count()) {
             let name = try input.string()
             var vm = VirtualMachine(type: try input.string(), tdxConnect: try input.byte() == 1)
-            switch try input.byte() {
+            let life = try input.byte()
+            vm.kernel = life & 0x10 != 0 ? .rfc2025 : .upstream2026
+            switch life & 0x0F {
             case 0: vm.life = .alive
             case 1: vm.life = .bugged
             default: vm.life = .destroyed

@@ -38,10 +38,15 @@ public struct Verdict: Equatable, Sendable {
     public var expectedErrorOffset: UInt64?
     /// True when the observed result (or error offset) differs from the expected one.
     public var diverged = false
-    /// For zapping ops: the mapped, `td`-pinned pages that make the zap fail.
+    /// For ops that remove S-EPT entries: the pages whose removal fails (the TD holds them;
+    /// `KernelProfile.removalFails`).
     public var blocked: [Piece] = []
     /// The VM the event acts on, when it has one.
     public var vm: String?
+    /// The kernel profile that judged the event: its VM's (EVENTS.md §4a).
+    public var kernel = KernelProfile.standard
+    /// True when the event's VM is dead and its kernel refuses the event with `EIO`.
+    public var refused = false
 
     public init() {}
 }

@@ -41,6 +41,8 @@ public struct LogGenerator: Sequence, IteratorProtocol {
         public var misbehaviour: Double = 0.02
         /// Give every event a producer `id`.
         public var ids = false
+        /// The kernel profile named in each `vm_create`; nil names none.
+        public var kernel: KernelProfile?
         /// Nanoseconds of the first event.
         public var start: Int64 = 1_752_796_800_000_000_000  // 2025-07-18T00:00:00Z
 
@@ -157,7 +159,7 @@ public struct LogGenerator: Sequence, IteratorProtocol {
         let gmem = "g\(generation)"
         let gpa: UInt64 = 4 << 30
         let folio: UInt64 = configuration.gmemSize >= 1 << 40 ? 1 << 30 : 2 << 20
-        pending.append(Event(.vmCreate(vm: vm, type: "tdx", tdxConnect: tdxConnect)))
+        pending.append(Event(.vmCreate(vm: vm, type: "tdx", tdxConnect: tdxConnect), kernel: configuration.kernel))
         pending.append(Event(.gmemCreate(vm: vm, gmem: gmem, size: configuration.gmemSize, flags: ["mmap"], folioSize: folio)))
         pending.append(Event(.bind(
             vm: vm, gmem: gmem, slot: 1, gpa: gpa, size: configuration.gmemSize, offset: 0,

@@ -8,16 +8,20 @@ public struct JSONLIngest {
     public var addsSource = true
     /// Called every 16384 lines with the bytes and lines read so far.
     public var progress: ((UInt64, UInt64) -> Void)?
+    /// The kernel profile written into each `vm_create` that names none (`ingest --kernel`);
+    /// nil stores them as written (the default when re-ingesting an export verbatim).
+    public var kernel: KernelProfile? = .standard
 
     public init(quarantine: Bool = false, addsSource: Bool = true) {
         self.quarantine = quarantine
         self.addsSource = addsSource
+        self.kernel = addsSource ? .standard : nil
     }
 
     /// Ingests one file (or `-`) as one batch.
     public func ingest(path: String, into store: Store) throws -> Store.BatchSummary {
         let reader = try LineReader(path: path)
-        return try store.ingestOnce(source: reader.name, format: "jsonl", readAs: addsSource ? "format=jsonl" : "format=jsonl verbatim") { writer in
+        return try store.ingestOnce(source: reader.name, format: "jsonl", readAs: "format=jsonl" + (kernel.map { " kernel=" + $0.rawValue } ?? "") + (addsSource ? "" : " verbatim")) { writer in
             try read(reader, into: writer, input: try writer.storeInput(named: reader.name, reader: reader))
             return reader.contentHash
         }
@@ -27,7 +31,7 @@ public struct JSONLIngest {
     public func read(_ reader: LineReader, into writer: Store.BatchWriter, input: Int64? = nil) throws {
         while try reader.next({ bytes in
             guard let event = try decode(bytes, reader: reader, writer: writer) else { return }
-            try writer.append(event, at: input.map { Store.InputPosition(input: $0, line: reader.lineNumber) })
+            try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: input.map { Store.InputPosition(input: $0, line: reader.lineNumber) })
             if let progress, reader.lineNumber % 16_384 == 0 { progress(reader.bytesRead, reader.lineNumber) }
         }) {}
     }

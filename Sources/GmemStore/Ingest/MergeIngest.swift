@@ -20,12 +20,16 @@ public struct MergeIngest {
     public var addsSource = true
     /// Called now and then with the bytes and lines read so far over all inputs.
     public var progress: ((UInt64, UInt64) -> Void)?
+    /// The kernel profile written into each `vm_create` that names none (`ingest --kernel`);
+    /// nil stores them as written (`--verbatim`), to be judged by the standard profile.
+    public var kernel: KernelProfile? = .standard
 
     /// An ingest with `--quarantine`, `--vm` and `--verbatim` as given.
     public init(quarantine: Bool = false, vm: String? = nil, addsSource: Bool = true) {
         self.quarantine = quarantine
         self.vm = vm
         self.addsSource = addsSource
+        self.kernel = addsSource ? .standard : nil
     }
 
     /// What an ingest did: the batch, and per input its format and skipped lines.
@@ -78,6 +82,7 @@ public struct MergeIngest {
     func readAs(_ sources: [IngestSource]) -> String {
         var words = sources.map { "format=" + ($0.format?.rawValue ?? "auto") }
         if let vm { words.append("vm=" + vm) }
+        if let kernel { words.append("kernel=" + kernel.rawValue) }
         if !addsSource { words.append("verbatim") }
         return words.joined(separator: " ")
     }
@@ -115,9 +120,9 @@ public struct MergeIngest {
             let position = heads[index]!.at
             switch heads[index]!.item {
             case .event(let event):
-                try writer.append(event, at: position)
+                try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
             case .record(let record):
-                for event in resolver.events(for: record, in: writer.state) { try writer.append(event, at: position) }
+                for event in resolver.events(for: record, in: writer.state) { try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position) }
             }
             heads[index] = try advance(index)
             appended += 1

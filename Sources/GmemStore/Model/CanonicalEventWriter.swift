@@ -36,6 +36,7 @@ enum CanonicalEventWriter {
         switch event.op {
         case .vmCreate(let vm, let type, let tdxConnect):
             put(.vm, .string(vm)); put(.type, .string(type)); put(.tdxConnect, .bool(tdxConnect))
+            put(.kernel, event.kernel.map { .string($0.rawValue) })
         case .vmDestroy(let vm):
             put(.vm, .string(vm))
         case .vmBugged(let vm, let reason):
@@ -60,7 +61,7 @@ enum CanonicalEventWriter {
             put(.vm, .string(vm)); put(.gpa, .unsigned(gpa)); put(.size, .unsigned(size))
             put(.to, .string(to.rawValue)); put(.implicit, .bool(implicit))
         case .convert(let range, let to):
-            put(range: range); put(.to, .string(to.rawValue))
+            put(range: range); put(.to, .string(to.rawValue)); put(.via, event.via.map { .string($0.rawValue) })
         case .pin(let range, let holder), .release(let range, let holder):
             put(range: range); put(.holder, .string(holder.rawValue))
         case .reuse(let pfn, let npages, let owner):
@@ -175,6 +176,8 @@ extension EventLineDecoder.Field {
         case .npages: "npages"
         case .owner: "owner"
         case .tracepoint: "tracepoint"
+        case .kernel: "kernel"
+        case .via: "via"
         }
     }
 }

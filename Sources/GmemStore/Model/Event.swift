@@ -149,6 +149,11 @@ public struct Event: Equatable, Sendable {
     public var result: String?
     /// With a failed `convert`: the offset the kernel reported.
     public var errorOffset: UInt64?
+    /// On `vm_create`: the kernel profile that judges the VM (EVENTS.md §4a). Ingest writes the
+    /// effective one into the stored body, so a replay never depends on a setting outside the log.
+    public var kernel: KernelProfile?
+    /// On `convert`: the ioctl it went through; nil is the default, `gmem`.
+    public var via: ConversionPath?
     public var note: String?
     public var source: EventSource?
     /// Fields the vocabulary does not name, kept as given.
@@ -157,7 +162,7 @@ public struct Event: Equatable, Sendable {
     public init(
         _ op: Operation, ts: Int64? = nil, id: String? = nil, host: String = "local", actor: String? = nil,
         result: String? = nil, errorOffset: UInt64? = nil, note: String? = nil, source: EventSource? = nil,
-        extra: [JSONMember] = []
+        extra: [JSONMember] = [], kernel: KernelProfile? = nil, via: ConversionPath? = nil
     ) {
         self.op = op
         self.ts = ts
@@ -169,6 +174,8 @@ public struct Event: Equatable, Sendable {
         self.note = note
         self.source = source
         self.extra = extra
+        if case .vmCreate = op { self.kernel = kernel }
+        if case .convert = op { self.via = via }
     }
 }
 

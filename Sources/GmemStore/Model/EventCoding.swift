@@ -20,7 +20,7 @@ extension Event {
     static let knownFields: Set<String> = [
         "op", "ts", "id", "host", "actor", "result", "note", "error_offset", "src",
         "vm", "gmem", "offset", "gpa", "size", "type", "tdx_connect", "reason", "flags", "folio_size",
-        "slot", "hva", "pfn", "to", "implicit", "holder", "npages", "owner", "tracepoint",
+        "slot", "hva", "pfn", "to", "implicit", "holder", "npages", "owner", "tracepoint", "kernel", "via",
     ]
 
     /// Decodes one line of JSON Lines input.
@@ -55,6 +55,13 @@ extension Event {
             throw EventDecodingError(field: "op", "missing")
         }
         let op = try Operation(name: opName, fields: &fields)
+        var kernel: KernelProfile?
+        var via: ConversionPath?
+        switch op {
+        case .vmCreate: kernel = try fields.kernel()
+        case .convert: via = try fields.via()
+        default: break
+        }
         self.init(
             op,
             ts: try fields.timestamp("ts"),
@@ -65,7 +72,8 @@ extension Event {
             errorOffset: try fields.aligned("error_offset"),
             note: try fields.string("note"),
             source: try fields.source("src"),
-            extra: members.filter { !Self.knownFields.contains($0.key) }
+            extra: members.filter { !Self.knownFields.contains($0.key) },
+            kernel: kernel, via: via
         )
         for key in fields.values.keys where Self.knownFields.contains(key) && !fields.used.contains(key) {
             // A vocabulary field that this op does not take: keep it rather than lose it.
@@ -97,6 +105,7 @@ extension Event {
         switch op {
         case .vmCreate(let vm, let type, let tdxConnect):
             put("vm", string(vm)); put("type", string(type)); put("tdx_connect", .bool(tdxConnect))
+            put("kernel", string(kernel?.rawValue))
         case .vmDestroy(let vm):
             put("vm", string(vm))
         case .vmBugged(let vm, let reason):
@@ -121,7 +130,7 @@ extension Event {
             put("vm", string(vm)); put("gpa", number(gpa)); put("size", number(size))
             put("to", .string(to.rawValue)); put("implicit", .bool(implicit))
         case .convert(let range, let to):
-            put(range: range); put("to", .string(to.rawValue))
+            put(range: range); put("to", .string(to.rawValue)); put("via", string(via?.rawValue))
         case .pin(let range, let holder), .release(let range, let holder):
             put(range: range); put("holder", .string(holder.rawValue))
         case .reuse(let pfn, let npages, let owner):
@@ -402,6 +411,24 @@ struct FieldReader {
             throw EventDecodingError(field: key, "must be 'shared' or 'private', not '\(text)'")
         }
         return value
+    }
+
+    /// `kernel` of a `vm_create`: a profile name, or absent.
+    mutating func kernel() throws(EventDecodingError) -> KernelProfile? {
+        guard let text = try string("kernel") else { return nil }
+        guard let profile = KernelProfile(rawValue: text) else {
+            throw EventDecodingError(field: "kernel", "must be 'rfc-2025' or 'upstream-2026', not '\(text)'")
+        }
+        return profile
+    }
+
+    /// `via` of a `convert`: `gmem` or `vm`, or absent.
+    mutating func via() throws(EventDecodingError) -> ConversionPath? {
+        guard let text = try string("via") else { return nil }
+        guard let path = ConversionPath(rawValue: text) else {
+            throw EventDecodingError(field: "via", "must be 'gmem' or 'vm', not '\(text)'")
+        }
+        return path
     }
 
     mutating func holder() throws(EventDecodingError) -> Holder {

@@ -19,7 +19,7 @@ enum EventLineDecoder {
     enum Field: Int, CaseIterable {
         case op, ts, id, host, actor, result, note, errorOffset, src
         case vm, gmem, offset, gpa, size, type, tdxConnect, reason, flags, folioSize
-        case slot, hva, pfn, to, implicit, holder, npages, owner, tracepoint
+        case slot, hva, pfn, to, implicit, holder, npages, owner, tracepoint, kernel, via
 
         var bit: UInt32 { 1 << UInt32(rawValue) }
 
@@ -45,7 +45,8 @@ enum EventLineDecoder {
             case UInt8(ascii: "t"):
                 return equals("ts") ? .ts : equals("type") ? .type : equals("to") ? .to : equals("tdx_connect") ? .tdxConnect
                     : equals("tracepoint") ? .tracepoint : nil
-            case UInt8(ascii: "v"): return equals("vm") ? .vm : nil
+            case UInt8(ascii: "k"): return equals("kernel") ? .kernel : nil
+            case UInt8(ascii: "v"): return equals("vm") ? .vm : equals("via") ? .via : nil
             default: return nil
             }
         }
@@ -489,10 +490,26 @@ enum EventLineDecoder {
             let errorOffset = aligned(.errorOffset)
             let note = string(.note)
             let source = source()
+            var kernel: KernelProfile?
+            var via: ConversionPath?
+            switch op {
+            case .vmCreate:
+                if let text = string(.kernel) {
+                    kernel = KernelProfile(rawValue: text)
+                    if kernel == nil { failed = true }
+                }
+            case .convert:
+                if let text = string(.via) {
+                    via = ConversionPath(rawValue: text)
+                    if via == nil { failed = true }
+                }
+            default:
+                break
+            }
             guard !failed, consumed == present else { return nil }
             return Event(
                 op, ts: ts, id: id, host: host, actor: actor, result: result, errorOffset: errorOffset, note: note,
-                source: source)
+                source: source, kernel: kernel, via: via)
         }
 
         private mutating func operation(_ name: String) -> Operation? {

@@ -69,21 +69,34 @@ public struct AuditMemory: Equatable, Sendable {
         guard let effective = event.result ?? verdict.expected else { return }
         let succeeded = effective.isOK
         let zapFailed = !succeeded && effective.uppercased() == "EIO"
+        let profile = verdict.kernel
+        if verdict.refused, !succeeded, profile.refusalHasNoEffect { return }
+        let stops = profile.failedRemovalStopsTheOperation || !succeeded
         switch event.op {
         case .vmCreate(let vm, _, _):
             guard succeeded else { return }
             vmDeath[vm] = nil
             unbound[vm] = nil
-        case .vmDestroy:
+        case .vmDestroy(let vm):
             guard succeeded else { return }
             for piece in verdict.pieces {
                 update(piece) { $0.mapped = nil; $0.accepted = nil }
-                for span in spans(piece, state, where: { $0.quarantined }) { update(span) { $0.exit = seq } }
+                if !profile.quarantineEndsAtTeardown {
+                    for span in spans(piece, state, where: { $0.quarantined }) { update(span) { $0.exit = seq } }
+                }
+            }
+            if profile.quarantineEndsAtTeardown {
+                // The teardown reclaims the VM's frames: nothing of it stays quarantined.
+                for index in state.files.indices where state.files[index].vm == vm {
+                    update(FileSpan(file: index, pages: 0..<state.files[index].pageCount)) { $0.quarantined = nil; $0.exit = nil }
+                }
             }
         case .gmemClose:
             guard succeeded, let piece = verdict.pieces.first else { return }
             closed[piece.file] = seq
+            if profile.closeZaps { recordRemoval(seq: seq, verdict: verdict, failed: !verdict.blocked.isEmpty) }
             for span in spans(piece, state, where: { $0.quarantined }) { update(span) { $0.exit = seq } }
+            for blocked in verdict.blocked where profile.closeZaps { update(blocked) { $0.exit = seq } }
         case .bind(let vm, _, _, let gpa, let size, _, _):
             if succeeded { unbound[vm]?.assign((gpa / pageSize)..<((gpa + size) / pageSize), nil) }
         case .unbind(let vm, let slot):
@@ -91,16 +104,37 @@ public struct AuditMemory: Equatable, Sendable {
             if let binding = state.vms[vm]?.bindings[slot] {
                 unbound[vm, default: RangeMap()].assign((binding.gpa / pageSize)..<((binding.gpa + binding.size) / pageSize), seq)
             }
-            recordZap(seq: seq, verdict: verdict, state: state, succeeded: succeeded, failed: zapFailed)
-        case .punchHole, .zap:
-            recordZap(seq: seq, verdict: verdict, state: state, succeeded: succeeded, failed: zapFailed)
+            if stops {
+                recordZap(seq: seq, verdict: verdict, state: state, succeeded: succeeded, failed: zapFailed)
+            } else {
+                recordRemoval(seq: seq, verdict: verdict, failed: !verdict.blocked.isEmpty)
+            }
+        case .punchHole:
+            if stops {
+                recordZap(seq: seq, verdict: verdict, state: state, succeeded: succeeded, failed: zapFailed)
+            } else {
+                recordRemoval(seq: seq, verdict: verdict, failed: !verdict.blocked.isEmpty)
+            }
+        case .zap:
+            if profile.failedRemovalStopsTheOperation {
+                recordZap(seq: seq, verdict: verdict, state: state, succeeded: succeeded, failed: zapFailed)
+            } else if succeeded || zapFailed {
+                recordRemoval(seq: seq, verdict: verdict, failed: zapFailed)
+            }
         case .convert(_, let to):
             if succeeded {
+                if profile.unchangedConversionReturnsEarly,
+                    !verdict.pieces.contains(where: { state.files[$0.file].pages.firstPage(in: $0.pages, where: { $0.shareability != to }) != nil })
+                {
+                    return
+                }
+                if !stops { recordRemoval(seq: seq, verdict: verdict, failed: !verdict.blocked.isEmpty) }
+                let endsQuarantine = !profile.quarantineEndsAtTeardown
                 for piece in verdict.pieces {
                     update(piece) {
                         $0.mapped = nil
                         $0.accepted = nil
-                        $0.quarantined = nil
+                        if endsQuarantine { $0.quarantined = nil }
                         $0.failure = nil
                         $0.failureCause = .none
                         $0.madePrivate = to == .private ? ($0.madePrivate ?? seq) : nil
@@ -113,7 +147,11 @@ public struct AuditMemory: Equatable, Sendable {
                     }
                 }
             } else {
-                recordZap(seq: seq, verdict: verdict, state: state, succeeded: false, failed: zapFailed)
+                var failure = verdict
+                if zapFailed, failure.blocked.isEmpty, !failure.refused, !profile.failedRemovalStopsTheOperation {
+                    failure.blocked = Engine.blocked(verdict.pieces, profile, in: state)
+                }
+                recordZap(seq: seq, verdict: failure, state: state, succeeded: false, failed: zapFailed)
             }
         case .map:
             if succeeded { for piece in verdict.pieces { update(piece) { $0.mapped = seq } } }
@@ -182,10 +220,28 @@ public struct AuditMemory: Equatable, Sendable {
         }
         guard failed else { return }
         for piece in verdict.pieces {
-            for span in spans(piece, state, where: { $0.mapped && $0.pins.td > 0 }) {
+            for span in spans(piece, state, where: verdict.kernel.removalFails) {
                 update(span) { $0.failure = seq; $0.failureCause = .tdPin }
             }
         }
+        for piece in verdict.blocked {
+            update(piece) { if $0.quarantined == nil { $0.quarantined = seq } }
+        }
+    }
+
+    /// The memory change of a removal that goes on past failures (upstream-2026): every page is
+    /// unmapped, un-accepted and its failure forgotten (no mapping is left for a retry to meet);
+    /// when `failed`, the pages whose removal failed remember the event that quarantined them.
+    private mutating func recordRemoval(seq: Int64, verdict: Verdict, failed: Bool) {
+        for piece in verdict.pieces {
+            update(piece) {
+                $0.mapped = nil
+                $0.accepted = nil
+                $0.failure = nil
+                $0.failureCause = .none
+            }
+        }
+        guard failed else { return }
         for piece in verdict.blocked {
             update(piece) { if $0.quarantined == nil { $0.quarantined = seq } }
         }

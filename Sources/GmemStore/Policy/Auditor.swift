@@ -39,7 +39,8 @@ public struct Auditor: Sendable {
             findings.append(Finding(
                 rule: rule.id, name: rule.name, severity: detection.severity ?? rule.defaultSeverity, seq: context.seq,
                 ts: context.event.ts, host: context.event.host, vm: detection.vm ?? context.verdict.vm, ranges: ranges,
-                related: detection.related.filter { $0 < context.seq }, message: detection.message))
+                related: detection.related.filter { $0 < context.seq }, message: detection.message,
+                kernel: detection.vm.flatMap { context.state.vms[$0]?.kernel } ?? context.verdict.kernel))
         }
         return findings
     }

@@ -81,12 +81,16 @@ public struct Finding: Equatable, Sendable {
     /// ascending.
     public var related: [Int64]
     public var message: String
+    /// The kernel profile that judged the event (EVENTS.md §4a); nil when not known (a finding
+    /// read from a store that did not record it).
+    public var kernel: KernelProfile?
 
     /// Creates a finding; `related` is sorted and de-duplicated.
     public init(
         id: Int64? = nil, rule: String, name: String, severity: Severity, seq: Int64, ts: Int64?, host: String,
-        vm: String?, ranges: [FindingRange], related: [Int64], message: String
+        vm: String?, ranges: [FindingRange], related: [Int64], message: String, kernel: KernelProfile? = nil
     ) {
+        self.kernel = kernel
         self.id = id
         self.rule = rule
         self.name = name

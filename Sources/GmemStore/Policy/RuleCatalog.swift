@@ -21,7 +21,7 @@ public enum RuleCatalog {
 
     /// Bumped whenever a rule's logic changes, so that stored findings made by an older catalog
     /// are recomputed instead of mixed with new ones.
-    public static let revision = 1
+    public static let revision = 2
 
     /// Names the catalog the stored findings were made with: the revision and the rule ids.
     public static var signature: String { "\(revision):" + all.map(\.id).joined(separator: ",") }

@@ -23,6 +23,7 @@ public enum FindingReport {
             JSONMember("message", .string(finding.message)),
             JSONMember("ranges", .array(finding.ranges.map(\.json))),
         ]
+        if let kernel = finding.kernel { members.append(JSONMember("kernel", .string(kernel.rawValue))) }
         if let reason = judged.suppressedBecause { members.append(JSONMember("suppressed", .string(reason))) }
         return .object(members)
     }
@@ -84,13 +85,14 @@ public enum FindingReport {
     /// findings (when shown) come last with their reasons.
     public static func text(_ findings: [JudgedFinding], from: Int64, to: Int64, suppressed: Int) -> String {
         var out = [summary(findings, from: from, to: to, suppressed: suppressed)]
-        let header = ["ID", "SEQ", "RULE", "NAME", "VM", "RANGE", "RELATED", "MESSAGE"]
+        let header = ["ID", "SEQ", "RULE", "NAME", "VM", "KERNEL", "RANGE", "RELATED", "MESSAGE"]
         func row(_ judged: JudgedFinding) -> [String] {
             let finding = judged.finding
             var range = finding.ranges.first?.text ?? "-"
             if finding.ranges.count > 1 { range += " (+\(finding.ranges.count - 1) more)" }
             return [
-                finding.id.map(String.init) ?? "-", String(finding.seq), finding.rule, finding.name, finding.vm ?? "-", range,
+                finding.id.map(String.init) ?? "-", String(finding.seq), finding.rule, finding.name, finding.vm ?? "-",
+                finding.kernel?.rawValue ?? "-", range,
                 finding.related.isEmpty ? "-" : finding.related.map(String.init).joined(separator: ","), finding.message,
             ]
         }

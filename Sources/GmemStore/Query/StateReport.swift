@@ -7,6 +7,8 @@ public struct StateRun: Equatable, Sendable {
     public var page: PageState
     /// The frame of the run's first page, when known.
     public var pfn: UInt64?
+    /// The kernel profile that judges the run's VM (EVENTS.md §4a).
+    public var kernel = KernelProfile.standard
 
     /// The run in the JSON shape of CLI.md, keys in the documented order.
     public var json: JSONValue {
@@ -22,6 +24,7 @@ public struct StateRun: Equatable, Sendable {
             JSONMember("pins", .object(page.pins.held.map { JSONMember($0.0.rawValue, .number(String($0.1))) })),
             JSONMember("requested", .string(page.requested.rawValue)),
             JSONMember("quarantined", .bool(page.quarantined)),
+            JSONMember("kernel", .string(kernel.rawValue)),
         ]
         if let pfn { members.append(JSONMember("pfn", .number(String(pfn)))) }
         return .object(members)
@@ -62,17 +65,17 @@ public enum StateReport {
             let file = state.files[index]
             if let vm, file.vm != vm { continue }
             if let gmem, name != gmem { continue }
-            result += runs(of: file, pages: 0..<file.pageCount)
+            result += runs(of: file, pages: 0..<file.pageCount, kernel: state.vms[file.vm]?.kernel ?? .standard)
         }
         return result
     }
 
-    /// The runs of `file` within `pages`.
-    public static func runs(of file: GmemFile, pages: Range<UInt64>) -> [StateRun] {
+    /// The runs of `file` within `pages`, its VM judged by `kernel`.
+    public static func runs(of file: GmemFile, pages: Range<UInt64>, kernel: KernelProfile = .standard) -> [StateRun] {
         file.pages.runs(in: pages).map { run in
             StateRun(
                 gmem: file.name, vm: file.vm, offset: run.lower * pageSize, size: UInt64(run.range.count) * pageSize,
-                page: run.value, pfn: run.value.pfn(ofPage: run.lower))
+                page: run.value, pfn: run.value.pfn(ofPage: run.lower), kernel: kernel)
         }
     }
 
@@ -82,7 +85,7 @@ public enum StateReport {
         return "[\n" + runs.map { "  " + JSONWriter.string($0.json, sortsKeys: false) }.joined(separator: ",\n") + "\n]"
     }
 
-    public static let csvHeader = "gmem,vm,offset,size,shareability,populated,mapped,accepted,pins,requested,quarantined,pfn"
+    public static let csvHeader = "gmem,vm,offset,size,shareability,populated,mapped,accepted,pins,requested,quarantined,pfn,kernel"
 
     public static func csv(_ runs: [StateRun]) -> String {
         var lines = [csvHeader]
@@ -90,7 +93,7 @@ public enum StateReport {
             let fields = [
                 csvField(run.gmem), csvField(run.vm), String(run.offset), String(run.size), run.page.shareability.rawValue,
                 String(run.page.populated), String(run.page.mapped), String(run.page.accepted), run.pinsText,
-                run.page.requested.rawValue, String(run.page.quarantined), run.pfn.map { String($0) } ?? "",
+                run.page.requested.rawValue, String(run.page.quarantined), run.pfn.map { String($0) } ?? "", run.kernel.rawValue,
             ]
             lines.append(fields.joined(separator: ","))
         }
@@ -105,13 +108,13 @@ public enum StateReport {
     /// An aligned table with a header, offsets and sizes in hex as the kernel prints them.
     public static func text(_ runs: [StateRun]) -> String {
         guard !runs.isEmpty else { return "(no open gmem files)" }
-        let header = ["GMEM", "VM", "OFFSET", "SIZE", "SHARE", "POP", "MAP", "ACC", "PINS", "REQ", "QUAR", "PFN"]
+        let header = ["GMEM", "VM", "OFFSET", "SIZE", "SHARE", "POP", "MAP", "ACC", "PINS", "REQ", "QUAR", "PFN", "KERNEL"]
         let rows = runs.map { run in
             [
                 run.gmem, run.vm, hex(run.offset), hex(run.size), run.page.shareability.rawValue,
                 flag(run.page.populated), flag(run.page.mapped), flag(run.page.accepted),
                 run.pinsText.isEmpty ? "-" : run.pinsText, run.page.requested.rawValue,
-                flag(run.page.quarantined), run.pfn.map(hex) ?? "-",
+                flag(run.page.quarantined), run.pfn.map(hex) ?? "-", run.kernel.rawValue,
             ]
         }
         return table(header: header, rows: rows)

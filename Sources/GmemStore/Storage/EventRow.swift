@@ -27,6 +27,22 @@ enum EventRow {
         }
     }
 
+    static func code(of kernel: KernelProfile?) -> Int64 {
+        switch kernel {
+        case nil: 0
+        case .rfc2025?: 1
+        case .upstream2026?: 2
+        }
+    }
+
+    static func code(of via: ConversionPath?) -> Int64 {
+        switch via {
+        case nil: 0
+        case .gmem?: 1
+        case .vm?: 2
+        }
+    }
+
     static func holder(code: Int64) -> Holder? {
         switch code {
         case 0: .td
@@ -114,6 +130,10 @@ enum EventRow {
         case .context(let tracepoint):
             values[label] = try name(tracepoint)
         }
+        // The kernel profile (vm_create) and the conversion path (convert): bits 3–4 and 5–6 of
+        // `mode`, on whatever op carries them.
+        let extraMode = (Self.code(of: event.kernel) << 3) | (Self.code(of: event.via) << 5)
+        if extraMode != 0 { values[mode] = (values[mode] ?? 0) | extraMode }
         values[result] = try name(event.result)
         values[errorOffset] = bits(event.errorOffset)
         var row = values.map(Value.init)
@@ -169,7 +189,7 @@ enum EventRow {
         let operation: Operation
         switch opNames[Int(code - 1)] {
         case "vm_create":
-            operation = .vmCreate(vm: try required(name(vm), "vm"), type: try required(name(label), "type"), tdxConnect: int(mode) == 1)
+            operation = .vmCreate(vm: try required(name(vm), "vm"), type: try required(name(label), "type"), tdxConnect: (int(mode) ?? 0) & 1 == 1)
         case "vm_destroy": operation = .vmDestroy(vm: try required(name(vm), "vm"))
         case "vm_bugged": operation = .vmBugged(vm: try required(name(vm), "vm"), reason: try name(label))
         case "gmem_create":
@@ -217,9 +237,25 @@ enum EventRow {
             guard case .object(let members)? = try? JSONParser.parse(text) else { throw Malformed(message: "has unreadable extras") }
             extra = members
         }
+        let modeBits = int(mode) ?? 0
+        let kernel: KernelProfile?
+        switch (modeBits >> 3) & 3 {
+        case 0: kernel = nil
+        case 1: kernel = .rfc2025
+        case 2: kernel = .upstream2026
+        default: throw Malformed(message: "has an unknown kernel profile code")
+        }
+        let via: ConversionPath?
+        switch (modeBits >> 5) & 3 {
+        case 0: via = nil
+        case 1: via = .gmem
+        case 2: via = .vm
+        default: throw Malformed(message: "has an unknown conversion path code")
+        }
         return Event(
             operation, ts: int(ts), id: row.optionalString(first + 17), host: try required(name(host), "host"), actor: try name(actor),
-            result: try name(result), errorOffset: u(errorOffset), note: row.optionalString(first + 18), source: source, extra: extra)
+            result: try name(result), errorOffset: u(errorOffset), note: row.optionalString(first + 18), source: source, extra: extra,
+            kernel: kernel, via: via)
     }
 }
 

@@ -4,17 +4,23 @@ public struct ZapOfTDPinned: Rule {
     public let id = "GM-R02"
     public let name = "zap-of-td-pinned"
     public let defaultSeverity = Severity.error
-    public let firesOn = "a zap, punch_hole, unbind or to-shared convert whose range holds a mapped, td-pinned page"
+    public let firesOn = "a zap, punch_hole, unbind or to-shared convert whose range holds a mapped, td-pinned page; under upstream-2026, any event whose S-EPT removal of a TD-held page fails (also a mixed to-private convert and gmem_close)"
     public let rationale = "the TDX module refuses the S-EPT unmap; guest_memfd should refuse before attempting it (seed: Yan Zhao)"
 
     public init() {}
 
     public func check(_ context: RuleContext) -> Detection? {
-        switch context.event.op {
-        case .zap, .punchHole, .unbind, .convert(_, .shared): break
-        default: return nil
+        let blocked: [FileSpan]
+        if context.verdict.kernel.failedRemovalStopsTheOperation {
+            switch context.event.op {
+            case .zap, .punchHole, .unbind, .convert(_, .shared): break
+            default: return nil
+            }
+            blocked = context.spans(where: context.verdict.kernel.removalFails)
+        } else {
+            // The removals the event really attempts, as the engine found them.
+            blocked = context.spans(of: context.verdict.blocked, where: { _ in true })
         }
-        let blocked = context.spans(where: { $0.mapped && $0.pins.td > 0 })
         guard !blocked.isEmpty else { return nil }
         let related = context.memory.seqs(in: blocked) { $0.tdPin }
         return Detection(

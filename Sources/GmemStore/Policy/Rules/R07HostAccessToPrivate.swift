@@ -4,14 +4,15 @@ public struct HostAccessToPrivate: Rule {
     public let id = "GM-R07"
     public let name = "host-access-to-private"
     public let defaultSeverity = Severity.error
-    public let firesOn = "a host_access to a private page; critical when its observed result is ok (the page was readable)"
-    public let rationale = "private pages must SIGBUS on host access (guest_memfd selftests)"
+    public let firesOn = "a host_access to a private page, or to a quarantined page; critical when its observed result is ok (the page was readable)"
+    public let rationale = "private pages must SIGBUS on host access (guest_memfd selftests); a quarantined page's frame is still private to the TDX module and can machine-check the host"
 
     public init() {}
 
     public func check(_ context: RuleContext) -> Detection? {
         guard case .hostAccess = context.event.op else { return nil }
-        let privatePages = context.spans(where: { $0.shareability == .private })
+        // A quarantined page may read as shared to guest_memfd; the TDX module still holds it private.
+        let privatePages = context.spans(where: { $0.shareability == .private || $0.quarantined })
         guard !privatePages.isEmpty else { return nil }
         let related = context.memory.seqs(in: privatePages) { $0.madePrivate }
         let readable = context.observedOK

@@ -4,7 +4,7 @@ public struct OpOnDeadVM: Rule {
     public let id = "GM-R09"
     public let name = "op-on-dead-vm"
     public let defaultSeverity = Severity.error
-    public let firesOn = "an op with observed result ok on a bugged or destroyed VM (gmem file ops excepted)"
+    public let firesOn = "an op with observed result ok on a bugged or destroyed VM, except the ops that still run there under the VM's kernel profile"
     public let rationale = "after KVM_BUG_ON every VM ioctl returns -EIO"
 
     public init() {}
@@ -16,11 +16,11 @@ public struct OpOnDeadVM: Rule {
         case .vmDestroy where vm.life == .bugged: return nil
         default: break
         }
-        if Engine().worksOnDeadVM(context.event.op) { return nil }
+        if context.verdict.kernel.stillRuns(context.event, on: vm.life) { return nil }
         let death = context.memory.vmDeath[name].map { [$0] } ?? []
         return Detection(
             spans: context.allSpans, related: death,
             message: "\(context.event.op.name) on vm '\(name)' answered ok although the VM is \(vm.life.rawValue)"
-                + (death.isEmpty ? "" : " since seq \(death[0])") + "; KVM answers -EIO to every ioctl of a dead VM")
+                + (death.isEmpty ? "" : " since seq \(death[0])") + "; under \(context.verdict.kernel.rawValue) KVM answers -EIO to it")
     }
 }

@@ -1,0 +1,44 @@
+extension Store {
+    /// The engine after event `seq` with every VM judged by `kernel` instead of its own profile:
+    /// a replay from the first event (snapshots were made under the recorded profiles).
+    /// Reads only; stores nothing (`state --kernel`).
+    public func engine(at seq: Int64, judgingAs kernel: KernelProfile) throws -> Engine {
+        var engine = Engine(kernelOverride: kernel)
+        if seq >= 1 { try replay(1...seq, into: &engine) }
+        return engine
+    }
+
+    /// The findings of every rule over the whole log, as if every VM ran `kernel`, with the
+    /// triggering seq in `range`. Reads only; stores nothing (`audit --kernel`): the stored
+    /// findings stay those of the recorded profiles.
+    public func findings(judgingAs kernel: KernelProfile, in range: ClosedRange<Int64>) throws -> [Finding] {
+        let head = try headLink().seq
+        var auditor = Auditor(engine: Engine(kernelOverride: kernel))
+        var found: [Finding] = []
+        guard head >= 1 else { return [] }
+        try forEachDecodedEvent(in: 1...head) { seq, event in
+            let findings = auditor.audit(event, seq: seq)
+            if range.contains(seq) { found += findings }
+        }
+        return found
+    }
+
+    /// `findings` with the kernel profile that judged each one named: the profile recorded in
+    /// its VM's `vm_create` (the last one before the finding's event). Findings are stored
+    /// without it; the log says it.
+    public func namingKernels(_ findings: [Finding]) throws -> [Finding] {
+        let query = try database.cached(
+            "SELECT body FROM event WHERE op = 'vm_create' AND seq <= ? AND json_extract(body, '$.vm') = ? ORDER BY seq DESC LIMIT 1")
+        return try findings.map { finding in
+            guard finding.kernel == nil, let vm = finding.vm else { return finding }
+            var named = finding
+            try query.bind(1, finding.seq)
+            try query.bind(2, vm)
+            defer { query.reset() }
+            if try query.step(), let event = try? Event(jsonLine: query.string(0)) {
+                named.kernel = event.kernel ?? .standard
+            }
+            return named
+        }
+    }
+}
