@@ -28,14 +28,15 @@ extension Store {
     /// without it; the log says it.
     public func namingKernels(_ findings: [Finding]) throws -> [Finding] {
         let query = try database.cached(
-            "SELECT body FROM event WHERE op = 'vm_create' AND seq <= ? AND json_extract(body, '$.vm') = ? ORDER BY seq DESC LIMIT 1")
+            "SELECT seq FROM event WHERE vm = ? AND structural = 1 AND op = 1 AND seq <= ? ORDER BY seq DESC LIMIT 1")
         return try findings.map { finding in
-            guard finding.kernel == nil, let vm = finding.vm else { return finding }
+            guard finding.kernel == nil, let vm = finding.vm, let id = try names.existingID(for: vm) else { return finding }
             var named = finding
-            try query.bind(1, finding.seq)
-            try query.bind(2, vm)
-            defer { query.reset() }
-            if try query.step(), let event = try? Event(jsonLine: query.string(0)) {
+            try query.bind(1, id)
+            try query.bind(2, finding.seq)
+            let creation = try query.step() ? query.int(0) : nil
+            query.reset()
+            if let creation, let event = try storedEvent(creation)?.event {
                 named.kernel = event.kernel ?? .standard
             }
             return named
