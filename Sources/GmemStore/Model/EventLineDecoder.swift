@@ -14,7 +14,7 @@ import Glibc
 /// on the lines this path does accept, a test holds it to the general decoder's result.
 /// Stored bodies are canonical JSON and always take this path; so do JSON Lines from most
 /// producers.
-enum EventLineDecoder {
+public enum EventLineDecoder {
     /// The vocabulary fields (`Event.knownFields`), numbered for a bit mask.
     enum Field: Int, CaseIterable {
         case op, ts, id, host, actor, result, note, errorOffset, src
@@ -66,7 +66,7 @@ enum EventLineDecoder {
     }
 
     /// Decodes one line, or returns nil when the line is not of the shape this path takes.
-    static func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> Event? {
+    public static func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> Event? {
         withUnsafeTemporaryAllocation(of: Slot.self, capacity: Field.allCases.count) { slots in
             var fields = Fields(bytes: bytes, slots: slots.baseAddress!)
             guard fields.scan() else { return nil }
