@@ -183,3 +183,16 @@ import Testing
         #expect(throws: SQLiteError.self) { try reader.database.execute("CREATE TABLE x(y)") }
     }
 }
+
+/// Text with a NUL inside (a note, a trace line kept as src.text) is stored whole: SQLite's
+/// text binding is given the byte length, so the canonical body derived from the row is the one
+/// that was hashed.
+@Suite struct TextWithNULTests {
+    @Test func aNoteWithANULIsStoredWholeAndVerifies() throws {
+        let temporary = try TemporaryStore()
+        try ingest(#"{"op":"vm_create","vm":"a","note":"before\u0000after","kernel":"rfc-2025"}"# + "\n", name: "nul.jsonl", into: temporary.store)
+        let stored = try #require(try temporary.store.storedEvent(1))
+        #expect(stored.event.note == "before\u{0}after")
+        #expect(try Verifier(store: temporary.store).run().passed)
+    }
+}

@@ -35,9 +35,15 @@ public final class Statement {
         try check(sqlite3_bind_int64(handle, index, value))
     }
 
+    /// Binds text with its byte length, so that a NUL inside it (a trace line's bytes, a note)
+    /// is stored whole instead of ending the text there.
     public func bind(_ index: Int32, _ value: String?) throws(SQLiteError) {
-        guard let value else { return try check(sqlite3_bind_null(handle, index)) }
-        try check(sqlite3_bind_text(handle, index, value, -1, gmem_sqlite_transient()))
+        guard var value else { return try check(sqlite3_bind_null(handle, index)) }
+        let rc = value.withUTF8 { bytes -> Int32 in
+            let start = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self)
+            return sqlite3_bind_text(handle, index, start, Int32(bytes.count), gmem_sqlite_transient())
+        }
+        try check(rc)
     }
 
     public func bind(_ index: Int32, _ value: [UInt8]?) throws(SQLiteError) {
