@@ -36,6 +36,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "GmemStore", targets: ["GmemStore"]),
+        .library(name: "GmemPolicy", targets: ["GmemPolicy"]),
         .executable(name: "gmem-audit", targets: ["gmem-audit"]),
         .executable(name: "gmem-fuzz", targets: ["gmem-fuzz"]),
     ],
@@ -76,16 +77,26 @@ let package = Package(
                 "CZlib",
                 "CZstd",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/GmemStore",
             swiftSettings: fuzzSwiftSettings,
             plugins: ["EmbedResources"]
         ),
+        /// Reading policy files (YAML, JSON): the only target that needs Yams, whose exact
+        /// version pin a program using GmemStore alone should not inherit.
+        .target(
+            name: "GmemPolicy",
+            dependencies: [
+                "GmemStore",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Sources/GmemPolicy"
+        ),
         .executableTarget(
             name: "gmem-audit",
             dependencies: [
                 "GmemStore",
+                "GmemPolicy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/gmem-audit",
@@ -126,6 +137,7 @@ let package = Package(
             name: "GmemStoreTests",
             dependencies: [
                 "GmemStore",
+                "GmemPolicy",
                 "GmemFuzzing",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],

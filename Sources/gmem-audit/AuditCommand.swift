@@ -1,4 +1,5 @@
 import ArgumentParser
+import GmemPolicy
 import GmemStore
 
 struct AuditCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import GmemPolicy
 @testable import GmemStore
 
 /// A policy file nested thousands deep is refused with its line and exit 65, in YAML and in

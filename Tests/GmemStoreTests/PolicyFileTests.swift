@@ -1,5 +1,6 @@
 import Testing
 
+@testable import GmemPolicy
 @testable import GmemStore
 
 /// The policy file: per-rule enabled and severity, exceptions with reasons, and errors that
