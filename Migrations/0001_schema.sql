@@ -49,14 +49,15 @@ CREATE TABLE input (
     batch         INTEGER NOT NULL REFERENCES batch(id),
     name          TEXT    NOT NULL,           -- path as given, or '<stdin>'
     size          INTEGER NOT NULL,           -- bytes as given
-    lines         INTEGER NOT NULL,
+    compression   TEXT    NOT NULL,           -- none, gzip or zstd: how the bytes as given were compressed
+    lines         INTEGER NOT NULL,           -- lines read (after decompression)
     content_hash  BLOB    NOT NULL            -- SHA-256 of those bytes
 ) STRICT;
 CREATE INDEX input_batch ON input(batch);
 CREATE TABLE input_chunk (
     input         INTEGER NOT NULL REFERENCES input(id),
     idx           INTEGER NOT NULL,           -- 0, 1, 2 … in byte order
-    first_line    INTEGER NOT NULL,           -- the line the chunk's first byte belongs to
+    first_line    INTEGER NOT NULL,           -- the line the chunk's first byte belongs to (0 for a compressed input)
     data          BLOB    NOT NULL,           -- one zstd frame
     PRIMARY KEY (input, idx)
 ) STRICT, WITHOUT ROWID;

@@ -1,4 +1,7 @@
 import CZstd
+#if canImport(Glibc)
+import Glibc
+#endif
 import Crypto
 
 /// The bytes of an input as given, kept in the store (`input`, `input_chunk`): the original
@@ -20,13 +23,15 @@ public enum InputArchive {
         /// The line the next chunk's first byte belongs to.
         private var nextChunkFirstLine: Int64 = 1
         private var lineBreaks: Int64 = 0
-        private var hasher = SHA256()
+        /// The reader the bytes come through: their hash, their lines, their compression.
+        private unowned let reader: LineReader
         private(set) var size: Int64 = 0
 
-        /// Starts input `name` of `batch`.
-        init(batch: Int64, name: String, database: Database) throws {
+        /// Starts input `name` of `batch`, whose bytes `reader` reads.
+        init(batch: Int64, name: String, database: Database, reader: LineReader) throws {
             self.database = database
-            let insert = try database.cached("INSERT INTO input(batch, name, size, lines, content_hash) VALUES (?, ?, 0, 0, x'')")
+            self.reader = reader
+            let insert = try database.cached("INSERT INTO input(batch, name, size, compression, lines, content_hash) VALUES (?, ?, 0, 'none', 0, x'')")
             try insert.bind(1, batch)
             try insert.bind(2, name)
             try insert.run()
@@ -45,14 +50,12 @@ public enum InputArchive {
         }
 
         private func append(_ bytes: UnsafeRawBufferPointer) throws {
-            hasher.update(bufferPointer: bytes)
             size += Int64(bytes.count)
-            var rest = bytes[...]
-            while !rest.isEmpty {
-                let room = InputArchive.chunkSize - pending.count
-                let part = rest.prefix(room)
-                pending.append(contentsOf: part)
-                rest = rest.dropFirst(part.count)
+            var offset = 0
+            while offset < bytes.count {
+                let part = min(InputArchive.chunkSize - pending.count, bytes.count - offset)
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + part)]))
+                offset += part
                 if pending.count == InputArchive.chunkSize { try flush() }
             }
         }
@@ -63,31 +66,46 @@ public enum InputArchive {
             let insert = try database.cached("INSERT INTO input_chunk(input, idx, first_line, data) VALUES (?, ?, ?, ?)")
             try insert.bind(1, input)
             try insert.bind(2, index)
-            try insert.bind(3, nextChunkFirstLine)
+            try insert.bind(3, reader.compression == .none ? nextChunkFirstLine : 0)
             try insert.bind(4, compressed)
             try insert.run()
-            for byte in pending where byte == 0x0A { lineBreaks += 1 }
+            lineBreaks += pending.withUnsafeBytes { InputArchive.lineBreaks(in: $0) }
             nextChunkFirstLine = lineBreaks + 1
             index += 1
             pending.removeAll(keepingCapacity: true)
         }
 
-        /// Writes the last chunk and the input's size, line count and hash; returns the hash.
-        @discardableResult
-        func finish() throws -> [UInt8] {
+        /// Writes the last chunk and the input's size, line count and hash (the reader's: the
+        /// SHA-256 of the same bytes, computed once).
+        func finish() throws {
             if let failure { throw failure }
             let last = pending.last
             try flush()
-            let hash = Array(hasher.finalize())
-            let lines = lineBreaks + (size > 0 && last != 0x0A ? 1 : 0)
-            let update = try database.cached("UPDATE input SET size = ?, lines = ?, content_hash = ? WHERE id = ?")
+            // The lines the reader read (after decompression; a lone CR ends a line too), or the
+            // line breaks of the bytes when there are more (a batch stopped before the end).
+            let lines = max(Int64(reader.lineNumber), lineBreaks + (size > 0 && last != 0x0A ? 1 : 0))
+            let update = try database.cached("UPDATE input SET size = ?, compression = ?, lines = ?, content_hash = ? WHERE id = ?")
             try update.bind(1, size)
-            try update.bind(2, lines)
-            try update.bind(3, hash)
-            try update.bind(4, input)
+            try update.bind(2, reader.compression.rawValue)
+            try update.bind(3, lines)
+            try update.bind(4, reader.contentHash)
+            try update.bind(5, input)
             try update.run()
-            return hash
         }
+    }
+
+    /// The number of line breaks in `bytes`.
+    static func lineBreaks(in bytes: UnsafeRawBufferPointer) -> Int64 {
+        guard var cursor = bytes.baseAddress else { return 0 }
+        var remaining = bytes.count
+        var count: Int64 = 0
+        while remaining > 0, let hit = memchr(cursor, 0x0A, remaining) {
+            count += 1
+            let step = UnsafeRawPointer(hit) - cursor + 1
+            cursor += step
+            remaining -= step
+        }
+        return count
     }
 
     /// One zstd frame of `bytes`.
@@ -166,6 +184,29 @@ public enum InputArchive {
     /// Line `line` (from 1) of `input`, without its line break; nil past the end. Reads the
     /// chunk the line starts in and, for a line that runs on, the chunks after it.
     public static func line(_ line: Int64, of input: Int64, in store: Store) throws -> [UInt8]? {
+        let compressed = try store.database.cached("SELECT compression <> 'none' FROM input WHERE id = ?")
+        try compressed.bind(1, input)
+        let isCompressed = try compressed.step() && compressed.int(0) == 1
+        compressed.reset()
+        if isCompressed { return try lineThroughReader(line, of: input, in: store) }
+        return try lineFromChunks(line, of: input, in: store) ?? lineThroughReader(line, of: input, in: store)
+    }
+
+    /// Line `line` as the ingest's reader saw it: the stored bytes read from the start
+    /// (decompressed, CR line ends taken as line ends).
+    static func lineThroughReader(_ line: Int64, of input: Int64, in store: Store) throws -> [UInt8]? {
+        do {
+            var bytes: [UInt8] = []
+            try forEachChunk(of: input, in: store) { bytes += $0 }
+            let reader = LineReader(name: "input \(input)", contents: bytes)
+            var found: [UInt8]?
+            while found == nil, try reader.next({ text in if Int64(reader.lineNumber) == line { found = Array(text) } }) {}
+            return found
+        }
+    }
+
+    /// Line `line` of a plain input, from the chunk it starts in (LF line ends).
+    static func lineFromChunks(_ line: Int64, of input: Int64, in store: Store) throws -> [UInt8]? {
         // The last chunk that begins before the line does (its first byte belongs to an
         // earlier line): the line starts in it or after it.
         let start = try store.database.cached(

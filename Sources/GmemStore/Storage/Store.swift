@@ -267,7 +267,7 @@ public final class Store {
         /// Starts storing an input of this batch: its bytes, as read, go to the returned
         /// archive writer; events read from it name it in `append(_:at:)`.
         public func storeInput(named name: String, reader: LineReader) throws -> Int64 {
-            let archive = try InputArchive.Writer(batch: batch, name: name, database: store.database)
+            let archive = try InputArchive.Writer(batch: batch, name: name, database: store.database, reader: reader)
             inputs.append(archive)
             reader.rawObserver = { [unowned archive] bytes in archive.take(bytes) }
             return archive.input
