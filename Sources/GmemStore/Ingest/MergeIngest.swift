@@ -122,7 +122,12 @@ public struct MergeIngest {
             case .event(let event):
                 try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
             case .record(let record):
-                for event in resolver.events(for: record, in: writer.state) { try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position) }
+                for var event in resolver.events(for: record, in: writer.state) {
+                    // The trace line itself is kept in the stored input, where the event
+                    // points (`history --original`): the event names its file and line only.
+                    if position != nil { event.source?.text = nil }
+                    try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
+                }
             }
             heads[index] = try advance(index)
             appended += 1
