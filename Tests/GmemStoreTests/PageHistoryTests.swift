@@ -147,3 +147,28 @@ import Testing
         }
     }
 }
+
+/// Under upstream-2026 a conversion whose S-EPT removal fails returns ok yet bugs the VM: it is
+/// structural (indexed by its VM and gmem), so the history of another page of that VM replays
+/// it, and a later `map` there is shown as the full replay judged it (EIO on the bugged VM).
+@Suite struct StructuralEventTests {
+    @Test func aConversionThatBugsTheVMWithOKIsReplayedForOtherPages() throws {
+        let temporary = try TemporaryStore()
+        try ingest("""
+            {"op":"vm_create","vm":"td1","tdx_connect":true,"kernel":"upstream-2026"}
+            {"op":"gmem_create","vm":"td1","gmem":"g1","size":65536}
+            {"op":"bind","vm":"td1","gmem":"g1","slot":0,"gpa":0,"size":65536,"offset":0}
+            {"op":"populate","gmem":"g1","offset":0,"size":65536,"pfn":4096}
+            {"op":"map","gmem":"g1","offset":0,"size":65536}
+            {"op":"accept","gmem":"g1","offset":0,"size":4096}
+            {"op":"convert","gmem":"g1","offset":0,"size":4096,"to":"shared"}
+            {"op":"map","gmem":"g1","offset":32768,"size":4096}
+            """, name: "bug.jsonl", into: temporary.store)
+        #expect(try temporary.store.database.scalarInt("SELECT structural FROM event WHERE seq = 7") == 1)
+        let stored = try #require(try temporary.store.storedEvent(8))
+        #expect(stored.expected == "EIO", "the full replay judges the map on the bugged VM")
+        let entries = try History(store: temporary.store).entries(for: .file(gmem: "g1", offset: 32768, size: 4096))
+        #expect(entries.last?.seq == 8)
+        #expect(entries.last?.verdict.expected == stored.expected)
+    }
+}

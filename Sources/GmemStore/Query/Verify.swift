@@ -174,7 +174,7 @@ public struct Verifier {
             {
                 problem(seq, "stored verdict differs from a replay: \(difference)")
             }
-            if Store.isStructural(event.op, expected: verdict.expected, diverged: verdict.diverged) != (rows.int(tail) == 1) {
+            if Store.isStructural(event.op, verdict) != (rows.int(tail) == 1) {
                 problem(seq, "column structural differs from a replay: the row was changed")
             }
             for span in FrameIndex.spans(of: event, verdict: verdict, fileName: { engine.state.files[$0].name }) where !span.frames.isEmpty {

@@ -301,7 +301,7 @@ public final class Store {
             try insert.bind(next + 1, try verdict.expected.map { try store.names.id(for: $0) })
             try insert.bind(next + 2, verdict.expectedErrorOffset.map { Int64(bitPattern: $0) })
             try insert.bind(next + 3, verdict.diverged ? 1 : 0)
-            try insert.bind(next + 4, Store.isStructural(event.op, expected: verdict.expected, diverged: verdict.diverged) ? 1 : 0)
+            try insert.bind(next + 4, Store.isStructural(event.op, verdict) ? 1 : 0)
             try insert.bind(next + 5, position?.input)
             try insert.bind(next + 6, position.map { Int64(bitPattern: $0.line) })
             try insert.run()
@@ -337,13 +337,15 @@ public final class Store {
     }
 
     /// True for the events that change something other than page runs: VMs, bindings, the set
-    /// of gmem files, and (through a failed zap: an EIO observed or expected, a divergence, or
-    /// an unresolved outcome) a VM's life. A page's history replays these by VM and gmem
-    /// (`event_structure_vm`, `event_structure_gmem`).
-    static func isStructural(_ op: Operation, expected: String?, diverged: Bool) -> Bool {
+    /// of gmem files, and (through a failed zap or S-EPT removal: an EIO observed or expected,
+    /// TD-held pages in the range — which bug the VM under upstream-2026 though the operation
+    /// returns ok —, a divergence, or an unresolved outcome) a VM's life. A page's history
+    /// replays these by VM and gmem (`event_structure_vm`, `event_structure_gmem`).
+    static func isStructural(_ op: Operation, _ verdict: Verdict) -> Bool {
         switch op {
         case .vmCreate, .vmDestroy, .vmBugged, .gmemCreate, .gmemClose, .bind, .unbind: true
-        case .zap, .punchHole, .convert: expected == nil || expected == "EIO" || diverged
+        case .zap, .punchHole, .convert:
+            verdict.expected == nil || verdict.expected == "EIO" || verdict.diverged || !verdict.blocked.isEmpty
         default: false
         }
     }
