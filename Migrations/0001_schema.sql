@@ -51,6 +51,7 @@ CREATE TABLE input (
     size          INTEGER NOT NULL,           -- bytes as given
     compression   TEXT    NOT NULL,           -- none, gzip or zstd: how the bytes as given were compressed
     lines         INTEGER NOT NULL,           -- lines read (after decompression)
+    lf_lines      INTEGER NOT NULL,           -- 1 when its lines are exactly its LF-ended lines (no lone CR): a line is then found from its chunk
     content_hash  BLOB    NOT NULL            -- SHA-256 of those bytes
 ) STRICT;
 CREATE INDEX input_batch ON input(batch);

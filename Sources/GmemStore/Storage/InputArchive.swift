@@ -31,7 +31,7 @@ public enum InputArchive {
         init(batch: Int64, name: String, database: Database, reader: LineReader) throws {
             self.database = database
             self.reader = reader
-            let insert = try database.cached("INSERT INTO input(batch, name, size, compression, lines, content_hash) VALUES (?, ?, 0, 'none', 0, x'')")
+            let insert = try database.cached("INSERT INTO input(batch, name, size, compression, lines, lf_lines, content_hash) VALUES (?, ?, 0, 'none', 0, 0, x'')")
             try insert.bind(1, batch)
             try insert.bind(2, name)
             try insert.run()
@@ -83,13 +83,15 @@ public enum InputArchive {
             try flush()
             // The lines the reader read (after decompression; a lone CR ends a line too), or the
             // line breaks of the bytes when there are more (a batch stopped before the end).
-            let lines = max(Int64(reader.lineNumber), lineBreaks + (size > 0 && last != 0x0A ? 1 : 0))
-            let update = try database.cached("UPDATE input SET size = ?, compression = ?, lines = ?, content_hash = ? WHERE id = ?")
+            let lfLines = lineBreaks + (size > 0 && last != 0x0A ? 1 : 0)
+            let lines = max(Int64(reader.lineNumber), lfLines)
+            let update = try database.cached("UPDATE input SET size = ?, compression = ?, lines = ?, lf_lines = ?, content_hash = ? WHERE id = ?")
             try update.bind(1, size)
             try update.bind(2, reader.compression.rawValue)
             try update.bind(3, lines)
-            try update.bind(4, reader.contentHash)
-            try update.bind(5, input)
+            try update.bind(4, reader.compression == .none && lfLines == Int64(reader.lineNumber) ? 1 : 0)
+            try update.bind(5, reader.contentHash)
+            try update.bind(6, input)
             try update.run()
         }
     }
@@ -184,12 +186,14 @@ public enum InputArchive {
     /// Line `line` (from 1) of `input`, without its line break; nil past the end. Reads the
     /// chunk the line starts in and, for a line that runs on, the chunks after it.
     public static func line(_ line: Int64, of input: Int64, in store: Store) throws -> [UInt8]? {
-        let compressed = try store.database.cached("SELECT compression <> 'none' FROM input WHERE id = ?")
-        try compressed.bind(1, input)
-        let isCompressed = try compressed.step() && compressed.int(0) == 1
-        compressed.reset()
-        if isCompressed { return try lineThroughReader(line, of: input, in: store) }
-        return try lineFromChunks(line, of: input, in: store) ?? lineThroughReader(line, of: input, in: store)
+        // A compressed input, or one with lone CR line ends, has lines its bytes' LFs do not
+        // show: read it as the ingest did.
+        let byLF = try store.database.cached("SELECT lf_lines FROM input WHERE id = ?")
+        try byLF.bind(1, input)
+        let linesAreLF = try byLF.step() && byLF.int(0) == 1
+        byLF.reset()
+        guard linesAreLF else { return try lineThroughReader(line, of: input, in: store) }
+        return try lineFromChunks(line, of: input, in: store)
     }
 
     /// Line `line` as the ingest's reader saw it: the stored bytes read from the start
