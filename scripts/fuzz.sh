@@ -92,9 +92,11 @@ run() {
     status=$?
     set -e
     local executions rate edges artifacts
-    executions=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
-    rate=$(grep -m1 'stat::average_exec_per_sec' "$log" | awk '{print $2}')
-    edges=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
+    # A run that crashed at once has no stats or progress lines: the summary says '?', and
+    # pipefail must not end the script before it says so.
+    executions=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}' || true)
+    rate=$(grep -m1 'stat::average_exec_per_sec' "$log" | awk '{print $2}' || true)
+    edges=$( (grep -E '^#[0-9]+' "$log" || true) | tail -n 1 | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
     artifacts=$(find "$crashes" -type f | wc -l)
     echo "fuzz $target $format: ${executions:-?} executions (${rate:-?}/s), ${edges:-?} edges, corpus $(find "$work" -type f | wc -l) inputs, findings $artifacts (exit $status)"
     if [ "$status" -ne 0 ] || [ "$artifacts" -gt 0 ]; then
