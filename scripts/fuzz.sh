@@ -7,8 +7,8 @@
 #          the long-line path is reached; its seeds are the corpus files cut into pieces of
 #          whole lines under 1 KiB. Over ten thousand inputs a second.
 #   store  end to end (Fuzz/GmemFuzzing/ReaderHarness.swift): each input ingested into a fresh
-#          in-memory store, then `verify`. A hundred or two a second; it starts from the fast
-#          target's corpus, so it goes deep where the fast target has already gone wide.
+#          in-memory store, then `verify`. A hundred or two a second. (It does not start from the
+#          fast target's corpus: replaying thousands of inputs at this rate would outlast a short run.)
 #
 #   scripts/fuzz.sh [SECONDS] [--runs N] [--store SECONDS] [--readers "jsonl ftrace qemu auto"]
 #
@@ -79,8 +79,6 @@ run() {
         seeds=("$corpus/$format")
         [ -d "Fuzz/regressions/$format" ] && seeds+=("Fuzz/regressions/$format")
     fi
-    # The store target starts from what the fast one found.
-    [ "$target" = store ] && [ -d "$scratch/corpus/fast-$format" ] && seeds+=("$scratch/corpus/fast-$format")
     local log="$scratch/fuzz-$target-$format.log" status
     set +e
     # Swift's own crash backtracer hangs under ASan: libFuzzer reports the crash and saves the input.
