@@ -151,7 +151,7 @@ public struct History {
     /// never shown. No snapshot is read and no event of another VM's pages is decoded.
     private func replay(gmem: String?, pages: Range<UInt64>, extra: Set<Int64>, _ visit: (HistoryEntry) throws -> Void) throws {
         // The pages' own events, ascending, read from their rows.
-        var own: [(seq: Int64, recorded: EventForm.Recorded?)] = []
+        var own: [(seq: Int64, recorded: RecordedEvent?)] = []
         if let gmem, !pages.isEmpty {
             let seqs = try PageSpanIndex.events(touching: pages, of: gmem, in: store)
             own.reserveCapacity(seqs.count + extra.count)
@@ -226,7 +226,7 @@ public struct History {
             try show(own[next].seq, own[next].recorded!)
             next += 1
         }
-        func show(_ seq: Int64, _ recorded: EventForm.Recorded) throws {
+        func show(_ seq: Int64, _ recorded: RecordedEvent) throws {
             let before = runs()
             let verdict = engine.replay(
                 recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)

@@ -146,8 +146,8 @@ public final class Store {
         public var body: String { event.canonicalJSON }
 
         /// The event with its recorded outcome.
-        public func recorded() -> EventForm.Recorded {
-            EventForm.Recorded(event: event, expected: expected, expectedErrorOffset: expectedErrorOffset, diverged: diverged)
+        public func recorded() -> RecordedEvent {
+            RecordedEvent(event: event, expected: expected, expectedErrorOffset: expectedErrorOffset, diverged: diverged)
         }
 
         /// The event.
