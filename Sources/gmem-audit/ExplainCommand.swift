@@ -23,6 +23,9 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: "Output format.")
     var format: Format = .text
 
+    @Flag(help: "With each event, the line of the input it was read from, as given.")
+    var original = false
+
     func run() throws {
         var policySeverity: Policy?
         if let policy {
@@ -34,7 +37,17 @@ struct ExplainCommand: ParsableCommand {
             }
         }
         let store = try self.store.openForReading()
-        let explanation = try failing { try store.database.readTransaction { try Explainer(store: store).explain(id: finding) } }
+        let explanation = try failing {
+            try store.database.readTransaction { () throws -> Explanation? in
+                guard var explanation = try Explainer(store: store).explain(id: finding) else { return nil }
+                if original {
+                    for index in explanation.steps.indices {
+                        explanation.steps[index].original = try store.originalLine(of: explanation.steps[index].seq)
+                    }
+                }
+                return explanation
+            }
+        }
         guard let explanation else {
             let audited = try failing { try store.auditedSeq() }
             printError("gmem-audit: no finding \(finding) in \(self.store.path)"

@@ -46,3 +46,24 @@ import Testing
         #expect(try Verifier(store: temporary.store).run().passed)
     }
 }
+
+/// `history --original` and `explain --original` print, with each event, its line of the input
+/// as given, read back from the store.
+@Suite struct OriginalLineCommandTests {
+    @Test func historyAndExplainPrintTheLineAsGiven() throws {
+        let temporary = try TemporaryStore()
+        let scenario = ScenarioFiles.directory + "/02-no-release-unmap-fails.jsonl"
+        let lines = try String(contentsOfFile: scenario, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let db = temporary.sibling("cli.db")
+        #expect(try runCLI(["ingest", "--db", db, scenario]).status == 0)
+        #expect([0, 1].contains(try runCLI(["audit", "--db", db]).status))
+        let history = try runCLI(["history", "--db", db, "--gmem", "g02", "--offset", "0x10000", "--original"])
+        #expect(history.status == 0, "\(history.stderr)")
+        #expect(history.stdout.contains("    input   \(scenario):13  \(lines[12])"), "\(history.stdout)")
+        let explain = try runCLI(["explain", "--db", db, "5", "--original", "--format", "json"])
+        #expect(explain.status == 0, "\(explain.stderr)")
+        #expect(explain.stdout.contains(#""input":{"name":"\#(scenario)","line":13,"text":"#), "\(explain.stdout)")
+        let export = try runCLI(["export", "--db", db, "--original", "1"])
+        #expect(export.stdout == (try String(contentsOfFile: scenario, encoding: .utf8)))
+    }
+}

@@ -15,6 +15,8 @@ public struct ExplainStep: Equatable {
     /// The finding's file ranges before and after the event, as merged runs.
     public var before: [StateRun]
     public var after: [StateRun]
+    /// The line of the input the event was read from, as given (`explain --original`).
+    public var original: OriginalLine? = nil
 }
 
 /// A finding with its causal chain, oldest first: what an analyst needs for the incident report.
@@ -98,6 +100,7 @@ public enum ExplainFormat {
         for step in explanation.steps {
             out.append("")
             out.append(HistoryFormat.headline(seq: step.seq, role: step.role.rawValue, event: step.event, verdict: step.verdict))
+            if let original = step.original { out.append("    input   \(original.name):\(original.line)  \(original.text)") }
             if let note = step.event.note { out.append("    note    \(note)") }
             if step.before.isEmpty && step.after.isEmpty {
                 out.append("    (the finding's pages are not in a gmem file at this point)")
@@ -128,6 +131,12 @@ public enum ExplainFormat {
             members.append(JSONMember("diverged", .bool(step.verdict.diverged)))
             members.append(JSONMember("before", .array(step.before.map(\.json))))
             members.append(JSONMember("after", .array(step.after.map(\.json))))
+            if let original = step.original {
+                members.append(JSONMember("input", .object([
+                    JSONMember("name", .string(original.name)), JSONMember("line", .number(String(original.line))),
+                    JSONMember("text", .string(original.text)),
+                ])))
+            }
             return .object(members)
         }
         let lines = events.map { "    " + JSONWriter.string($0, sortsKeys: false) }
