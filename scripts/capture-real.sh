@@ -47,6 +47,14 @@ fi
 exec 9>&-
 command -v cc >/dev/null 2>&1 || skip "no C compiler (cc) to build the capture program"
 
+# ---- one capture at a time on this machine --------------------------------------
+# A tracefs instance records the kvm events of every guest on the machine, so a second capture
+# running at once (another test, another checkout) would put its guest's lines in this trace.
+# The lock is taken before tracefs is looked at: a capture that mounted tracefs unmounts it
+# when it ends, and one that found it mounted must not lose it under its feet.
+exec 8>/tmp/gmem-capture-real.lock
+flock 8
+
 TRACEFS=
 MOUNTED=
 for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do
@@ -62,12 +70,6 @@ if [ -z "$TRACEFS" ]; then
 fi
 [ -d "$TRACEFS/events/kvm" ] || skip "tracefs has no kvm events (kvm module not loaded?)"
 [ -w "$TRACEFS/instances" ] || skip "cannot create a tracefs instance in $TRACEFS/instances (needs root)"
-
-# ---- one capture at a time on this machine --------------------------------------
-# A tracefs instance records the kvm events of every guest on the machine, so a second capture
-# running at once (another test, another checkout) would put its guest's lines in this trace.
-exec 8>/tmp/gmem-capture-real.lock
-flock 8
 
 # ---- set up, with cleanup on every exit ----------------------------------------
 INSTANCE=$TRACEFS/instances/gmem-capture-$$
