@@ -290,9 +290,7 @@ public final class Store {
             let body = event.canonicalJSON
             hash = HashChain.link(previous: hash, body: body)
             seq += 1
-            let insert = try store.database.cached(
-                "INSERT INTO event(seq, batch, \(EventRow.columns), hash, expected, expected_error_offset, diverged, structural, input, input_line) VALUES (?, ?, "
-                    + String(repeating: "?, ", count: Int(EventRow.columnCount)) + "?, ?, ?, ?, ?, ?, ?)")
+            let insert = try store.database.cached(Store.insertEvent)
             try insert.bind(1, seq)
             try insert.bind(2, batch)
             try EventRow.bind(event, to: insert, from: 3, names: store.names)
@@ -335,6 +333,11 @@ public final class Store {
         /// The engine state after the events appended so far.
         public var state: GmemState { engine.state }
     }
+
+    /// The event insert, built once: `append` looks it up in the statement cache per event.
+    static let insertEvent =
+        "INSERT INTO event(seq, batch, \(EventRow.columns), hash, expected, expected_error_offset, diverged, structural, input, input_line) VALUES (?, ?, "
+        + String(repeating: "?, ", count: Int(EventRow.columnCount)) + "?, ?, ?, ?, ?, ?, ?)"
 
     /// True for the events that change something other than page runs: VMs, bindings, the set
     /// of gmem files, and (through a failed zap or S-EPT removal: an EIO observed or expected,
