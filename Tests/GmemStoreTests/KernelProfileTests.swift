@@ -187,6 +187,38 @@ import Testing
         #expect(StateReport.runs(of: recorded).allSatisfy { $0.kernel == .rfc2025 })
     }
 
+    @Test("history says which profile judged each VM, in its text, its JSON and its runs")
+    func historyNamesTheProfile() throws {
+        let temporary = try TemporaryStore()
+        let store = try temporary.open()
+        let log = """
+            {"op":"vm_create","vm":"td","kernel":"rfc-2025"}
+            {"op":"gmem_create","vm":"td","gmem":"g","size":"0x2000"}
+            {"op":"populate","gmem":"g","offset":"0x0","size":"0x2000","pfn":"0x100"}
+            {"op":"vm_destroy","vm":"td"}
+            {"op":"gmem_close","gmem":"g"}
+            {"op":"vm_create","vm":"td","kernel":"upstream-2026"}
+            {"op":"gmem_create","vm":"td","gmem":"g","size":"0x2000"}
+            {"op":"populate","gmem":"g","offset":"0x0","size":"0x2000","pfn":"0x200"}
+            """
+        let reader = LineReader(name: "h.jsonl", contents: Array(log.utf8))
+        _ = try store.ingest(source: "h.jsonl", format: "jsonl") { writer in
+            var ingest = JSONLIngest()
+            try ingest.read(reader, into: writer)
+            return nil
+        }
+        let entries = try History(store: store).entries(for: .file(gmem: "g", offset: 0, size: 0x1000))
+        let populates = entries.filter { $0.event.op.name == "populate" }
+        #expect(populates.map(\.verdict.kernel) == [.rfc2025, .upstream2026])
+        #expect(populates.map { $0.after.map(\.kernel) } == [[.rfc2025], [.upstream2026]])
+        let text = HistoryFormat.text(entries)
+        let named = text.split(separator: "\n").filter { $0.hasPrefix("kernel ") }
+        #expect(named == ["kernel rfc-2025 judges td", "kernel upstream-2026 judges td"])
+        let json = HistoryFormat.json(populates)
+        #expect(json.contains(#""kernel":"rfc-2025","before""#) && json.contains(#""kernel":"upstream-2026","before""#))
+        #expect(!json.contains(#""kernel":"upstream-2026","pfn":256"#))
+    }
+
     // MARK: Findings that follow the danger
 
     static let upstreamTD = AuditRuleTests.pinnedTD.replacingOccurrences(of: "rfc-2025", with: "upstream-2026")

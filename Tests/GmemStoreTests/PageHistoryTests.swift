@@ -11,7 +11,7 @@ import Testing
         var result: [(Int64, String?, Bool, [StateRun], [StateRun])] = []
         func runs() -> [StateRun] {
             guard let file = engine.state.file(gmem) else { return [] }
-            return StateReport.runs(of: file, pages: pages.clamped(to: 0..<file.pageCount))
+            return StateReport.runs(of: file, pages: pages.clamped(to: 0..<file.pageCount), in: engine.state)
         }
         for stored in try storedEvents(store) {
             let event = try stored.decoded()

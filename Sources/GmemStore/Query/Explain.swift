@@ -75,7 +75,7 @@ public struct Explainer {
         for range in finding.ranges {
             guard let gmem = range.gmem, let file = state.file(gmem) else { continue }
             let pages = (range.offset / pageSize)..<((range.offset + range.size) / pageSize)
-            result += StateReport.runs(of: file, pages: pages.clamped(to: 0..<file.pageCount))
+            result += StateReport.runs(of: file, pages: pages.clamped(to: 0..<file.pageCount), in: state)
         }
         return result
     }

@@ -207,7 +207,7 @@ public struct History {
         var engine = Engine()
         func runs() -> [StateRun] {
             guard let gmem, let file = engine.state.file(gmem), !pages.isEmpty else { return [] }
-            return StateReport.runs(of: file, pages: pages.clamped(to: 0..<file.pageCount))
+            return StateReport.runs(of: file, pages: pages.clamped(to: 0..<file.pageCount), in: engine.state)
         }
         // Both lists in seq order: a structural event is replayed, an own one is also shown.
         var next = 0

@@ -17,6 +17,10 @@ public enum HistoryFormat {
         members.append(JSONMember("expected", entry.verdict.expected.map { .string($0) } ?? .null))
         members.append(JSONMember("result", entry.event.result.map { .string($0) } ?? .null))
         members.append(JSONMember("diverged", .bool(entry.verdict.diverged)))
+        if let vm = entry.verdict.vm {
+            members.append(JSONMember("vm", .string(vm)))
+            members.append(JSONMember("kernel", .string(entry.verdict.kernel.rawValue)))
+        }
         members.append(JSONMember("before", .array(entry.before.map(\.json))))
         members.append(JSONMember("after", .array(entry.after.map(\.json))))
         if let original {
@@ -44,12 +48,23 @@ public enum HistoryFormat {
     public struct TextWriter {
         private var sink = TextSink(capacity: 64 << 10)
         private var count = 0
+        /// The profile last named for each VM: a line says which kernel judges a VM where its
+        /// events first appear, and again where that changes (a new `vm_create`).
+        private var judged: [String: KernelProfile] = [:]
 
         public init() {}
 
         public mutating func append(_ entry: HistoryEntry) {
             if count > 0 { sink.write("\n") }
             count += 1
+            if let vm = entry.verdict.vm, judged[vm] != entry.verdict.kernel {
+                judged[vm] = entry.verdict.kernel
+                sink.write("kernel ")
+                sink.write(escaping: entry.verdict.kernel.rawValue)
+                sink.write(" judges ")
+                sink.write(escaping: vm)
+                sink.write("\n")
+            }
             headline(seq: entry.seq, event: entry.event, verdict: entry.verdict, into: &sink)
             if entry.before != entry.after {
                 for run in entry.before {

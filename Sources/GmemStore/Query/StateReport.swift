@@ -65,14 +65,16 @@ public enum StateReport {
             let file = state.files[index]
             if let vm, file.vm != vm { continue }
             if let gmem, name != gmem { continue }
-            result += runs(of: file, pages: 0..<file.pageCount, kernel: state.vms[file.vm]?.kernel ?? .standard)
+            result += runs(of: file, pages: 0..<file.pageCount, in: state)
         }
         return result
     }
 
-    /// The runs of `file` within `pages`, its VM judged by `kernel`.
-    public static func runs(of file: GmemFile, pages: Range<UInt64>, kernel: KernelProfile = .standard) -> [StateRun] {
-        file.pages.runs(in: pages).map { run in
+    /// The runs of `file` within `pages`, each naming the profile that judges the file's VM in
+    /// `state`.
+    public static func runs(of file: GmemFile, pages: Range<UInt64>, in state: GmemState) -> [StateRun] {
+        let kernel = state.vms[file.vm]?.kernel ?? .standard
+        return file.pages.runs(in: pages).map { run in
             StateRun(
                 gmem: file.name, vm: file.vm, offset: run.lower * pageSize, size: UInt64(run.range.count) * pageSize,
                 page: run.value, pfn: run.value.pfn(ofPage: run.lower), kernel: kernel)
