@@ -32,6 +32,19 @@ public enum PageSpanIndex {
         return unique
     }
 
+    /// The spans of `gmem` that overlap `pages`, each with its event's seq (an event that
+    /// resolved to several spans of the file gives one each), in no particular order.
+    public static func spans(touching pages: Range<UInt64>, of gmem: String, in store: Store) throws(SQLiteError) -> [(seq: Int64, pages: Range<UInt64>)] {
+        guard let id = try store.names.existingID(for: gmem) else { return [] }
+        var spans: [(seq: Int64, pages: Range<UInt64>)] = []
+        try forEachOverlap(
+            of: pages, table: "page_event", key: ("gmem", id), bounds: ("page_lo", "page_hi"), columns: "seq, page_lo, page_hi", in: store
+        ) { row in
+            spans.append((row.int(0), UInt64(bitPattern: row.int(1))..<UInt64(bitPattern: row.int(2))))
+        }
+        return spans
+    }
+
     /// Calls `body` with each row of a binned index `table` whose span [`bounds.0`, `bounds.1`)
     /// overlaps `range` (and whose `key` column, if any, has the value given): one range seek
     /// per level the rows use, those levels found by skipping from one to the next.

@@ -152,8 +152,9 @@ public struct History {
     private func replay(gmem: String?, pages: Range<UInt64>, extra: Set<Int64>, _ visit: (HistoryEntry) throws -> Void) throws {
         // The pages' own events, ascending, read from their rows.
         var own: [(seq: Int64, recorded: RecordedEvent?)] = []
+        var shown: Set<Int64> = extra
         if let gmem, !pages.isEmpty {
-            let seqs = try PageSpanIndex.events(touching: pages, of: gmem, in: store)
+            let seqs = try followedEvents(of: gmem, pages: pages, shown: &shown)
             own.reserveCapacity(seqs.count + extra.count)
             for seq in seqs { own.append((seq, nil)) }
         }
@@ -227,10 +228,57 @@ public struct History {
             next += 1
         }
         func show(_ seq: Int64, _ recorded: RecordedEvent) throws {
+            guard shown.contains(seq) else {
+                engine.replay(recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
+                return
+            }
             let before = runs()
             let verdict = engine.replay(
                 recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
             try visit(HistoryEntry(seq: seq, event: recorded.event, verdict: verdict, before: before, after: runs()))
         }
+    }
+
+    /// The events a sparse replay of `pages` of `gmem` must follow, ascending, with those that
+    /// touch `pages` themselves added to `shown`. A conversion's effect can depend on the
+    /// shareability of its whole range (upstream-2026: a range already all private returns early,
+    /// a mixed one loses its private mappings; EVENTS.md §4a), so the pages of every `convert`
+    /// that touches the followed pages are followed too, until no conversion adds more. Only
+    /// this file's pages widen: a guest range that converts pages of two files is judged from
+    /// the pages followed in this one.
+    private func followedEvents(of gmem: String, pages: Range<UInt64>, shown: inout Set<Int64>) throws -> [Int64] {
+        let convert = EventRow.opCodes["convert"]!
+        let opOf = try store.database.cached("SELECT op FROM event WHERE seq = ?")
+        var known: [Int64: Bool] = [:]
+        func isConvert(_ seq: Int64) throws -> Bool {
+            if let answer = known[seq] { return answer }
+            try opOf.bind(1, seq)
+            let answer = try opOf.step() && opOf.int(0) == convert
+            opOf.reset()
+            known[seq] = answer
+            return answer
+        }
+        var followed = pages
+        var spans = try PageSpanIndex.spans(touching: followed, of: gmem, in: store)
+        while true {
+            var hull = followed
+            for span in spans where try isConvert(span.seq) {
+                hull = min(hull.lowerBound, span.pages.lowerBound)..<max(hull.upperBound, span.pages.upperBound)
+            }
+            if hull == followed { break }
+            followed = hull
+            spans = try PageSpanIndex.spans(touching: followed, of: gmem, in: store)
+        }
+        var seqs: [Int64] = []
+        seqs.reserveCapacity(spans.count)
+        for span in spans {
+            seqs.append(span.seq)
+            if span.pages.overlaps(pages) { shown.insert(span.seq) }
+        }
+        seqs.sort()
+        var unique: [Int64] = []
+        unique.reserveCapacity(seqs.count)
+        for seq in seqs where unique.last != seq { unique.append(seq) }
+        return unique
     }
 }
