@@ -42,6 +42,36 @@ import Testing
         #expect(StateCodec.encode(SnapshotFormat.withoutClosedFilePages(state)).count < StateCodec.encode(state).count)
     }
 
+    @Test("snapshots are stored as zstd frames, smaller than their state's bytes; an uncompressed one still reads")
+    func snapshotsAreCompressed() throws {
+        let temporary = try TemporaryStore()
+        let store = try temporary.open()
+        store.snapshotInterval = 500
+        try ingest(generatedLog(events: 3000, seed: 8, gmemSize: 64 << 20, misbehaviour: 0.2), name: "gen.jsonl", into: store)
+        let rows = try store.database.prepare("SELECT seq, state FROM snapshot ORDER BY seq")
+        var blobs: [(Int64, [UInt8])] = []
+        while try rows.step() { blobs.append((rows.int(0), rows.blob(1))) }
+        #expect(blobs.count >= 6)
+        for (seq, blob) in blobs {
+            #expect(Array(blob.prefix(4)) == SnapshotFormat.zstdMagic, "snapshot \(seq)")
+            let state = try store.engine(at: seq).state
+            let plain = StateCodec.encode(SnapshotFormat.withoutClosedFilePages(state))
+            #expect(try SnapshotFormat.unpack(blob) == plain)
+            #expect(blob.count < plain.count, "snapshot \(seq): \(blob.count) bytes against \(plain.count)")
+        }
+        // A snapshot written before compression holds the StateCodec bytes themselves.
+        let (seq, blob) = blobs[blobs.count / 2]
+        let plain = try SnapshotFormat.unpack(blob)
+        let expected = try store.engine(at: seq).state
+        let update = try store.database.prepare("UPDATE snapshot SET state = ? WHERE seq = ?")
+        try update.bind(1, plain)
+        try update.bind(2, seq)
+        try update.run()
+        #expect(try store.engine(at: seq).state == expected)
+        let report = try Verifier(store: store).run()
+        #expect(report.passed, "\(report.problems)")
+    }
+
     @Test func timeMapsToTheLastEventAtOrBeforeIt() throws {
         let temporary = try TemporaryStore()
         let store = try temporary.open()

@@ -201,7 +201,7 @@ public struct Verifier {
             if snapshots.contains(seq) {
                 try snapshotBlob.bind(1, seq)
                 _ = try snapshotBlob.step()
-                let snapshot = snapshotBlob.blob(0)
+                let snapshot = (try? SnapshotFormat.unpack(snapshotBlob.blob(0))) ?? []
                 snapshotBlob.reset()
                 report.snapshotsChecked += 1
                 if StateCodec.encode(SnapshotFormat.withoutClosedFilePages(engine.state)) != snapshot

@@ -203,7 +203,7 @@ public final class Store {
         try statement.bind(1, seq)
         guard try statement.step() else { return (0, GmemState()) }
         let at = statement.int(0)
-        var state = try StateCodec.decode(statement.blob(1))
+        var state = try StateCodec.decode(SnapshotFormat.unpack(statement.blob(1)))
         if closedFilePages { try SnapshotFormat.loadClosedFiles(into: &state, at: at, from: self) }
         return (at, state)
     }
@@ -365,7 +365,7 @@ public final class Store {
         changedClosedFiles.removeAll(keepingCapacity: true)
         let insert = try database.cached("INSERT OR REPLACE INTO snapshot(seq, state) VALUES (?, ?)")
         try insert.bind(1, seq)
-        try insert.bind(2, StateCodec.encode(SnapshotFormat.withoutClosedFilePages(state)))
+        try insert.bind(2, SnapshotFormat.pack(state))
         try insert.run()
     }
 
