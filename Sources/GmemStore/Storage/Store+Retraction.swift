@@ -186,7 +186,9 @@ extension Store {
         var dropped = (findings: false, snapshots: 0)
         var retraction: Retraction?
         let summary = try ingest(source: "<retract>", format: "retract", readAs: "retract batch=\(batch)") { writer in
-            try writer.append(Event(op, ts: ts))
+            // Its source names the command, as an ingested event names its file and line, so
+            // that an export re-ingested like any other file keeps its body and hash.
+            try writer.append(Event(op, ts: ts, source: EventSource(file: "<retract>", line: 1)))
             dropped = (writer.retractionDroppedFindings, writer.retractionDroppedSnapshots)
             retraction = Retraction(seq: writer.seq, batch: batch, seqs: first...last, lastHash: lastHash, reason: reason)
             return nil
