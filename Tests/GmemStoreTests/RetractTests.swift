@@ -209,6 +209,35 @@ import Testing
         }
     }
 
+    @Test func reportAndExplainSkipTheRetractedEvents() throws {
+        let temporary = try TemporaryStore()
+        let files = try files(temporary)
+        _ = try retractedStore(temporary, files)
+        let clean = try cleanStore(files)
+        // The same later conversion of the TD-pinned pages in both stores.
+        let convert = #"{"op": "convert", "gmem": "g2", "offset": 0, "size": 8192, "to": "shared", "ts": 3000000000}"#
+        for store in [temporary.store, clean.store] {
+            _ = try GmemStoreTests.ingest(convert, name: "convert.jsonl", into: store)
+            try store.audit()
+        }
+        func trigger(_ store: Store) throws -> ExplainStep {
+            let finding = try #require(try store.findings().first { $0.rule == "GM-R01" })
+            let id = try #require(finding.id)
+            let explanation = try #require(try Explainer(store: store).explain(id: id))
+            return try #require(explanation.steps.last)
+        }
+        let explained = try trigger(temporary.store)
+        #expect(explained.before == (try trigger(clean.store)).before)
+        #expect(explained.before.allSatisfy { $0.page.shareability == .private && $0.page.pins.td == 1 })
+        // The report's picture of g2 after the retracted conversion: still private, never quarantined.
+        let timeline = try ReportTimeline.build(store: temporary.store, columns: 14, rows: 64)
+        let lane = try #require(timeline.lanes.first { $0.gmem == "g2" })
+        for column in timeline.column(of: 9)..<timeline.column(of: 14) {
+            let cells = lane.blocks.filter { $0.row == 0 && $0.height >= 1 && $0.column <= column && column < $0.column + $0.width }.map(\.cell)
+            #expect(cells.count == 1 && cells.allSatisfy { !$0.has(ReportTimeline.Cell.shared) && !$0.has(ReportTimeline.Cell.quarantined) }, "column \(column): \(cells)")
+        }
+    }
+
     @Test func aRetractedBatchNoLongerBlocksTheSameReading() throws {
         let temporary = try TemporaryStore()
         let files = try files(temporary)
