@@ -238,6 +238,23 @@ import Testing
         }
     }
 
+    /// A store of schema 1 (before `retract`) is migrated by the next writing command, and a
+    /// retraction then works in it as in a new store.
+    @Test func aSchemaOneStoreIsMigratedByTheNextWriter() throws {
+        let temporary = try TemporaryStore()
+        do {
+            let database = try Database(path: temporary.path, access: .readWrite)
+            try database.execute("PRAGMA journal_mode = WAL")
+            try database.execute(Embedded.migrations[0].text)
+            try database.execute("PRAGMA user_version = 1; PRAGMA application_id = \(Migrator.applicationID)")
+        }
+        #expect(throws: StoreError.self) { try Store(path: temporary.path, access: .readOnly(immutable: false)) }
+        let files = try files(temporary)
+        _ = try retractedStore(temporary, files)
+        #expect(try temporary.store.database.scalarInt("PRAGMA user_version") == Migrator.latestVersion)
+        #expect(try Verifier(store: temporary.store).run().passed)
+    }
+
     @Test func aRetractedBatchNoLongerBlocksTheSameReading() throws {
         let temporary = try TemporaryStore()
         let files = try files(temporary)
