@@ -255,6 +255,22 @@ import Testing
         #expect(try Verifier(store: temporary.store).run().passed)
     }
 
+    @Test @available(macOS 15.0, *) func aLedgerRetractsABatchItAppended() throws {
+        let temporary = try TemporaryStore()
+        let ledger = try GmemLedger(path: temporary.path)
+        let page = MemoryRange.file(gmem: "g0", offset: 0, size: 4096)
+        try ledger.append(contentsOf: [
+            Event(.vmCreate(vm: "td0", type: "tdx", tdxConnect: false)),
+            Event(.gmemCreate(vm: "td0", gmem: "g0", size: 1 << 20, flags: ["mmap"], folioSize: 4096)),
+        ])
+        let wrong = try ledger.append(contentsOf: [Event(.hostAccess(page))])
+        #expect(try ledger.audit().findings.map(\.rule) == ["GM-R07"])
+        let summary = try ledger.retract(batch: try #require(wrong.batch), reason: "the access was to another file")
+        #expect(summary.retraction.seqs == 3...3 && summary.droppedFindings)
+        #expect(try ledger.audit().findings.isEmpty)
+        #expect(throws: RetractionError.self) { try ledger.retract(batch: try #require(wrong.batch), reason: "again") }
+    }
+
     @Test func aRetractedBatchNoLongerBlocksTheSameReading() throws {
         let temporary = try TemporaryStore()
         let files = try files(temporary)
