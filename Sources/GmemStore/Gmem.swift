@@ -43,6 +43,16 @@ public final class GmemLedger: Sendable {
         return try store.withLock { store in try store.append(contentsOf: batch) }
     }
 
+    /// Retracts batch `batch` (as `append(contentsOf:)` numbered it in its summary): records,
+    /// in the log, that its events were wrong, for `reason`. From then on every replay, state
+    /// and audit skip them; they stay in the log as evidence (docs/STORE.md, "Retracted
+    /// batches"). Throws `RetractionError` for a batch that does not exist, added nothing, or
+    /// was retracted already.
+    @discardableResult
+    public func retract(batch: Int64, reason: String) throws -> RetractSummary {
+        try store.withLock { store in try store.retract(batch: batch, reason: reason) }
+    }
+
     /// Runs `body` with read access to the ledger as of one moment: every read inside sees the
     /// same head, even while other processes append. `body` runs under the ledger's lock, so
     /// keep it short. `body` is `@Sendable` and what it returns `Sendable`, so that nothing of

@@ -79,7 +79,7 @@ struct ReferenceModel {
     /// a bugged VM".)
     static func runs(_ event: Event, on life: VMLife, under kernel: KernelProfile) -> Bool {
         switch event.op {
-        case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse, .context: return true
+        case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse, .context, .retract: return true
         case .release(_, let holder): return holder != .td
         case .zap(_, let reason): return reason == "teardown" || (kernel == .upstream2026 && life == .bugged)
         case .pin(_, let holder): return kernel == .upstream2026 && life == .bugged && holder != .td
@@ -147,7 +147,7 @@ struct ReferenceModel {
             .bind(let vm, _, _, _, _, _, _), .unbind(let vm, _), .convertRequest(let vm, _, _, _, _):
             vmName = vm
         case .gmemClose(let gmem): vmName = index[gmem].map { files[$0].vm }
-        case .reuse, .mce, .context: vmName = nil
+        case .reuse, .mce, .context, .retract: vmName = nil
         default:
             switch event.op.range {
             case .guest(let vm, _, _)?: vmName = vm
@@ -187,7 +187,7 @@ struct ReferenceModel {
                 return !upstream || reports ? "EIO" : "ok"
             }
             switch event.op {
-            case .vmCreate, .vmBugged, .reuse, .mce, .context: return "ok"
+            case .vmCreate, .vmBugged, .reuse, .mce, .context, .retract: return "ok"
             case .vmDestroy(let name):
                 if vms[name] == nil { unresolved = true }
                 return vms[name] == nil ? nil : "ok"
@@ -450,7 +450,7 @@ struct ReferenceModel {
             }
         case .reuse(let pfn, let npages, let owner):
             if ok { for f in pfn..<(pfn + npages) { reused[f] = owner ?? "unknown" } }
-        case .hostAccess, .mce, .context:
+        case .hostAccess, .mce, .context, .retract:
             break
         }
         return (expected, errorOffset, findings)

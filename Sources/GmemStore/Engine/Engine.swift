@@ -57,7 +57,7 @@ public struct Engine: Equatable, Sendable {
             return vm
         case .gmemClose(let gmem):
             return state.file(gmem)?.vm
-        case .reuse, .mce, .context:
+        case .reuse, .mce, .context, .retract:
             return nil
         default:
             switch event.op.range {
@@ -81,7 +81,7 @@ public struct Engine: Equatable, Sendable {
             return "EIO"
         }
         switch event.op {
-        case .vmCreate, .vmBugged, .reuse, .mce, .context:
+        case .vmCreate, .vmBugged, .reuse, .mce, .context, .retract:
             return "ok"
         case .vmDestroy(let name):
             guard state.vms[name] != nil else { return unresolved(&verdict, "unknown vm '\(name)'") }
@@ -426,7 +426,7 @@ public struct Engine: Equatable, Sendable {
                     if holder == .td { $0.accepted = false }
                 }
             }
-        case .hostAccess, .mce, .context:
+        case .hostAccess, .mce, .context, .retract:
             return
         case .reuse(let pfn, let npages, let owner):
             guard succeeded else { return }

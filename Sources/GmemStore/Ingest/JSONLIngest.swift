@@ -31,7 +31,12 @@ public struct JSONLIngest {
     public func read(_ reader: LineReader, into writer: Store.BatchWriter, input: Int64? = nil) throws {
         while try reader.next({ bytes in
             guard let event = try decode(bytes, reader: reader, writer: writer) else { return }
-            try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: input.map { Store.InputPosition(input: $0, line: reader.lineNumber) })
+            do {
+                try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: input.map { Store.InputPosition(input: $0, line: reader.lineNumber) })
+            } catch let refused as RetractionError {
+                // A `retract` line that cannot stand in this log: refused like a line that does not decode.
+                throw StoreError.decode(file: reader.name, line: reader.lineNumber, message: refused.description)
+            }
             if let progress, reader.lineNumber % 16_384 == 0 { progress(reader.bytesRead, reader.lineNumber) }
         }) {}
     }

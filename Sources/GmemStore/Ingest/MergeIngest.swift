@@ -120,7 +120,12 @@ public struct MergeIngest {
             let position = heads[index]!.at
             switch heads[index]!.item {
             case .event(let event):
-                try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
+                do {
+                    try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
+                } catch let refused as RetractionError {
+                    // A `retract` line that cannot stand in this log: refused like a line that does not decode.
+                    throw StoreError.decode(file: sources[index].name, line: sources[index].linesRead, message: refused.description)
+                }
             case .record(let record):
                 for var event in resolver.events(for: record, in: writer.state) {
                     // The trace line itself is kept in the stored input, where the event

@@ -70,6 +70,10 @@ enum CanonicalEventWriter {
             put(.pfn, .unsigned(pfn))
         case .context(let tracepoint):
             put(.tracepoint, .string(tracepoint))
+        case .retract:
+            // Not reached: `Event.canonicalJSON` writes a retraction on the general path, its
+            // fields being outside this writer's table.
+            break
         }
         put(.ts, event.ts.map { .signed($0) })
         put(.id, event.id.map { .string($0) })

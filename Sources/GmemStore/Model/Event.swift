@@ -64,6 +64,10 @@ public enum Operation: Equatable, Sendable {
     /// such as `kvm_page_fault` or `kvm_pio` that says what the machine was doing but changes
     /// no page state.
     case context(tracepoint: String)
+    /// A record that batch `batch` (seqs `firstSeq`…`lastSeq`, the last of them with chain hash
+    /// `lastHash`) was read wrongly: every replay skips those events from then on; they stay in
+    /// the log as evidence (docs/STORE.md, "Retracted batches"). Changes no page by itself.
+    case retract(batch: UInt64, firstSeq: UInt64, lastSeq: UInt64, lastHash: [UInt8], reason: String)
 
     /// The `op` name used in the log.
     public var name: String {
@@ -88,7 +92,14 @@ public enum Operation: Equatable, Sendable {
         case .reuse: "reuse"
         case .mce: "mce"
         case .context: "context"
+        case .retract: "retract"
         }
+    }
+
+    /// True for `retract`: a record about other events, not something the machine did.
+    public var isRetraction: Bool {
+        if case .retract = self { return true }
+        return false
     }
 
     /// The memory range the operation acts on, when it has one.
@@ -116,7 +127,7 @@ public enum Operation: Equatable, Sendable {
             case .vfio, .gup: "vmm"
             }
         case .map, .zap, .vmBugged, .context: "kvm"
-        case .hostAccess, .reuse, .mce: "host"
+        case .hostAccess, .reuse, .mce, .retract: "host"
         default: "vmm"
         }
     }

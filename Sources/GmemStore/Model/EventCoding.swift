@@ -21,6 +21,7 @@ extension Event {
         "op", "ts", "id", "host", "actor", "result", "note", "error_offset", "src",
         "vm", "gmem", "offset", "gpa", "size", "type", "tdx_connect", "reason", "flags", "folio_size",
         "slot", "hva", "pfn", "to", "implicit", "holder", "npages", "owner", "tracepoint", "kernel", "via",
+        "batch", "first_seq", "last_seq", "last_hash",
     ]
 
     /// Decodes one line of JSON Lines input.
@@ -83,7 +84,8 @@ extension Event {
 
     /// The event in gmem's canonical JSON: the form that is stored, hashed and exported.
     public var canonicalJSON: String {
-        if extra.isEmpty { return CanonicalEventWriter.string(self) }
+        // A retraction's fields are outside the fast writer's table: it takes the general path.
+        if extra.isEmpty, !op.isRetraction { return CanonicalEventWriter.string(self) }
         var members: [JSONMember] = [JSONMember("op", .string(op.name))]
         func put(_ key: String, _ value: JSONValue?) {
             if let value { members.append(JSONMember(key, value)) }
@@ -139,6 +141,9 @@ extension Event {
             put("pfn", number(pfn))
         case .context(let tracepoint):
             put("tracepoint", string(tracepoint))
+        case .retract(let batch, let firstSeq, let lastSeq, let lastHash, let reason):
+            put("batch", number(batch)); put("first_seq", number(firstSeq)); put("last_seq", number(lastSeq))
+            put("last_hash", .string(HashChain.hex(lastHash))); put("reason", .string(reason))
         }
         put("ts", ts.map { .number(String($0)) })
         put("id", string(id))
@@ -224,6 +229,22 @@ extension Operation {
             self = .mce(pfn: try fields.required("pfn", fields.number("pfn")))
         case "context":
             self = .context(tracepoint: try fields.requiredIdentifier("tracepoint"))
+        case "retract":
+            let batch = try fields.required("batch", fields.number("batch"))
+            let first = try fields.required("first_seq", fields.number("first_seq"))
+            let last = try fields.required("last_seq", fields.number("last_seq"))
+            guard batch >= 1, batch <= UInt64(Int64.max) else { throw EventDecodingError(field: "batch", "must be a batch number from 1") }
+            guard first >= 1, first <= UInt64(Int64.max) else { throw EventDecodingError(field: "first_seq", "must be a seq from 1") }
+            guard last >= first, last <= UInt64(Int64.max) else {
+                throw EventDecodingError(field: "last_seq", "must be a seq from first_seq (\(first)) on")
+            }
+            let hashText = try fields.required("last_hash", fields.string("last_hash"))
+            guard let lastHash = HashChain.bytes(hex: hashText), lastHash.count == 32 else {
+                throw EventDecodingError(field: "last_hash", "must be a SHA-256 as 64 hex digits")
+            }
+            let reason = try fields.required("reason", fields.string("reason"))
+            guard reason.contains(where: { !$0.isWhitespace }) else { throw EventDecodingError(field: "reason", "must say why") }
+            self = .retract(batch: batch, firstSeq: first, lastSeq: last, lastHash: lastHash, reason: reason)
         default:
             throw EventDecodingError(field: "op", "unknown operation '\(name)'")
         }

@@ -38,6 +38,7 @@ public struct Explainer {
     public func explain(id: Int64) throws -> Explanation? {
         guard let finding = try store.finding(id: id) else { return nil }
         let chain = (finding.related.filter { $0 < finding.seq } + [finding.seq]).sorted()
+        let retracted = try store.retractedEvents()
         var engine = try store.engine(at: chain[0] - 1)
         var position = chain[0] - 1
         var steps: [ExplainStep] = []
@@ -51,7 +52,7 @@ public struct Explainer {
                 let event = try stored.decoded()
                 if stored.seq == seq {
                     target = (event, stored.seq)
-                } else {
+                } else if !retracted.contains(stored.seq) {
                     engine.apply(event)
                 }
                 return true

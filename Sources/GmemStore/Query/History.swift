@@ -8,6 +8,9 @@ public struct HistoryEntry {
     public var after: [StateRun]
     /// The event's canonical body (derived from its stored row), when the query asked for bodies.
     public var body: String?
+    /// The retraction that retracted the event, when one did: the event stays in the history,
+    /// with its recorded verdict, but changes nothing (`before` equals `after`).
+    public var retractedBy: Retraction? = nil
 }
 
 /// Answers "what happened to these pages": every event that touched them, oldest first.
@@ -163,6 +166,16 @@ public struct History {
             own += extra.subtracting(indexed).map { ($0, nil) }
             own.sort { $0.seq < $1.seq }
         }
+        // A retracted event is shown, marked, with the retraction that retracted it.
+        let retracted = try store.retractedEvents()
+        if !retracted.isEmpty {
+            let shown = Set(own.map(\.seq))
+            let retractions = Set(own.compactMap { retracted.retraction(of: $0.seq)?.seq }).subtracting(shown)
+            if !retractions.isEmpty {
+                own += retractions.map { ($0, nil) }
+                own.sort { $0.seq < $1.seq }
+            }
+        }
         for index in own.indices where own[index].recorded == nil {
             own[index].recorded = try store.storedEvent(own[index].seq)?.recorded()
         }
@@ -220,6 +233,7 @@ public struct History {
                 next += 1
             }
             if next < own.count, own[next].seq == seq { continue }
+            if retracted.contains(seq) { continue }
             guard let recorded = try store.storedEvent(seq)?.recorded() else { continue }
             engine.replay(recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
         }
@@ -233,6 +247,14 @@ public struct History {
                 return
             }
             let before = runs()
+            if let retraction = retracted.retraction(of: seq) {
+                var verdict = engine.evaluate(recorded.event)
+                verdict.expected = recorded.expected
+                verdict.expectedErrorOffset = recorded.expectedErrorOffset.map { UInt64(bitPattern: $0) }
+                verdict.diverged = recorded.diverged
+                return try visit(HistoryEntry(
+                    seq: seq, event: recorded.event, verdict: verdict, before: before, after: before, retractedBy: retraction))
+            }
             let verdict = engine.replay(
                 recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
             try visit(HistoryEntry(seq: seq, event: recorded.event, verdict: verdict, before: before, after: runs()))

@@ -23,6 +23,12 @@ public enum HistoryFormat {
         }
         members.append(JSONMember("before", .array(entry.before.map(\.json))))
         members.append(JSONMember("after", .array(entry.after.map(\.json))))
+        if let retraction = entry.retractedBy {
+            members.append(JSONMember("retracted", .object([
+                JSONMember("seq", .number(String(retraction.seq))), JSONMember("batch", .number(String(retraction.batch))),
+                JSONMember("reason", .string(retraction.reason)),
+            ])))
+        }
         if let original {
             members.append(JSONMember("input", .object([
                 JSONMember("name", .string(original.name)), JSONMember("line", .number(String(original.line))),
@@ -66,6 +72,15 @@ public enum HistoryFormat {
                 sink.write("\n")
             }
             headline(seq: entry.seq, event: entry.event, verdict: entry.verdict, into: &sink)
+            if let retraction = entry.retractedBy {
+                sink.write("\n    RETRACTED at seq ")
+                sink.decimal(retraction.seq)
+                sink.write(" (batch ")
+                sink.decimal(retraction.batch)
+                sink.write("): ")
+                sink.write(escaping: retraction.reason)
+                sink.write("; changes nothing")
+            }
             if entry.before != entry.after {
                 for run in entry.before {
                     sink.write("\n    before  ")
@@ -213,6 +228,15 @@ public enum HistoryFormat {
         case .mce(let pfn):
             sink.write(" pfn ")
             sink.hex(pfn)
+        case .retract(let batch, let first, let last, _, let reason):
+            sink.write(" batch ")
+            sink.decimal(batch)
+            sink.write(" seq ")
+            sink.decimal(first)
+            sink.write("…")
+            sink.decimal(last)
+            sink.write(": ")
+            sink.write(escaping: reason)
         default: break
         }
     }

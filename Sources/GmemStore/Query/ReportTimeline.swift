@@ -105,9 +105,10 @@ public struct ReportTimeline: Sendable {
             }
         }
 
+        let retracted = try store.retractedEvents()
         try store.forEachEvent(in: 1...head) { stored in
             let event = try stored.decoded()
-            engine.apply(event)
+            if !retracted.contains(stored.seq) { engine.apply(event) }
             if let ts = event.ts { lastTime = ts }
             while column < columns, stored.seq == columnEnd[column] {
                 timeline.columnTime[column] = lastTime

@@ -63,6 +63,14 @@ public struct Verifier {
         let auditedTo = try store.auditedSeq()
         var auditor = Auditor()
         var findings: [Finding] = []
+        // Two judgements of the log when it holds retractions (docs/STORE.md, "Retracted
+        // batches"): `engine` as each event was appended — under the retractions recorded
+        // before it, which is what its verdict columns and index rows were written with — and
+        // `effective`, the log as it now stands, every retracted event skipped, which is what
+        // snapshots and findings hold. Without retractions the two are one.
+        let retracted = try store.retractedEvents()
+        var effective: Engine? = retracted.isEmpty ? nil : Engine()
+        let hashAt = try store.database.prepare("SELECT hash FROM event WHERE seq = ?")
 
         var engine = Engine()
         var frontier = MerkleFrontier()
@@ -148,8 +156,9 @@ public struct Verifier {
                 report.merkleNodesChecked += 1
                 if stored != hash { problem(seq, "Merkle subtree root of seqs \(index << UInt64(level) + 1)…\(seq) differs from a recomputation") }
             }
-            if seq <= auditedTo { findings += auditor.audit(event, seq: seq) }
+            if seq <= auditedTo, !retracted.contains(seq) { findings += auditor.audit(event, seq: seq) }
             let verdict = engine.apply(event)
+            if effective != nil, !retracted.contains(seq) { effective!.apply(event) }
             for piece in verdict.pieces where !piece.pages.isEmpty {
                 pieces += 1
                 let gmem = engine.state.files[piece.file].name
@@ -204,19 +213,37 @@ public struct Verifier {
                 let snapshot = (try? SnapshotFormat.unpack(snapshotBlob.blob(0))) ?? []
                 snapshotBlob.reset()
                 report.snapshotsChecked += 1
-                if StateCodec.encode(SnapshotFormat.withoutClosedFilePages(engine.state)) != snapshot
-                    && StateCodec.encode(engine.state) != snapshot
+                let state = (effective ?? engine).state
+                if StateCodec.encode(SnapshotFormat.withoutClosedFilePages(state)) != snapshot
+                    && StateCodec.encode(state) != snapshot
                 {
                     problem(seq, "stored snapshot differs from a replay")
                 }
             }
             for closed in closedFiles.removeValue(forKey: seq) ?? [] {
-                let files = engine.state.files
+                let files = (effective ?? engine).state.files
                 guard closed.file < files.count, !files[closed.file].isOpen,
                     SnapshotFormat.encode(file: files[closed.file]) == closed.state
                 else {
                     problem(seq, "stored closed gmem file #\(closed.file) differs from a replay")
                     continue
+                }
+            }
+            if case .retract(_, let first, let last, let lastHash, _) = event.op {
+                try hashAt.bind(1, Int64(last))
+                if try !hashAt.step() || hashAt.blob(0) != lastHash || last >= UInt64(seq) {
+                    problem(seq, "the retraction names seq \(last) with a hash that is not the log's there: the log was changed")
+                }
+                hashAt.reset()
+                if let other = retracted.retractions.first(where: { $0.seq != seq && $0.seqs.overlaps(Int64(first)...Int64(last)) }) {
+                    problem(seq, "the retraction overlaps the one at seq \(other.seq): the log was changed")
+                }
+                // The events after it were judged without what it retracted.
+                let recorded = retracted.recorded(atOrBefore: seq)
+                if let effective, recorded.retractions.count == retracted.retractions.count {
+                    engine = effective
+                } else {
+                    engine = try store.engine(through: seq, skipping: recorded)
                 }
             }
         }

@@ -7,14 +7,15 @@ import CSQLite
 enum EventRow {
     /// The columns that hold the event itself, in the order `bind` and `event(from:)` use.
     static let columns =
-        "ts, op, host, actor, vm, gmem, offset, size, gpa, pfn, holder, mode, count, label, hva, result, error_offset, producer_id, note, src_file, src_line, src_text, extras"
+        "ts, op, host, actor, vm, gmem, offset, size, gpa, pfn, holder, mode, count, label, hva, result, error_offset, producer_id, note, src_file, src_line, src_text, extras, digest"
     /// How many columns `columns` names.
-    static let columnCount: Int32 = 23
+    static let columnCount: Int32 = 24
 
     /// The op codes of the `op` table, by `Operation.name`: the vocabulary's one numbering.
     static let opNames: [String] = [
         "vm_create", "vm_destroy", "vm_bugged", "gmem_create", "gmem_close", "bind", "unbind", "populate", "punch_hole", "map",
         "zap", "convert_request", "convert", "accept", "pin", "release", "host_access", "reuse", "mce", "context",
+        "retract",
     ]
     static let opCodes: [String: Int64] = Dictionary(uniqueKeysWithValues: opNames.enumerated().map { ($1, Int64($0 + 1)) })
 
@@ -58,6 +59,7 @@ enum EventRow {
         case null
         case integer(Int64)
         case text(String)
+        case blob([UInt8])
 
         init(_ value: Int64?) { self = value.map(Value.integer) ?? .null }
         init(_ value: String?) { self = value.map(Value.text) ?? .null }
@@ -68,6 +70,7 @@ enum EventRow {
             case .null: row.isNull(column)
             case .integer(let value): sqlite3_column_type(row.handle, column) == SQLITE_INTEGER && row.int(column) == value
             case .text(let value): sqlite3_column_type(row.handle, column) == SQLITE_TEXT && row.string(column) == value
+            case .blob(let value): sqlite3_column_type(row.handle, column) == SQLITE_BLOB && row.blob(column) == value
             }
         }
     }
@@ -129,6 +132,8 @@ enum EventRow {
             values[pfn] = bits(pfn_)
         case .context(let tracepoint):
             values[label] = try name(tracepoint)
+        case .retract(let batch, let firstSeq, let lastSeq, _, let reason):
+            values[count] = bits(batch); values[offset] = bits(firstSeq); values[size] = bits(lastSeq); values[label] = try name(reason)
         }
         // The kernel profile (vm_create) and the conversion path (convert): bits 3–4 and 5–6 of
         // `mode`, on whatever op carries them.
@@ -143,6 +148,7 @@ enum EventRow {
         row.append(Value(event.source.map { Int64(bitPattern: $0.line) }))
         row.append(Value(event.source?.text))
         row.append(Value(event.extra.isEmpty ? nil : JSONWriter.string(.object(event.extra), sortsKeys: false)))
+        if case .retract(_, _, _, let lastHash, _) = event.op { row.append(.blob(lastHash)) } else { row.append(.null) }
         return row
     }
 
@@ -226,6 +232,11 @@ enum EventRow {
         case "host_access": operation = .hostAccess(try range())
         case "reuse": operation = .reuse(pfn: try required(u(pfn), "pfn"), npages: try required(u(count), "npages"), owner: try name(label))
         case "mce": operation = .mce(pfn: try required(u(pfn), "pfn"))
+        case "retract":
+            guard sqlite3_column_type(row.handle, first + 23) == SQLITE_BLOB else { throw Malformed(message: "has no last_hash") }
+            operation = .retract(
+                batch: try required(u(count), "batch"), firstSeq: try required(u(offset), "first_seq"),
+                lastSeq: try required(u(size), "last_seq"), lastHash: row.blob(first + 23), reason: try required(name(label), "reason"))
         default: operation = .context(tracepoint: try required(name(label), "tracepoint"))
         }
         var source: EventSource?
@@ -266,6 +277,7 @@ extension Statement {
         case .null: try bind(index, nil as Int64?)
         case .integer(let number): try bind(index, number)
         case .text(let text): try bind(index, text)
+        case .blob(let bytes): try bind(index, bytes)
         }
     }
 }

@@ -44,7 +44,7 @@ extension Store {
                 let to = min(link.seq, from + max(chunk, 1))
                 let insert = try database.cached(
                     "INSERT INTO finding(\(Self.findingColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
-                try forEachDecodedEvent(in: (from + 1)...to) { seq, event in
+                try forEachEffectiveEvent(in: (from + 1)...to) { seq, event in
                     for finding in auditor.audit(event, seq: seq) {
                         for (index, value) in Self.columnValues(of: finding).enumerated() { try insert.bind(Int32(index + 1), value) }
                         try insert.run()

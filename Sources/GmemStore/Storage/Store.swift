@@ -253,6 +253,10 @@ public final class Store {
         var changedClosedFiles: Set<Int> = []
         /// The inputs being stored, to be finished with the batch.
         var inputs: [InputArchive.Writer] = []
+        /// Set by a `retract` appended in this batch: whether it dropped the stored findings,
+        /// and how many snapshots.
+        var retractionDroppedFindings = false
+        var retractionDroppedSnapshots = 0
 
         init(store: Store, batch: Int64, seq: Int64, hash: [UInt8], engine: Engine, forensic: ForensicIndexWriter) {
             self.store = store
@@ -285,6 +289,7 @@ public final class Store {
                 }
                 batchIDs.insert(id)
             }
+            if event.op.isRetraction { try store.check(event.op, at: seq + 1) }
             let verdict = engine.evaluate(event)
             engine.commit(event, verdict)
             let body = event.canonicalJSON
@@ -308,6 +313,19 @@ public final class Store {
                 store: store, seq: seq, ts: event.ts, body: body,
                 spans: try verdict.pieces.map { (try store.names.id(for: engine.state.files[$0.file].name), $0.pages) },
                 frames: FrameIndex.spans(of: event, verdict: verdict) { engine.state.files[$0].name })
+            if case .retract(let batch, let first, let last, let lastHash, let reason) = event.op {
+                // From here on the log is judged without the retracted events: the engine is
+                // rebuilt without them, and what was computed with them is dropped.
+                let retraction = Retraction(
+                    seq: seq, batch: Int64(batch), seqs: Int64(first)...Int64(last), lastHash: lastHash, reason: reason)
+                let applied = try store.applyRetraction(retraction, at: seq)
+                engine = applied.engine
+                retractionDroppedFindings = retractionDroppedFindings || applied.droppedFindings
+                retractionDroppedSnapshots += applied.droppedSnapshots
+                // Closed files' stored versions after the first retracted seq are gone: the
+                // next snapshot stores every closed file again.
+                for (index, file) in engine.state.files.enumerated() where !file.isOpen { changedClosedFiles.insert(index) }
+            }
             if store.snapshotInterval > 0, seq % store.snapshotInterval == 0 {
                 try forensic.flush(store: store)
                 try store.writeSnapshot(seq: seq, state: engine.state, changedClosedFiles: &changedClosedFiles)
@@ -346,7 +364,7 @@ public final class Store {
     /// replays these by VM and gmem (`event_structure_vm`, `event_structure_gmem`).
     static func isStructural(_ op: Operation, _ verdict: Verdict) -> Bool {
         switch op {
-        case .vmCreate, .vmDestroy, .vmBugged, .gmemCreate, .gmemClose, .bind, .unbind: true
+        case .vmCreate, .vmDestroy, .vmBugged, .gmemCreate, .gmemClose, .bind, .unbind, .retract: true
         case .zap, .punchHole, .convert:
             verdict.expected == nil || verdict.expected == "EIO" || verdict.diverged || !verdict.blocked.isEmpty
         default: false
@@ -446,10 +464,12 @@ public final class Store {
     }
 
     /// The earliest batch before `batch` with these input bytes, read the same way, that added
-    /// events: a batch that added nothing (a wrong `--format`) never blocks a corrected ingest.
+    /// events: a batch that added nothing (a wrong `--format`) never blocks a corrected ingest,
+    /// and neither does a retracted one (`gmem-audit retract`).
     public func storedBatch(contentHash: [UInt8], readAs: String, before batch: Int64 = .max) throws(SQLiteError) -> Int64? {
         let earlier = try database.cached(
-            "SELECT id FROM batch WHERE content_hash = ? AND read_as = ? AND id < ? AND added > 0 ORDER BY id LIMIT 1")
+            "SELECT id FROM batch WHERE content_hash = ? AND read_as = ? AND id < ? AND added > 0 "
+                + "AND first_seq NOT IN (SELECT offset FROM event WHERE op = \(EventRow.opCodes["retract"]!)) ORDER BY id LIMIT 1")
         defer { earlier.reset() }
         try earlier.bind(1, contentHash)
         try earlier.bind(2, readAs)

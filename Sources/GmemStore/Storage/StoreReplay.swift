@@ -1,8 +1,9 @@
 extension Store {
-    /// Applies the events with `seq` in `range` to `engine`, in order: the replay loop of
-    /// `engine(at:)`, and of anything that rebuilds state from the log.
+    /// Applies the events with `seq` in `range` to `engine`, in order, skipping retracted ones
+    /// (`forEachEffectiveEvent`): the replay loop of `engine(at:)`, and of anything that
+    /// rebuilds state from the log.
     public func replay(_ range: ClosedRange<Int64>, into engine: inout Engine) throws {
-        try forEachDecodedEvent(in: range) { _, event in engine.apply(event) }
+        try forEachEffectiveEvent(in: range) { _, event in engine.apply(event) }
     }
 
     /// Calls `body` with each event with `seq` in `range`, in order, built from its columns:
