@@ -61,12 +61,14 @@ public struct Verifier {
         func known(_ input: Int64) -> (batch: Int64, lines: Int64, name: String)? { inputs[input] }
         var lastLine: [Int64: Int64] = [:]
         let auditedTo = try store.auditedSeq()
-        var auditor = Auditor()
+        // A continuing store starts from the state and the genesis its record gives.
+        let continuing = try checkContinuation(snapshots: snapshots, closedFiles: &closedFiles, problem: problem)
+        var engine = try store.genesisEngine()
+        var auditor = Auditor(engine: engine)
         var findings: [Finding] = []
 
-        var engine = Engine()
         var frontier = MerkleFrontier()
-        var previous = HashChain.genesis
+        var previous = try store.genesisHash()
         var expectedSeq: Int64 = 1
         var expectedHeadFound = expectHead == nil
         var pieces: Int64 = 0
@@ -220,7 +222,7 @@ public struct Verifier {
                 }
             }
         }
-        for seq in snapshots.sorted() where seq > head.seq || seq < 1 {
+        for seq in snapshots.sorted() where seq > head.seq || seq < (continuing ? 0 : 1) {
             problem(nil, "snapshot at seq \(seq) has no event")
         }
         for seq in closedFiles.keys.sorted() {
