@@ -70,6 +70,8 @@ enum CanonicalEventWriter {
             put(.pfn, .unsigned(pfn))
         case .context(let tracepoint):
             put(.tracepoint, .string(tracepoint))
+        case .gap(let source, let lost):
+            put(.source, .string(source)); put(.lost, lost.map { .unsigned($0) })
         case .retract:
             // Not reached: `Event.canonicalJSON` writes a retraction on the general path, its
             // fields being outside this writer's table.
@@ -182,6 +184,8 @@ extension EventLineDecoder.Field {
         case .tracepoint: "tracepoint"
         case .kernel: "kernel"
         case .via: "via"
+        case .source: "source"
+        case .lost: "lost"
         }
     }
 }

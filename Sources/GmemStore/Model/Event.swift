@@ -64,6 +64,10 @@ public enum Operation: Equatable, Sendable {
     /// such as `kvm_page_fault` or `kvm_pio` that says what the machine was doing but changes
     /// no page state.
     case context(tracepoint: String)
+    /// A hole in the evidence (EVENTS.md §2): `source` lost events — `lost` of them when it
+    /// said how many (ftrace's `[LOST n EVENTS]`, a ring-buffer overrun, a live reader's
+    /// uncommitted lines). The state after it cannot be trusted for any page it may have touched.
+    case gap(source: String, lost: UInt64?)
     /// A record that batch `batch` (seqs `firstSeq`…`lastSeq`, the last of them with chain hash
     /// `lastHash`) was read wrongly: every replay skips those events from then on; they stay in
     /// the log as evidence (docs/STORE.md, "Retracted batches"). Changes no page by itself.
@@ -92,6 +96,7 @@ public enum Operation: Equatable, Sendable {
         case .reuse: "reuse"
         case .mce: "mce"
         case .context: "context"
+        case .gap: "gap"
         case .retract: "retract"
         }
     }
@@ -127,7 +132,7 @@ public enum Operation: Equatable, Sendable {
             case .vfio, .gup: "vmm"
             }
         case .map, .zap, .vmBugged, .context: "kvm"
-        case .hostAccess, .reuse, .mce, .retract: "host"
+        case .hostAccess, .reuse, .mce, .gap, .retract: "host"
         default: "vmm"
         }
     }

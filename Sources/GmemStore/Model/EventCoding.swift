@@ -21,6 +21,7 @@ extension Event {
         "op", "ts", "id", "host", "actor", "result", "note", "error_offset", "src",
         "vm", "gmem", "offset", "gpa", "size", "type", "tdx_connect", "reason", "flags", "folio_size",
         "slot", "hva", "pfn", "to", "implicit", "holder", "npages", "owner", "tracepoint", "kernel", "via",
+        "source", "lost",
         "batch", "first_seq", "last_seq", "last_hash",
     ]
 
@@ -141,6 +142,8 @@ extension Event {
             put("pfn", number(pfn))
         case .context(let tracepoint):
             put("tracepoint", string(tracepoint))
+        case .gap(let source, let lost):
+            put("source", string(source)); put("lost", number(lost))
         case .retract(let batch, let firstSeq, let lastSeq, let lastHash, let reason):
             put("batch", number(batch)); put("first_seq", number(firstSeq)); put("last_seq", number(lastSeq))
             put("last_hash", .string(HashChain.hex(lastHash))); put("reason", .string(reason))
@@ -229,6 +232,8 @@ extension Operation {
             self = .mce(pfn: try fields.required("pfn", fields.number("pfn")))
         case "context":
             self = .context(tracepoint: try fields.requiredIdentifier("tracepoint"))
+        case "gap":
+            self = .gap(source: try fields.requiredIdentifier("source"), lost: try fields.number("lost"))
         case "retract":
             let batch = try fields.required("batch", fields.number("batch"))
             let first = try fields.required("first_seq", fields.number("first_seq"))

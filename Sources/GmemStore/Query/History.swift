@@ -169,11 +169,13 @@ public struct History {
         // A retracted event is shown, marked, with the retraction that retracted it.
         let retracted = try store.retractedEvents()
         if !retracted.isEmpty {
-            let shown = Set(own.map(\.seq))
-            let retractions = Set(own.compactMap { retracted.retraction(of: $0.seq)?.seq }).subtracting(shown)
+            let listed = Set(own.map(\.seq))
+            let retractions = Set(own.filter { shown.contains($0.seq) }.compactMap { retracted.retraction(of: $0.seq)?.seq })
+                .subtracting(listed)
             if !retractions.isEmpty {
                 own += retractions.map { ($0, nil) }
                 own.sort { $0.seq < $1.seq }
+                shown.formUnion(retractions)
             }
         }
         for index in own.indices where own[index].recorded == nil {
@@ -218,7 +220,7 @@ public struct History {
             }
         }
         structure.sort()
-        var engine = Engine()
+        var engine = try store.genesisEngine()
         func runs() -> [StateRun] {
             guard let gmem, let file = engine.state.file(gmem), !pages.isEmpty else { return [] }
             return StateReport.runs(of: file, pages: pages.clamped(to: 0..<file.pageCount), in: engine.state)
@@ -235,7 +237,8 @@ public struct History {
             if next < own.count, own[next].seq == seq { continue }
             if retracted.contains(seq) { continue }
             guard let recorded = try store.storedEvent(seq)?.recorded() else { continue }
-            engine.replay(recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
+            engine.replay(
+                recorded.event, seq: seq, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
         }
         while next < own.count {
             try show(own[next].seq, own[next].recorded!)
@@ -243,7 +246,11 @@ public struct History {
         }
         func show(_ seq: Int64, _ recorded: RecordedEvent) throws {
             guard shown.contains(seq) else {
-                engine.replay(recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
+                if !retracted.contains(seq) {
+                    engine.replay(
+                        recorded.event, seq: seq, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset,
+                        diverged: recorded.diverged)
+                }
                 return
             }
             let before = runs()
@@ -256,7 +263,7 @@ public struct History {
                     seq: seq, event: recorded.event, verdict: verdict, before: before, after: before, retractedBy: retraction))
             }
             let verdict = engine.replay(
-                recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
+                recorded.event, seq: seq, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
             try visit(HistoryEntry(seq: seq, event: recorded.event, verdict: verdict, before: before, after: runs()))
         }
     }

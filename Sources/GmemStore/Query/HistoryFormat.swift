@@ -228,6 +228,12 @@ public enum HistoryFormat {
         case .mce(let pfn):
             sink.write(" pfn ")
             sink.hex(pfn)
+        case .gap(let source, let lost):
+            sink.write(" ")
+            sink.write(escaping: source)
+            sink.write(" lost ")
+            if let lost { sink.decimal(lost) } else { sink.write("an unknown number of") }
+            sink.write(" events")
         case .retract(let batch, let first, let last, _, let reason):
             sink.write(" batch ")
             sink.decimal(batch)
@@ -274,5 +280,9 @@ public enum HistoryFormat {
             sink.write(escaping: run.page.requested.rawValue)
         }
         if run.page.quarantined { sink.write(", QUARANTINED") }
+        if let since = run.untrustedSince {
+            sink.write(", UNTRUSTED since seq ")
+            sink.decimal(UInt64(bitPattern: since))
+        }
     }
 }

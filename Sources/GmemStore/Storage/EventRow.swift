@@ -15,6 +15,7 @@ enum EventRow {
     static let opNames: [String] = [
         "vm_create", "vm_destroy", "vm_bugged", "gmem_create", "gmem_close", "bind", "unbind", "populate", "punch_hole", "map",
         "zap", "convert_request", "convert", "accept", "pin", "release", "host_access", "reuse", "mce", "context",
+        "gap",
         "retract",
     ]
     static let opCodes: [String: Int64] = Dictionary(uniqueKeysWithValues: opNames.enumerated().map { ($1, Int64($0 + 1)) })
@@ -132,6 +133,8 @@ enum EventRow {
             values[pfn] = bits(pfn_)
         case .context(let tracepoint):
             values[label] = try name(tracepoint)
+        case .gap(let source, let lost):
+            values[label] = try name(source); values[count] = bits(lost)
         case .retract(let batch, let firstSeq, let lastSeq, _, let reason):
             values[count] = bits(batch); values[offset] = bits(firstSeq); values[size] = bits(lastSeq); values[label] = try name(reason)
         }
@@ -232,6 +235,7 @@ enum EventRow {
         case "host_access": operation = .hostAccess(try range())
         case "reuse": operation = .reuse(pfn: try required(u(pfn), "pfn"), npages: try required(u(count), "npages"), owner: try name(label))
         case "mce": operation = .mce(pfn: try required(u(pfn), "pfn"))
+        case "gap": operation = .gap(source: try required(name(label), "source"), lost: u(count))
         case "retract":
             guard sqlite3_column_type(row.handle, first + 23) == SQLITE_BLOB else { throw Malformed(message: "has no last_hash") }
             operation = .retract(

@@ -106,7 +106,7 @@ extension Store {
         var engine = Engine()
         guard seq >= 1 else { return engine }
         try forEachDecodedEvent(in: 1...seq) { seq, event in
-            if !skipping.contains(seq) { engine.apply(event) }
+            if !skipping.contains(seq) { engine.apply(event, seq: seq) }
         }
         return engine
     }

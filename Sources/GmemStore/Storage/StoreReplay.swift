@@ -3,7 +3,7 @@ extension Store {
     /// (`forEachEffectiveEvent`): the replay loop of `engine(at:)`, and of anything that
     /// rebuilds state from the log.
     public func replay(_ range: ClosedRange<Int64>, into engine: inout Engine) throws {
-        try forEachEffectiveEvent(in: range) { _, event in engine.apply(event) }
+        try forEachEffectiveEvent(in: range) { seq, event in engine.apply(event, seq: seq) }
     }
 
     /// Calls `body` with each event with `seq` in `range`, in order, built from its columns:
