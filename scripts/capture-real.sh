@@ -12,7 +12,8 @@
 #   OUTDIR/NAME.dat          with --trace-dat: trace-cmd's binary trace.dat of the same buffers,
 #                            from `trace-cmd extract -B INSTANCE` (`trace-cmd record` cannot
 #                            enable ftrace on every machine; extract reads the instance's buffers
-#                            as they are). Needs trace-cmd: without it the capture fails.
+#                            as they are). Needs trace-cmd: without it the capture is skipped.
+#                            /proc/kallsyms is left out of it (GMEM_CAPTURE_KALLSYMS=1 keeps it).
 # OUTDIR defaults to seeds/real.  Files are written only when the whole capture succeeded.
 #
 # NAME picks the scenario when it is one (punch-and-retouch, unbind-teardown);
@@ -138,7 +139,13 @@ done
 # ---- trace-cmd report shape (the flags column omitted) ---------------------------
 if [ -n "$TRACEDAT" ] || { [ "${GMEM_CAPTURE_REPORT:-1}" != 0 ] && command -v trace-cmd >/dev/null 2>&1; }; then
 	# `trace` was read above without consuming; extract reads the raw buffers.
-	if (cd "$TMP" && trace-cmd extract -B "gmem-capture-$$" -o "$TMP/trace.dat" >"$TMP/extract.log" 2>&1); then
+	# With --trace-dat, the kernel's symbol table (/proc/kallsyms, 5 MB that no kvm event needs)
+	# is left out of the file: extract runs in its own mount namespace with /dev/null over it.
+	extract=(trace-cmd extract -B "gmem-capture-$$" -o "$TMP/trace.dat")
+	if [ -n "$TRACEDAT" ] && [ "${GMEM_CAPTURE_KALLSYMS:-0}" = 0 ] && command -v unshare >/dev/null 2>&1; then
+		extract=(unshare -m sh -c 'mount --bind /dev/null /proc/kallsyms && exec "$@"' sh "${extract[@]}")
+	fi
+	if (cd "$TMP" && "${extract[@]}" >"$TMP/extract.log" 2>&1); then
 		dat=$(ls "$TMP"/trace.dat* 2>/dev/null | grep -v '^$' | head -n 1)
 		[ -n "$dat" ] || fail "trace-cmd extract wrote no trace.dat"
 		if [ -n "$TRACEDAT" ]; then cp "$dat" "$TMP/$NAME.dat"; fi

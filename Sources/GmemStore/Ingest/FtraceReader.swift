@@ -29,9 +29,13 @@ public enum FtraceReader {
         guard let header = splitHeader(line) else { return .skipped(name: "(not a trace line)") }
         var event = header.event
         var body = header.body
-        if event == "print", body.hasPrefix("tracing_mark_write:") {
-            event = "tracing_mark_write"
-            body = body.dropFirst("tracing_mark_write:".count).drop(while: { $0 == " " })
+        if event == "print" {
+            // The marker, as trace-cmd report prints it: `print: SYMBOL: text`, the symbol of its
+            // ip (`tracing_mark_write`), or the bare address when the trace.dat has no kallsyms.
+            event = Substring(KernelTracepoints.countedName("print"))
+            if let first = body.split(separator: " ", maxSplits: 1).first, first.hasSuffix(":") {
+                body = body.dropFirst(first.count).drop(while: { $0 == " " })
+            }
         }
         let name = String(event)
         let source = EventSource(file: file, line: number, text: text)
