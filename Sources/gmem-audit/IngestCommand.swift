@@ -22,7 +22,7 @@ struct IngestCommand: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    @Option(help: "The input format; auto detects it per file from its first line that is not empty or a # comment.")
+    @Option(help: "The input format; auto detects it per file: trace.dat by its magic, else from its first line that is not empty or a # comment.")
     var format: Format = .auto
 
     @Flag(help: "Keep undecodable lines in the reject table, with their reasons, and ingest the rest.")

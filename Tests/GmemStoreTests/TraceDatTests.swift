@@ -178,6 +178,40 @@ import Glibc
         }
     }
 
+    /// The trace.dat's bytes are stored as given (`export --original` gives the file back), but
+    /// an event from it names a record, not a line: `--original` shows none rather than a
+    /// "line" cut out of the binary.
+    @Test func theFileIsStoredButARecordIsNoLine() throws {
+        let directory = try TraceFixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let db = directory.appendingPathComponent("s.gmem").path
+        let dat = TraceFixtures.real("punch-and-retouch-dat.dat")
+        #expect(try runCLI(["ingest", "--db", db, "--merge", TraceFixtures.real("punch-and-retouch-dat.jsonl"), dat]).status == 0)
+        let store = try Store(path: db, access: .readOnly(immutable: false))
+        let fromDat = try #require(try Self.events(store).firstIndex { $0.source?.file == dat })
+        #expect(try store.originalLine(of: Int64(fromDat + 1)) == nil)
+        let fromJSONL = try #require(try Self.events(store).firstIndex { $0.source?.file.hasSuffix(".jsonl") == true })
+        #expect(try store.originalLine(of: Int64(fromJSONL + 1)) != nil)
+        let export = directory.appendingPathComponent("export.dat").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", "\"$1\" export --db \"$2\" --original 1 --input 2 > \"$3\"", "bash", try requireCLI(), db, export]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(FileManager.default.contents(atPath: export) == FileManager.default.contents(atPath: dat))
+    }
+
+    /// A ring buffer that overran: libtracecmd reports the records missed before the next one
+    /// (`missed_events`), and the summary counts the loss as the text's `[LOST N EVENTS]` line
+    /// is counted, so that it is seen.
+    @Test func aRingBufferOverrunIsCounted() throws {
+        let store = try TraceFixtures.store()
+        let summary = try MergeIngest().ingest([(TraceFixtures.real("lost-events.dat"), nil)], into: store)
+        #expect(summary.inputs[0].format == .traceDat)
+        #expect(summary.inputs[0].skipped.counts["[LOST EVENTS]"] == 1)
+    }
+
     /// `--format trace.dat` on a file without the magic is refused.
     @Test func formatTraceDatWantsTheMagic() throws {
         let directory = try TraceFixtures.temporaryDirectory()
