@@ -203,13 +203,22 @@ import Glibc
     }
 
     /// A ring buffer that overran: libtracecmd reports the records missed before the next one
-    /// (`missed_events`), and the summary counts the loss as the text's `[LOST N EVENTS]` line
-    /// is counted, so that it is seen.
-    @Test func aRingBufferOverrunIsCounted() throws {
-        let store = try TraceFixtures.store()
-        let summary = try MergeIngest().ingest([(TraceFixtures.real("lost-events.dat"), nil)], into: store)
-        #expect(summary.inputs[0].format == .traceDat)
-        #expect(summary.inputs[0].skipped.counts["[LOST EVENTS]"] == 1)
+    /// (`missed_events`), which becomes a `gap` event (GM-R15) before that record, as the
+    /// report text's `BUFFER: CPU:0 [933 EVENTS DROPPED]` line does.
+    @Test func aRingBufferOverrunIsAGap() throws {
+        var gaps: [[GmemStore.Operation]] = []
+        for trace in ["lost-events.dat", "lost-events.report.txt"] {
+            let store = try TraceFixtures.store()
+            let summary = try MergeIngest().ingest([(TraceFixtures.real(trace), nil)], into: store)
+            #expect(summary.inputs[0].format == (trace.hasSuffix(".dat") ? .traceDat : .ftrace))
+            let events = try Self.events(store)
+            gaps.append(events.map(\.op).filter { if case .gap = $0 { return true } else { return false } })
+            #expect(events.map(\.op).contains(.gap(source: "ftrace cpu 0", lost: 933)), "\(trace)")
+            try store.audit()
+            #expect(try store.findings().contains { $0.rule == "GM-R15" }, "\(trace)")
+        }
+        #expect(gaps[0] == gaps[1])
+        #expect(gaps[0].count == 1)
     }
 
     /// `--format trace.dat` on a file without the magic is refused.

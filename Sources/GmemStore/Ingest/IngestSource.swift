@@ -35,8 +35,6 @@ public final class IngestSource {
     let reader: LineReader
     /// The trace.dat reader, once the input was found to be one.
     private var traceDat: TraceDatReader?
-    /// The ring-buffer losses already counted from `traceDat`.
-    private var lossesCounted = 0
     /// The stored input (`input` table) its bytes go to, once its batch has started.
     var input: Int64?
     let quarantine: Bool
@@ -82,10 +80,8 @@ public final class IngestSource {
         }
         if let traceDat {
             while let reading = try traceDat.next() {
-                countLosses(traceDat)
                 if let item = take(reading) { return item }
             }
-            countLosses(traceDat)
             return nil
         }
         var item: Item?
@@ -138,15 +134,6 @@ public final class IngestSource {
             return take(QemuTraceReader.read(String(decoding: bytes, as: UTF8.self), file: name, number: reader.lineNumber))
         case .traceDat:
             preconditionFailure("a trace.dat is read by TraceDatReader, not as lines")
-        }
-    }
-
-    /// A loss the ring buffer reported (libtracecmd's `missed_events`) counts as the text's
-    /// `CPU:N [LOST M EVENTS]` line does.
-    private func countLosses(_ traceDat: TraceDatReader) {
-        if traceDat.losses > lossesCounted {
-            skipped.add("[LOST EVENTS]", count: traceDat.losses - lossesCounted)
-            lossesCounted = traceDat.losses
         }
     }
 

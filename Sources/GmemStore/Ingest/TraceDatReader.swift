@@ -20,11 +20,9 @@ final class TraceDatReader {
     let name: String
     /// Records read so far; the last one's number from 1 is its `src.line`.
     private(set) var recordsRead: UInt64 = 0
-    /// The records the ring buffers dropped, as libtracecmd reported them: the number of
-    /// losses, and the events known lost (a loss of unknown size counts in `losses` only).
-    private(set) var losses = 0
-    private(set) var lostEvents: Int64 = 0
     private let trace: OpaquePointer
+    /// The reading of a record whose loss was handed over first.
+    private var pending: TraceLineReading?
 
     /// Loads the libraries; nil when they are there, else why not.
     static func libraryProblem() -> String? {
@@ -51,6 +49,10 @@ final class TraceDatReader {
     /// The next record as the text readers give a line: a record, a skipped event (counted by
     /// name), or nil at the end. Throws when libtracecmd cannot read on (a damaged file).
     func next() throws(StoreError) -> TraceLineReading? {
+        if let pending {
+            self.pending = nil
+            return pending
+        }
         var record = gmem_tracedat_record()
         switch gmem_tracedat_next(trace, &record) {
         case 1: break
@@ -59,10 +61,21 @@ final class TraceDatReader {
             throw .decode(file: name, line: recordsRead + 1, message: "libtracecmd faulted reading record \(recordsRead + 1) of this trace.dat: it is cut short or damaged")
         }
         recordsRead += 1
-        if record.missed_events != 0 {
-            losses += 1
-            if record.missed_events > 0 { lostEvents += record.missed_events }
-        }
+        let reading = self.reading(record)
+        guard record.missed_events != 0 else { return reading }
+        // The ring buffer dropped events before this record (libtraceevent's `missed_events`,
+        // -1 when it does not know how many): a gap first, as `trace-cmd report` prints
+        // `CPU:N [M EVENTS DROPPED]` before the record, without a time.
+        pending = reading
+        let lost = record.missed_events > 0 ? UInt64(record.missed_events) : nil
+        return .record(
+            TraceRecord(
+                tracepoint: "[LOST EVENTS]", ts: nil, kind: .gap(source: "ftrace cpu \(record.cpu)", lost: lost),
+                source: EventSource(file: name, line: recordsRead)))
+    }
+
+    /// What the current record is.
+    private func reading(_ record: gmem_tracedat_record) -> TraceLineReading {
         let event = String(cString: record.name)
         let source = EventSource(file: name, line: recordsRead)
         guard let kind = self.kind(event: event, system: String(cString: record.system)) else {
