@@ -16,8 +16,9 @@ let fuzzLinkerSettings: [LinkerSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fu
 /// until trace.dat: libtracecmd (Debian ships it shared only) must be loaded with dlopen, and a
 /// static glibc's dlopen gives the loaded library no thread-local storage (libtracecmd faults
 /// on its first `__thread` variable). So glibc, and with it the loader, is dynamic, and the
-/// executable is not a PIE (no relative relocations to apply): `--version` takes 5.9 ms of CPU
-/// against 4.0 static (debug build, perf stat -r 200; docs/TRACES.md). SQLite, zlib and zstd
+/// executable is not a PIE (no relative relocations to apply): `--version` takes 5.9-6.8 ms of
+/// CPU against 4.0-4.1 static (debug build, perf stat -r 200), 4.0 ms as a release build
+/// (docs/TRACES.md). SQLite, zlib and zstd
 /// come in as the module maps name them (shared). The group names the static Foundation's
 /// archives, which modules compiled against the shared Foundation do not; lld, because it
 /// links faster.
