@@ -8,27 +8,29 @@ let fuzzing = Context.environment["GMEM_LIBFUZZER"] == "1"
 let fuzzSwiftSettings: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address"]), .define("GMEM_LIBFUZZER")] : []
 let fuzzLinkerSettings: [LinkerSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])] : []
 
-/// The CLI is one static executable: the Swift runtime, Foundation, SQLite (libsqlite3-dev's
-/// libsqlite3.a) and glibc linked in, no dynamic loader at run time. Every command is a new
-/// process, and with shared libraries the start alone cost more than a page's history: a
-/// dynamic Foundation ~7 ms of relocations and initialisers, a PIE's ~84k relative
-/// relocations ~1.3 ms of copy-on-write faults, the loader ~0.7 ms more. An empty `history`
-/// took 10.7 ms of CPU dynamically linked and takes ~4 ms static (perf stat, docs/FORENSICS.md).
-/// The price: the executable's image is not randomized (heap, stack and mmaps still are; the
-/// code is Swift, and SQLite), and glibc's NSS lookups (user names, which gmem never asks for)
-/// need the system's glibc at run time. The group names the static Foundation's archives,
-/// which modules compiled against the shared Foundation do not; lld, because it links faster
-/// and does not repeat glibc's warnings about those NSS functions on every build.
+/// The CLI links the Swift runtime and Foundation statically and glibc dynamically. Every command
+/// is a new process, and with a dynamic Swift runtime the start alone cost more than a page's
+/// history: a dynamic Foundation ~7 ms of relocations and initialisers, a PIE's ~84k relative
+/// relocations ~1.3 ms of copy-on-write faults. An empty `history` took 10.7 ms of CPU fully
+/// dynamic and ~4 ms fully static (perf stat, docs/FORENSICS.md). It was one static executable
+/// until trace.dat: libtracecmd (Debian ships it shared only) must be loaded with dlopen, and a
+/// static glibc's dlopen gives the loaded library no thread-local storage (libtracecmd faults
+/// on its first `__thread` variable). So glibc, and with it the loader, is dynamic, and the
+/// executable is not a PIE (no relative relocations to apply): `--version` takes 5.9-6.8 ms of
+/// CPU against 4.0-4.1 static (debug build, perf stat -r 200), 4.0 ms as a release build
+/// (docs/TRACES.md). SQLite, zlib and zstd
+/// come in as the module maps name them (shared). The group names the static Foundation's
+/// archives, which modules compiled against the shared Foundation do not; lld, because it
+/// links faster.
+let foundationArchives: [String] = [
+    "Foundation", "CoreFoundation", "FoundationInternationalization", "_FoundationICU", "FoundationEssentials",
+    "_FoundationCShims", "_FoundationCollections", "swiftSynchronization", "stdc++", "m", "pthread", "dl",
+]
+let staticHead: [String] = ["-static-stdlib", "-use-ld=lld", "-Xlinker", "-no-pie", "-Xlinker", "-Bstatic"]
+let staticGroup: [String] = ["-Xlinker", "--start-group"] + foundationArchives.flatMap { ["-Xlinker", "-l" + $0] } + ["-Xlinker", "--end-group"]
+let staticTail: [String] = ["-Xlinker", "-Bdynamic"]
 let staticRuntime: [LinkerSetting] = [
-    .unsafeFlags(
-        ["-static-executable", "-use-ld=lld", "-Xlinker", "--start-group"]
-            + [
-                "Foundation", "CoreFoundation", "FoundationInternationalization", "_FoundationICU", "FoundationEssentials",
-                "_FoundationCShims", "_FoundationCollections", "swiftSynchronization", "stdc++", "m", "pthread", "dl",
-            ].flatMap { ["-Xlinker", "-l\($0)"] }
-            + ["-Xlinker", "--end-group"],
-        .when(platforms: [.linux])
-    )
+    .unsafeFlags(staticHead + staticGroup + staticTail, .when(platforms: [.linux]))
 ]
 
 let package = Package(
@@ -65,6 +67,15 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
+        /// trace.dat through libtracecmd and libtraceevent, loaded with dlopen when a trace.dat is
+        /// met (docs/TRACES.md): their headers are needed to build (libtracecmd-dev,
+        /// libtraceevent-dev), the libraries only to read a trace.dat.
+        .target(
+            name: "CTraceDat",
+            path: "Sources/CTraceDat",
+            cSettings: [.unsafeFlags(["-I/usr/include/trace-cmd", "-I/usr/include/tracefs", "-I/usr/include/traceevent"])],
+            linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]
+        ),
         .plugin(
             name: "EmbedResources",
             capability: .buildTool(),
@@ -76,6 +87,7 @@ let package = Package(
                 "CSQLite",
                 "CZlib",
                 "CZstd",
+                "CTraceDat",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Sources/GmemStore",

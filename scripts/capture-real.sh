@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Capture a real kernel trace of a real KVM guest running on guest_memfd memory.
 #
-# usage: scripts/capture-real.sh NAME [OUTDIR]
+# usage: scripts/capture-real.sh [--trace-dat] NAME [OUTDIR]
 #
 # Builds Tools/kvm-capture/gmem-kvm-capture.c, runs it under its own tracefs
 # instance (trace_clock=mono, events kvm/*, kvmmmu/*, iommu/*), and writes
@@ -9,6 +9,11 @@
 #   OUTDIR/NAME.jsonl        the VMM's own log, gmem JSON Lines (EVENTS.md §2)
 #   OUTDIR/NAME.truth.json   what the program knows happened, and the guest's mapped set
 #   OUTDIR/NAME.report.txt   the same trace as `trace-cmd report` prints it (if trace-cmd exists)
+#   OUTDIR/NAME.dat          with --trace-dat: trace-cmd's binary trace.dat of the same buffers,
+#                            from `trace-cmd extract -B INSTANCE` (`trace-cmd record` cannot
+#                            enable ftrace on every machine; extract reads the instance's buffers
+#                            as they are). Needs trace-cmd: without it the capture is skipped.
+#                            /proc/kallsyms is left out of it (GMEM_CAPTURE_KALLSYMS=1 keeps it).
 # OUTDIR defaults to seeds/real.  Files are written only when the whole capture succeeded.
 #
 # NAME picks the scenario when it is one (punch-and-retouch, unbind-teardown);
@@ -20,10 +25,12 @@
 # reason is one line on stderr), 1 failed, 2 usage.
 set -euo pipefail
 
-usage() { echo "usage: $0 NAME [OUTDIR]" >&2; exit 2; }
+usage() { echo "usage: $0 [--trace-dat] NAME [OUTDIR]" >&2; exit 2; }
 skip() { echo "capture-real: skipped: $*" >&2; exit 77; }
 fail() { echo "capture-real: $*" >&2; exit 1; }
 
+TRACEDAT=
+if [ "${1:-}" = --trace-dat ]; then TRACEDAT=1; shift; fi
 [ $# -ge 1 ] && [ $# -le 2 ] || usage
 NAME=$1
 [[ $NAME =~ ^[A-Za-z0-9._-]+$ ]] || fail "NAME must be letters, digits, '.', '_' or '-': '$NAME'"
@@ -46,6 +53,7 @@ if ! { exec 9<>/dev/kvm; } 2>/dev/null; then
 fi
 exec 9>&-
 command -v cc >/dev/null 2>&1 || skip "no C compiler (cc) to build the capture program"
+if [ -n "$TRACEDAT" ]; then command -v trace-cmd >/dev/null 2>&1 || skip "--trace-dat needs trace-cmd (Debian's trace-cmd)"; fi
 
 # ---- one capture at a time on this machine --------------------------------------
 # A tracefs instance records the kvm events of every guest on the machine, so a second capture
@@ -129,10 +137,18 @@ for gfn in $touched; do
 done
 
 # ---- trace-cmd report shape (the flags column omitted) ---------------------------
-if [ "${GMEM_CAPTURE_REPORT:-1}" != 0 ] && command -v trace-cmd >/dev/null 2>&1; then
+if [ -n "$TRACEDAT" ] || { [ "${GMEM_CAPTURE_REPORT:-1}" != 0 ] && command -v trace-cmd >/dev/null 2>&1; }; then
 	# `trace` was read above without consuming; extract reads the raw buffers.
-	if (cd "$TMP" && trace-cmd extract -B "gmem-capture-$$" -o "$TMP/trace.dat" >"$TMP/extract.log" 2>&1); then
+	# With --trace-dat, the kernel's symbol table (/proc/kallsyms, 5 MB that no kvm event needs)
+	# is left out of the file: extract runs in its own mount namespace with /dev/null over it.
+	extract=(trace-cmd extract -B "gmem-capture-$$" -o "$TMP/trace.dat")
+	if [ -n "$TRACEDAT" ] && [ "${GMEM_CAPTURE_KALLSYMS:-0}" = 0 ] && command -v unshare >/dev/null 2>&1; then
+		extract=(unshare -m sh -c 'mount --bind /dev/null /proc/kallsyms && exec "$@"' sh "${extract[@]}")
+	fi
+	if (cd "$TMP" && "${extract[@]}" >"$TMP/extract.log" 2>&1); then
 		dat=$(ls "$TMP"/trace.dat* 2>/dev/null | grep -v '^$' | head -n 1)
+		[ -n "$dat" ] || fail "trace-cmd extract wrote no trace.dat"
+		if [ -n "$TRACEDAT" ]; then cp "$dat" "$TMP/$NAME.dat"; fi
 		trace-cmd report -i "$dat" >"$TMP/$NAME.report.txt" 2>"$TMP/report.log" ||
 			{ cat "$TMP/report.log" >&2; fail "trace-cmd report failed"; }
 	else
@@ -143,8 +159,8 @@ fi
 
 # ---- publish ---------------------------------------------------------------------
 mkdir -p "$OUTDIR"
-for f in "$TMP/$NAME".{trace,jsonl,truth.json,report.txt}; do
+for f in "$TMP/$NAME".{trace,jsonl,truth.json,report.txt,dat}; do
 	[ -f "$f" ] && cp "$f" "$OUTDIR/"
 done
-echo "capture-real: $SCENARIO -> $OUTDIR/$NAME.{trace,jsonl,truth.json$([ -f "$TMP/$NAME.report.txt" ] && echo ,report.txt)}" \
+echo "capture-real: $SCENARIO -> $OUTDIR/$NAME.{trace,jsonl,truth.json$([ -f "$TMP/$NAME.report.txt" ] && echo ,report.txt)$([ -f "$TMP/$NAME.dat" ] && echo ,dat)}" \
 	"($(grep -vc '^#' "$OUTDIR/$NAME.trace") trace lines, events: ${enabled[*]})" >&2

@@ -120,6 +120,9 @@ public enum ReaderFastHarness {
                     traceLine(
                         format == .ftrace ? FtraceReader.read(text, file: name, number: lines) : QemuTraceReader.read(text, file: name, number: lines),
                         number: lines)
+                case .traceDat:
+                    // Line detection never answers trace.dat: it is told by its magic, and read by libtracecmd.
+                    return
                 }
             }) {}
         } catch {

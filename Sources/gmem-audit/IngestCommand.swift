@@ -7,8 +7,8 @@ struct IngestCommand: ParsableCommand {
         commandName: "ingest",
         abstract: "Append events from files (or - for stdin). Each file is one all-or-nothing batch.",
         discussion: """
-            Reads gmem JSON Lines, kernel traces (tracefs trace/trace_pipe, trace-cmd report) and QEMU -trace \
-            logs. With --merge, all the files are one batch ordered by timestamp, stable within each file: \
+            Reads gmem JSON Lines, kernel traces (tracefs trace/trace_pipe, trace-cmd report, and trace-cmd's \
+            binary trace.dat, told by its magic and read through libtracecmd) and QEMU -trace logs. With --merge, all the files are one batch ordered by timestamp, stable within each file: \
             e.g. a VMM's JSONL with the kernel trace of the same run, both on CLOCK_MONOTONIC (docs/TRACES.md).
             An input may be a pipe, a FIFO or <(…), and may be gzip or zstd compressed (told by its first bytes). \
             Lines are at most 1 MiB: a longer JSON line is refused, a longer trace line skipped and counted.
@@ -17,11 +17,12 @@ struct IngestCommand: ParsableCommand {
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
         case jsonl, ftrace, qemu, auto
+        case traceDat = "trace.dat"
     }
 
     @OptionGroup var store: StoreOptions
 
-    @Option(help: "The input format; auto detects it per file from its first line that is not empty or a # comment.")
+    @Option(help: "The input format; auto detects it per file: trace.dat by its magic, else from its first line that is not empty or a # comment.")
     var format: Format = .auto
 
     @Flag(help: "Keep undecodable lines in the reject table, with their reasons, and ingest the rest.")
@@ -97,6 +98,7 @@ struct IngestCommand: ParsableCommand {
         case .jsonl: .jsonl
         case .ftrace: .ftrace
         case .qemu: .qemu
+        case .traceDat: .traceDat
         case .auto: nil
         }
     }
@@ -113,7 +115,8 @@ struct IngestCommand: ParsableCommand {
         if let first = batch.firstSeq, let last = batch.lastSeq { line += " — seq \(first)…\(last)" }
         print(line)
         for input in summary.inputs where input.format != .jsonl {
-            var text = "  \(input.name) (\(input.format?.rawValue ?? "empty")): \(input.records) trace lines read, \(input.skipped.total) skipped"
+            let unit = input.format == .traceDat ? "records" : "trace lines"
+            var text = "  \(input.name) (\(input.format?.rawValue ?? "empty")): \(input.records) \(unit) read, \(input.skipped.total) skipped"
             if input.skipped.total > 0 { text += ": " + input.skipped.summary() }
             print(terminalSafe(text))
         }

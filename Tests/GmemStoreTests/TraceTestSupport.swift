@@ -71,7 +71,7 @@ enum TraceFixtures {
         let truth = try Truth(path: truthPath)
         let store = try store()
         let summary = try MergeIngest().ingest([(jsonl, nil), (trace, nil)], into: store)
-        #expect(summary.inputs.map(\.format) == [.jsonl, .ftrace])
+        #expect(summary.inputs.map(\.format) == [.jsonl, trace.hasSuffix(".dat") ? .traceDat : .ftrace])
         #expect(summary.unresolvedVM == 0)
         // The capture program's markers are skipped, by name; nothing else is malformed.
         #expect((summary.inputs[1].skipped.counts["tracing_mark_write"] ?? 0) > 10)

@@ -1,4 +1,4 @@
-/// The text formats `ingest` reads.
+/// The formats `ingest` reads.
 public enum InputFormat: String, Sendable, CaseIterable {
     /// gmem JSON Lines (EVENTS.md §2).
     case jsonl
@@ -6,6 +6,9 @@ public enum InputFormat: String, Sendable, CaseIterable {
     case ftrace
     /// QEMU's `-trace` log (the `log` backend).
     case qemu
+    /// trace-cmd's binary `trace.dat`, told by its magic (`\x17\x08\x44tracing`) and read
+    /// through libtracecmd (`TraceDatReader`).
+    case traceDat = "trace.dat"
 
     /// The format of an input whose first line that is neither empty nor a `#` comment is
     /// `line`; nil when the line has the shape of none of them. Detection asks for evidence,
@@ -60,6 +63,8 @@ extension InputFormat {
         guard path != "-" else { return nil }
         let reader = try LineReader(path: path)
         guard reader.isRegularFile else { return nil }
+        do { try reader.peek() } catch let error as StoreError { throw error } catch { throw .unreadableInput(path: path, reason: "\(error)") }
+        if reader.isTraceDat { return .traceDat }
         var format: InputFormat?
         var decided = false
         do {

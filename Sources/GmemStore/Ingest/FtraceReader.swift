@@ -12,25 +12,19 @@
 /// its event name; nothing here throws on bad input.
 public enum FtraceReader {
     /// The tracepoints kept as context: no state change (EVENTS.md §5).
-    public static let contextTracepoints: Set<String> = [
-        "kvm_page_fault", "kvm_mmu_spte_requested", "kvm_mmu_pagetable_walk", "kvm_userspace_exit", "kvm_pio",
-        "kvm_exit",
-    ]
-
-    /// `KVM_HC_MAP_GPA_RANGE`, the hypercall a guest makes to ask for a conversion.
-    static let mapGPARangeHypercall: UInt64 = 0xc
-    /// `KVM_MAP_GPA_RANGE_ENCRYPTED`: the range is to become private.
-    static let mapGPARangeEncrypted: UInt64 = 1 << 4
-    /// The present bit of an x86 SPTE (`SPTE_MMU_PRESENT_MASK`, bit 11).
-    static let sptePresent: UInt64 = 1 << 11
-    /// The page-size bit of an x86 SPTE (`PT_PAGE_SIZE_MASK`, bit 7): a huge leaf.
-    static let sptePageSize: UInt64 = 1 << 7
+    public static var contextTracepoints: Set<String> { KernelTracepoints.context }
 
     /// Reads one line of `file` (line `number`).
     public static func read(_ text: String, file: String, number: UInt64) -> TraceLineReading {
         let line = Substring(text)
         let trimmed = line.drop(while: { $0 == " " || $0 == "\t" })
         if trimmed.hasPrefix("CPU:") || trimmed.hasPrefix("#"), let gap = gapRecord(trimmed, text: text, file: file, number: number) {
+            return .record(gap)
+        }
+        // trace-cmd report names an instance's buffer first: `BUFFER: CPU:N [M EVENTS DROPPED]`.
+        if let range = trimmed.range(of: ": CPU:"), !trimmed[..<range.lowerBound].contains(" "),
+            let gap = gapRecord(trimmed[trimmed.index(range.lowerBound, offsetBy: 2)...], text: text, file: file, number: number)
+        {
             return .record(gap)
         }
         if trimmed.isEmpty || trimmed.hasPrefix("#") { return .ignored }
@@ -43,9 +37,13 @@ public enum FtraceReader {
         guard let header = splitHeader(line) else { return .skipped(name: "(not a trace line)") }
         var event = header.event
         var body = header.body
-        if event == "print", body.hasPrefix("tracing_mark_write:") {
-            event = "tracing_mark_write"
-            body = body.dropFirst("tracing_mark_write:".count).drop(while: { $0 == " " })
+        if event == "print" {
+            // The marker, as trace-cmd report prints it: `print: SYMBOL: text`, the symbol of its
+            // ip (`tracing_mark_write`), or the bare address when the trace.dat has no kallsyms.
+            event = Substring(KernelTracepoints.countedName("print"))
+            if let first = body.split(separator: " ", maxSplits: 1).first, first.hasSuffix(":") {
+                body = body.dropFirst(first.count).drop(while: { $0 == " " })
+            }
         }
         let name = String(event)
         let source = EventSource(file: file, line: number, text: text)
@@ -131,26 +129,20 @@ public enum FtraceReader {
             }
             return true
         }
+        // The values each format string printed; what they mean is KernelTracepoints' to say.
         switch event {
         case "kvm_mmu_set_spte":
             // "gfn %llx spte %llx (%s%s%s%s) level %d at %llx"
             guard matches(["gfn", nil, "spte", nil, nil, "level", nil]), let gfn = hex(1), let spte = hex(3),
-                let level = decimal(6), (1...5).contains(level), word(4)!.hasPrefix("("), word(4)!.hasSuffix(")")
+                let level = decimal(6), word(4)!.hasPrefix("("), word(4)!.hasSuffix(")")
             else { return .some(nil) }
-            guard level == 1 || spte & sptePageSize != 0 else {
-                return .some(.context(note: "not a leaf: level \(level) without the page-size bit"))
-            }
-            return .some(.map(gfn: gfn, pages: pages(level: level)))
+            return .some(KernelTracepoints.setSPTE(gfn: gfn, spte: spte, level: level))
         case "kvm_tdp_mmu_spte_changed":
             // "as id %d gfn %llx level %d old_spte %llx new_spte %llx"
             guard matches(["as", "id", nil, "gfn", nil, "level", nil, "old_spte", nil, "new_spte", nil]),
-                let gfn = hex(4), let level = decimal(6), (1...5).contains(level), let old = hex(8), let new = hex(10)
+                let gfn = hex(4), let level = decimal(6), let old = hex(8), let new = hex(10)
             else { return .some(nil) }
-            let wasPresent = old & sptePresent != 0
-            let isPresent = new & sptePresent != 0
-            if !wasPresent && isPresent { return .some(.map(gfn: gfn, pages: pages(level: level))) }
-            if wasPresent && !isPresent { return .some(.zap(gfn: gfn, pages: pages(level: level))) }
-            return .some(.context(note: isPresent ? "present before and after" : "not present before or after"))
+            return .some(KernelTracepoints.spteChanged(gfn: gfn, level: level, old: old, new: new))
         case "kvm_mmu_prepare_zap_page":
             return .some(prepareZap(words))
         case "kvm_mmu_zap_all_fast":
@@ -158,41 +150,31 @@ public enum FtraceReader {
             guard matches(["kvm-mmu-valid-gen", nil, "used_pages", nil]), decimal(1) != nil, hex(3) != nil else {
                 return .some(nil)
             }
-            return .some(.zapAll)
+            return .some(KernelTracepoints.zapAllFast())
         case "kvm_unmap_hva_range":
             // "mmu notifier unmap range: %#016lx -- %#016lx"
-            guard matches(["mmu", "notifier", "unmap", "range:", nil, "--", nil]), let start = hex(4), let end = hex(6),
-                start <= end
+            guard matches(["mmu", "notifier", "unmap", "range:", nil, "--", nil]), let start = hex(4), let end = hex(6)
             else { return .some(nil) }
-            return .some(.unmapHVA(start: start, end: end))
+            return .some(KernelTracepoints.unmapHVA(start: start, end: end))
         case "kvm_hypercall":
             // "nr 0x%lx a0 0x%lx a1 0x%lx a2 0x%lx a3 0x%lx"
             guard matches(["nr", nil, "a0", nil, "a1", nil, "a2", nil, "a3", nil]), let nr = hex(1), let gpa = hex(3),
                 let npages = hex(5), let attributes = hex(7), hex(9) != nil
             else { return .some(nil) }
-            guard nr == mapGPARangeHypercall else {
-                return .some(.context(note: "hypercall nr \(GmemStore.hex(nr)), not KVM_HC_MAP_GPA_RANGE"))
-            }
-            let (size, overflow) = npages.multipliedReportingOverflow(by: pageSize)
-            guard npages > 0, !overflow, gpa % pageSize == 0, !gpa.addingReportingOverflow(size).overflow else {
-                return .some(nil)
-            }
-            let to: Shareability = attributes & mapGPARangeEncrypted != 0 ? .private : .shared
-            return .some(.convertRequest(gpa: gpa, size: size, to: to, implicit: false))
+            return .some(KernelTracepoints.hypercall(nr: nr, a0: gpa, a1: npages, a2: attributes))
         case "map":
             // "IOMMU: iova=0x%016llx - 0x%016llx paddr=0x%016llx size=%zu"
             guard matches(["IOMMU:", nil, "-", nil, nil, nil]), let iova = field(word(1), "iova="),
-                hex(3) != nil, let paddr = field(word(4), "paddr="), let size = field(word(5), "size=", decimal: true),
-                size > 0
+                hex(3) != nil, let paddr = field(word(4), "paddr="), let size = field(word(5), "size=", decimal: true)
             else { return .some(nil) }
-            return .some(.iommuMap(iova: iova, paddr: paddr, size: size))
+            return .some(KernelTracepoints.iommuMap(iova: iova, paddr: paddr, size: size))
         case "unmap":
             // "IOMMU: iova=0x%016llx - 0x%016llx size=%zu unmapped_size=%zu"
             guard matches(["IOMMU:", nil, "-", nil, nil, nil]), let iova = field(word(1), "iova="), hex(3) != nil,
                 field(word(4), "size=", decimal: true) != nil,
                 let unmapped = field(word(5), "unmapped_size=", decimal: true)
             else { return .some(nil) }
-            return .some(.iommuUnmap(iova: iova, size: unmapped))
+            return .some(KernelTracepoints.iommuUnmap(iova: iova, unmapped: unmapped))
         case "kvm_mmu_spte_requested":
             // "gfn %llx pfn %llx level %d"
             return .some(matches(["gfn", nil, "pfn", nil, "level", nil]) && hex(1) != nil && hex(3) != nil && decimal(5) != nil
@@ -220,35 +202,21 @@ public enum FtraceReader {
         }
     }
 
-    /// `kvm_mmu_prepare_zap_page`: "sp gen %u gfn %llx l%u %u-byte q%u%s %s%s %snxe %sad root %u %s".
-    ///
-    /// Only a `direct` shadow page maps guest physical addresses: its gfn is the first of the
-    /// 512^(level-1) pages it covers. An indirect one shadows a guest page table: its gfn is
-    /// that table's, and which data pages it covered cannot be told from the line, so it is kept
-    /// as context (docs/TRACES.md). trace-cmd's kvm plugin prints the role without any gfn.
+    /// `kvm_mmu_prepare_zap_page`: "sp gen %u gfn %llx l%u %u-byte q%u%s %s%s %snxe %sad root %u %s"
+    /// (`%s` after the quadrant is " direct" for a direct shadow page). trace-cmd's kvm plugin
+    /// prints the role without any gfn: "LEVEL q%u …".
     static func prepareZap(_ words: [Substring]) -> TraceRecord.Kind? {
         if words.first == "sp" {
             guard words.count >= 6, words[1] == "gen", TraceNumber.decimal(words[2]) != nil, words[3] == "gfn",
                 let gfn = TraceNumber.hex(words[4]), words[5].hasPrefix("l"),
-                let level = TraceNumber.decimal(words[5].dropFirst()), (1...5).contains(level),
+                let level = TraceNumber.decimal(words[5].dropFirst()),
                 words.contains(where: { $0 == "sync" || $0 == "unsync" })
             else { return nil }
-            if words.contains("direct") {
-                return .zap(gfn: gfn, pages: pages(level: level + 1))
-            }
-            return .context(note: "indirect shadow page: gfn \(hex(gfn)) is the guest page table it shadows, not the data pages it covered")
+            return KernelTracepoints.prepareZap(gfn: gfn, level: level, direct: words.contains("direct"))
         }
-        guard let level = words.first.flatMap(TraceNumber.decimal), (1...5).contains(level),
-            words.contains(where: { $0 == "sync" || $0 == "unsync" })
+        guard let level = words.first.flatMap(TraceNumber.decimal), words.contains(where: { $0 == "sync" || $0 == "unsync" })
         else { return nil }
-        return .context(note: "trace-cmd's kvm plugin prints no gfn for this shadow page")
-    }
-
-    /// 4 KiB pages in one mapping at `level` (1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB).
-    static func pages(level: UInt64) -> UInt64 {
-        var count: UInt64 = 1
-        for _ in 1..<level { count *= 512 }
-        return count
+        return KernelTracepoints.prepareZap(gfn: nil, level: level, direct: false)
     }
 
     /// The number after `prefix` in `word` (`iova=0x…`, `size=4096`).

@@ -29,9 +29,12 @@ public final class IngestSource {
 
     /// The bytes and lines read so far.
     public var bytesRead: UInt64 { reader.bytesRead }
-    public var linesRead: UInt64 { reader.lineNumber }
+    /// Lines read; for a trace.dat, records read (an event's `src.line` is its record's number).
+    public var linesRead: UInt64 { traceDat?.recordsRead ?? reader.lineNumber }
 
     let reader: LineReader
+    /// The trace.dat reader, once the input was found to be one.
+    private var traceDat: TraceDatReader?
     /// The stored input (`input` table) its bytes go to, once its batch has started.
     var input: Int64?
     let quarantine: Bool
@@ -66,6 +69,21 @@ public final class IngestSource {
     /// quarantine, go to `writer`'s reject table); trace lines never throw, they are skipped
     /// and counted.
     public func next(writer: Store.BatchWriter) throws -> Item? {
+        if format == nil || format == .ftrace || format == .traceDat {
+            try reader.peek()
+            if reader.isTraceDat, traceDat == nil {
+                format = .traceDat
+                traceDat = try TraceDatReader(descriptor: try reader.traceDatDescriptor(), name: name)
+            } else if format == .traceDat, !reader.isTraceDat {
+                throw StoreError.decode(file: name, line: 1, message: "not a trace.dat: it does not start with trace-cmd's magic \\x17\\x08\\x44tracing")
+            }
+        }
+        if let traceDat {
+            while let reading = try traceDat.next() {
+                if let item = take(reading) { return item }
+            }
+            return nil
+        }
         var item: Item?
         while item == nil {
             let more = try reader.next { bytes in
@@ -114,6 +132,8 @@ public final class IngestSource {
             return take(FtraceReader.read(String(decoding: bytes, as: UTF8.self), file: name, number: reader.lineNumber))
         case .qemu:
             return take(QemuTraceReader.read(String(decoding: bytes, as: UTF8.self), file: name, number: reader.lineNumber))
+        case .traceDat:
+            preconditionFailure("a trace.dat is read by TraceDatReader, not as lines")
         }
     }
 

@@ -66,6 +66,11 @@ public final class LineReader {
     public private(set) var compression = Compression.none
     /// True when the input is a regular file (not a pipe, FIFO, terminal or memory).
     public let isRegularFile: Bool
+    /// True when the input's first bytes are trace-cmd's trace.dat magic (`\x17\x08\x44tracing`):
+    /// it is not read as lines but handed whole to libtracecmd (`traceDatDescriptor()`).
+    public private(set) var isTraceDat = false
+    /// Where a regular file stood when it was opened (standard input need not be at 0).
+    private var startOffset: off_t = 0
 
     private enum Input {
         case descriptor(Int32)
@@ -117,6 +122,7 @@ public final class LineReader {
             throw .unreadableInput(path: path, reason: "it is a directory")
         }
         isRegularFile = (info.st_mode & S_IFMT) == S_IFREG
+        if isRegularFile { startOffset = lseek(descriptor, 0, SEEK_CUR) }
         input = .descriptor(descriptor)
         capacity = Self.chunk
         buffer = .allocate(capacity: capacity)
@@ -315,7 +321,19 @@ public final class LineReader {
             if count == 0 { break }
             have += count
         }
-        let bytes = Array(head[..<have])
+        var bytes = Array(head[..<have])
+        if have == 4, Array(bytes.prefix(4)) == Array(TraceDatReader.magic.prefix(4)) {
+            // Maybe trace-cmd's trace.dat: its magic is 10 bytes.
+            var rest = [UInt8](repeating: 0, count: TraceDatReader.magic.count - 4)
+            var got = 0
+            while got < rest.count {
+                let count = try rest.withUnsafeMutableBytes { try readRaw(into: UnsafeMutableRawBufferPointer(rebasing: $0[got...])) }
+                if count == 0 { break }
+                got += count
+            }
+            bytes += rest[..<got]
+            isTraceDat = bytes == TraceDatReader.magic
+        }
         if have >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B {
             compression = .gzip
             decoder = try Decoder(gzipFile: name)
@@ -330,8 +348,80 @@ public final class LineReader {
                 buffer[end] = byte
                 end += 1
             }
-            if have < 4 { startedShort = true }
+            if bytes.count < 4 || (bytes.count < TraceDatReader.magic.count && have == 4 && bytes.count > 4) { startedShort = true }
         }
+    }
+
+    /// Looks at the input's first bytes (for a compression's or trace.dat's magic) without
+    /// taking a line; does nothing once they have been read.
+    public func peek() throws {
+        guard !started else { return }
+        started = true
+        let before = end
+        try startReading()
+        if decoder == nil, end == before { logicalEnd = true }
+    }
+
+    /// A trace.dat input as a descriptor libtracecmd can read and seek, positioned at its
+    /// first byte, for the caller to close. Every byte is read through this reader first, so
+    /// that its hash and the stored copy (`rawObserver`) are of the whole input as for any
+    /// other: a regular file opened at its start is then given as itself (a new descriptor of
+    /// the same open file); anything else (a pipe, a FIFO, standard input not at its start,
+    /// bytes in memory) is spooled to an unlinked temporary file in `$TMPDIR` (else /tmp),
+    /// which takes as much disk as the input.
+    public func traceDatDescriptor() throws(StoreError) -> Int32 {
+        precondition(isTraceDat && start == 0 && consumed == 0, "a trace.dat is taken whole, before any line")
+        var spool: Int32 = -1
+        var direct: Int32 = -1
+        if isRegularFile, startOffset == 0, case .descriptor(let descriptor) = input {
+            direct = descriptor
+        } else {
+            var template = Array(((getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp") + "/gmem-tracedat.XXXXXX").utf8CString)
+            spool = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            if spool >= 0 { _ = fcntl(spool, F_SETFD, FD_CLOEXEC) }
+            guard spool >= 0 else {
+                throw .unreadableInput(path: name, reason: "cannot make a temporary file to spool the trace.dat to (libtracecmd reads only a seekable file): \(String(cString: strerror(errno)))")
+            }
+            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        }
+        func write(_ bytes: UnsafeRawBufferPointer) throws(StoreError) {
+            guard spool >= 0 else { return }
+            var offset = 0
+            while offset < bytes.count {
+                let count = Glibc.write(spool, bytes.baseAddress! + offset, bytes.count - offset)
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else {
+                    let reason = String(cString: strerror(errno))
+                    close(spool)
+                    throw .unreadableInput(path: name, reason: "cannot spool the trace.dat to a temporary file: \(reason)")
+                }
+                offset += count
+            }
+        }
+        try write(UnsafeRawBufferPointer(start: buffer + start, count: end - start))
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunk, alignment: 16)
+        defer { chunk.deallocate() }
+        while true {
+            let count: Int
+            do { count = try readRaw(into: chunk) } catch let error as StoreError {
+                if spool >= 0 { close(spool) }
+                throw error
+            } catch {
+                if spool >= 0 { close(spool) }
+                throw .unreadableInput(path: name, reason: "\(error)")
+            }
+            if count == 0 { break }
+            try write(UnsafeRawBufferPointer(rebasing: chunk[..<count]))
+        }
+        consume(end - start)
+        logicalEnd = true
+        let handed = spool >= 0 ? spool : fcntl(direct, F_DUPFD_CLOEXEC, 0)
+        guard handed >= 0, lseek(handed, 0, SEEK_SET) == 0 else {
+            let reason = String(cString: strerror(errno))
+            if handed >= 0 { close(handed) }
+            throw .unreadableInput(path: name, reason: reason)
+        }
+        return handed
     }
 
     /// The input ended within its first 4 bytes: nothing more to read.

@@ -87,7 +87,8 @@ public enum InputArchive {
             let lines = max(Int64(reader.lineNumber), lfLines)
             let update = try database.cached("UPDATE input SET size = ?, compression = ?, lines = ?, lf_lines = ?, content_hash = ? WHERE id = ?")
             try update.bind(1, size)
-            try update.bind(2, reader.compression.rawValue)
+            // A trace.dat is a binary file: its events name records, not lines (`line` finds none).
+            try update.bind(2, reader.isTraceDat ? "trace.dat" : reader.compression.rawValue)
             try update.bind(3, lines)
             try update.bind(4, reader.compression == .none && lfLines == Int64(reader.lineNumber) ? 1 : 0)
             try update.bind(5, reader.contentHash)
@@ -187,11 +188,14 @@ public enum InputArchive {
     /// chunk the line starts in and, for a line that runs on, the chunks after it.
     public static func line(_ line: Int64, of input: Int64, in store: Store) throws -> [UInt8]? {
         // A compressed input, or one with lone CR line ends, has lines its bytes' LFs do not
-        // show: read it as the ingest did.
-        let byLF = try store.database.cached("SELECT lf_lines FROM input WHERE id = ?")
+        // show: read it as the ingest did. A trace.dat has records, not lines.
+        let byLF = try store.database.cached("SELECT lf_lines, compression FROM input WHERE id = ?")
         try byLF.bind(1, input)
-        let linesAreLF = try byLF.step() && byLF.int(0) == 1
+        let found = try byLF.step()
+        let linesAreLF = found && byLF.int(0) == 1
+        let isTraceDat = found && byLF.string(1) == "trace.dat"
         byLF.reset()
+        if isTraceDat { return nil }
         guard linesAreLF else { return try lineThroughReader(line, of: input, in: store) }
         return try lineFromChunks(line, of: input, in: store)
     }
