@@ -498,10 +498,6 @@ public struct Engine: Equatable, Sendable {
     }
 
     private mutating func update(_ piece: Piece, _ change: (inout PageState) -> Void) {
-        state.files[piece.file].pages.update(piece.pages) { _, value in
-            guard var page = value else { return nil }
-            change(&page)
-            return page
-        }
+        state.files[piece.file].pages.modify(piece.pages, change)
     }
 }

@@ -269,11 +269,7 @@ public struct AuditMemory: Equatable, Sendable {
 
     private mutating func update(_ span: FileSpan, _ change: (inout PageMemory) -> Void) {
         guard span.file < files.count else { return }
-        files[span.file].update(span.pages) { _, value in
-            guard var page = value else { return nil }
-            change(&page)
-            return page
-        }
+        files[span.file].modify(span.pages, change)
     }
 }
 
