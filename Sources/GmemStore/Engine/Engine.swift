@@ -34,12 +34,14 @@ public struct Engine: Equatable, Sendable {
         var verdict = Verdict()
         if let range = event.op.range { place(range, into: &verdict) }
         verdict.vm = vmName(of: event, verdict)
+        // The event's VM, looked up once for the whole judgement.
+        let vm = verdict.vm.flatMap { state.vms[$0] }
         if case .vmCreate = event.op {
             verdict.kernel = kernelOverride ?? event.kernel ?? .standard
         } else {
-            verdict.kernel = profile(of: verdict.vm)
+            verdict.kernel = kernelOverride ?? vm?.kernel ?? .standard
         }
-        verdict.expected = expectedOutcome(event, &verdict)
+        verdict.expected = expectedOutcome(event, &verdict, vm)
         if let observed = event.result, let expected = verdict.expected {
             if !observed.sameResultName(as: expected) {
                 verdict.diverged = true
@@ -62,14 +64,16 @@ public struct Engine: Equatable, Sendable {
         default:
             switch event.op.range {
             case .guest(let vm, _, _): return vm
-            case .file(let gmem, _, _): return state.file(gmem)?.vm
+            case .file(let gmem, _, _):
+                // A placed range names its file already: no second lookup of the gmem.
+                if let piece = verdict.pieces.first { return state.files[piece.file].vm }
+                return state.file(gmem)?.vm
             case nil: return nil
             }
         }
     }
 
-    private func expectedOutcome(_ event: Event, _ verdict: inout Verdict) -> String? {
-        let vm = verdict.vm.flatMap { state.vms[$0] }
+    private func expectedOutcome(_ event: Event, _ verdict: inout Verdict, _ vm: VirtualMachine?) -> String? {
         if case .vmDestroy(let name) = event.op, vm != nil {
             // Teardown unmaps every page of the VM's files, also when the VM is bugged.
             verdict.pieces = filePieces { $0.vm == name }

@@ -27,16 +27,18 @@ public struct VirtualMachine: Equatable, Sendable {
     public var kernel: KernelProfile
     public var life: VMLife = .alive
     /// Bindings by slot.
-    public var bindings: [UInt64: Binding] = [:]
+    public var bindings: [UInt64: Binding] = [:] {
+        didSet { bindingsByAddress = bindings.values.sorted { ($0.gpa, $0.slot) < ($1.gpa, $1.slot) } }
+    }
+    /// The bindings in gpa order (then slot order), kept beside `bindings` so that resolving a
+    /// gpa sorts nothing.
+    public private(set) var bindingsByAddress: [Binding] = []
 
     public init(type: String, tdxConnect: Bool, kernel: KernelProfile = .standard) {
         self.type = type
         self.tdxConnect = tdxConnect
         self.kernel = kernel
     }
-
-    /// The bindings in gpa order (then slot order).
-    public var bindingsByAddress: [Binding] { bindings.values.sorted { ($0.gpa, $0.slot) < ($1.gpa, $1.slot) } }
 }
 
 /// A guest_memfd file: its geometry and the state of its pages as runs.

@@ -388,21 +388,27 @@ public struct RangeMap<Value: Equatable>: Equatable {
     private func firstPosition(endingAfter page: UInt64) -> Position {
         guard !chunks.isEmpty else { return endPosition }
         // The last chunk whose first run starts at or before `page`.
-        var low = 0
-        var high = chunkLowers.count
-        while low < high {
-            let middle = (low + high) / 2
-            if chunkLowers[middle] <= page { low = middle + 1 } else { high = middle }
+        let low = chunkLowers.withUnsafeBufferPointer { lowers -> Int in
+            var low = 0
+            var high = lowers.count
+            while low < high {
+                let middle = (low + high) / 2
+                if lowers[middle] <= page { low = middle + 1 } else { high = middle }
+            }
+            return low
         }
         let chunk = max(low - 1, 0)
-        let runs = chunks[chunk]
-        var lo = 0
-        var hi = runs.count
-        while lo < hi {
-            let middle = (lo + hi) / 2
-            if runs[middle].upper <= page { lo = middle + 1 } else { hi = middle }
+        // Searched through the chunk's buffer: no copy (and no retain) of the chunk per step.
+        let lo = chunks[chunk].withUnsafeBufferPointer { runs -> Int in
+            var lo = 0
+            var hi = runs.count
+            while lo < hi {
+                let middle = (lo + hi) / 2
+                if runs[middle].upper <= page { lo = middle + 1 } else { hi = middle }
+            }
+            return lo
         }
-        if lo < runs.count { return Position(chunk: chunk, index: lo) }
+        if lo < chunks[chunk].count { return Position(chunk: chunk, index: lo) }
         return chunk + 1 < chunks.count ? Position(chunk: chunk + 1, index: 0) : endPosition
     }
 
