@@ -348,7 +348,7 @@ public final class Store {
         switch op {
         case .vmCreate, .vmDestroy, .vmBugged, .gmemCreate, .gmemClose, .bind, .unbind: true
         case .zap, .punchHole, .convert:
-            verdict.expected == nil || verdict.expected == "EIO" || verdict.diverged || !verdict.blocked.isEmpty
+            verdict.expected == nil || verdict.expectedOutcome == .EIO || verdict.diverged || !verdict.blocked.isEmpty
         default: false
         }
     }
