@@ -11,7 +11,7 @@ struct GmemBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gmem-bench",
         abstract: "Measure gmem against what its input costs in raw SQLite.",
-        subcommands: [RunCommand.self, MemoryCommand.self, RunsCommand.self, ReplayCommand.self],
+        subcommands: [RunCommand.self, EngineCommand.self, MemoryCommand.self, RunsCommand.self, ReplayCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -12,15 +12,15 @@ extension Engine {
         if case .convert(_, .private) = event.op {
             // The model checks host pins before the zap rule: the recorded outcome says which
             // path the full state took.
-            let recordedEAGAIN = expected?.uppercased() == "EAGAIN"
+            let recordedEAGAIN = Outcome(expected) == .EAGAIN
             if recordedEAGAIN {
                 verdict.blocked = []
-            } else if verdict.expected?.uppercased() == "EAGAIN" {
+            } else if verdict.expectedOutcome == .EAGAIN {
                 _ = removalOutcome(&verdict, reportsFailure: false)
             }
         }
         if case .convert = event.op, !verdict.kernel.failedRemovalStopsTheOperation, !verdict.refused,
-            expected.map({ $0.sameResultName(as: "EIO") }) == true
+            Outcome(expected) == .EIO
         {
             // Under upstream-2026 a conversion the VM does not refuse is never expected to fail:
             // the recorded EIO says it went through the VM ioctl (`via: vm`) of a bugged VM,

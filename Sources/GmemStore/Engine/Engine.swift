@@ -34,14 +34,16 @@ public struct Engine: Equatable, Sendable {
         var verdict = Verdict()
         if let range = event.op.range { place(range, into: &verdict) }
         verdict.vm = vmName(of: event, verdict)
+        // The event's VM, looked up once for the whole judgement.
+        let vm = verdict.vm.flatMap { state.vms[$0] }
         if case .vmCreate = event.op {
             verdict.kernel = kernelOverride ?? event.kernel ?? .standard
         } else {
-            verdict.kernel = profile(of: verdict.vm)
+            verdict.kernel = kernelOverride ?? vm?.kernel ?? .standard
         }
-        verdict.expected = expectedOutcome(event, &verdict)
-        if let observed = event.result, let expected = verdict.expected {
-            if !observed.sameResultName(as: expected) {
+        verdict.expected = expectedOutcome(event, &verdict, vm)?.rawValue
+        if let observed = event.outcome, let expected = verdict.expectedOutcome {
+            if observed != expected {
                 verdict.diverged = true
             } else if let offset = event.errorOffset, let expectedOffset = verdict.expectedErrorOffset, offset != expectedOffset {
                 verdict.diverged = true
@@ -62,63 +64,65 @@ public struct Engine: Equatable, Sendable {
         default:
             switch event.op.range {
             case .guest(let vm, _, _): return vm
-            case .file(let gmem, _, _): return state.file(gmem)?.vm
+            case .file(let gmem, _, _):
+                // A placed range names its file already: no second lookup of the gmem.
+                if let piece = verdict.pieces.first { return state.files[piece.file].vm }
+                return state.file(gmem)?.vm
             case nil: return nil
             }
         }
     }
 
-    private func expectedOutcome(_ event: Event, _ verdict: inout Verdict) -> String? {
-        let vm = verdict.vm.flatMap { state.vms[$0] }
+    private func expectedOutcome(_ event: Event, _ verdict: inout Verdict, _ vm: VirtualMachine?) -> Outcome? {
         if case .vmDestroy(let name) = event.op, vm != nil {
             // Teardown unmaps every page of the VM's files, also when the VM is bugged.
             verdict.pieces = filePieces { $0.vm == name }
         }
         if let vm, vm.life.isDead, !verdict.kernel.stillRuns(event, on: vm.life) {
-            if case .vmDestroy = event.op, vm.life == .bugged { return "ok" }
-            if case .vmCreate = event.op { return "ok" }
+            if case .vmDestroy = event.op, vm.life == .bugged { return .ok }
+            if case .vmCreate = event.op { return .ok }
             verdict.refused = true
-            return "EIO"
+            return .EIO
         }
         switch event.op {
         case .vmCreate, .vmBugged, .reuse, .mce, .context, .retract:
-            return "ok"
+            return .ok
         case .gap:
             // It may have touched any page: every open file is its range (docs/MODEL.md "Gaps").
             verdict.pieces = filePieces { _ in true }
-            return "ok"
+            return .ok
         case .vmDestroy(let name):
             guard state.vms[name] != nil else { return unresolved(&verdict, "unknown vm '\(name)'") }
-            return "ok"
+            return .ok
         case .gmemCreate(let name, _, _, _, _):
             if state.vms[name] == nil { verdict.unresolvedReason = "unknown vm '\(name)'" }
-            return "ok"
+            return .ok
         case .gmemClose(let gmem):
             guard let index = state.fileIndex[gmem], state.files[index].isOpen else {
                 return unresolved(&verdict, state.fileIndex[gmem] == nil ? "unknown gmem '\(gmem)'" : "gmem '\(gmem)' is already closed")
             }
             verdict.pieces = [Piece(file: index, pages: 0..<state.files[index].pageCount, address: 0)]
             if verdict.kernel.closeZaps { return removalOutcome(&verdict, reportsFailure: false) }
-            return "ok"
+            return .ok
         case .bind(let vmName, let gmem, let slot, let gpa, let size, let offset, _):
             guard let vm else { return unresolved(&verdict, "unknown vm '\(vmName)'") }
             guard let index = state.fileIndex[gmem], state.files[index].isOpen else {
                 return unresolved(&verdict, "unknown gmem '\(gmem)'")
             }
             let file = state.files[index]
-            if file.vm != vmName || offset + size > file.size { return "EINVAL" }
+            if file.vm != vmName || offset + size > file.size { return .EINVAL }
             let pages = (offset / pageSize)..<((offset + size) / pageSize)
             for (otherSlot, other) in vm.bindings where otherSlot != slot {
-                if other.gpaRange.overlaps(gpa..<(gpa + size)) { return "EEXIST" }
+                if other.gpaRange.overlaps(gpa..<(gpa + size)) { return .EEXIST }
             }
             for (_, other) in state.vms {
                 for binding in other.bindings.values where binding.gmem == gmem && !(other == vm && binding.slot == slot) {
                     let bound = (binding.offset / pageSize)..<((binding.offset + binding.size) / pageSize)
-                    if bound.overlaps(pages) { return "EEXIST" }
+                    if bound.overlaps(pages) { return .EEXIST }
                 }
             }
             verdict.pieces = [Piece(file: index, pages: pages, address: offset)]
-            return "ok"
+            return .ok
         case .unbind(let vmName, let slot):
             guard let vm else { return unresolved(&verdict, "unknown vm '\(vmName)'") }
             guard let binding = vm.bindings[slot], let index = state.fileIndex[binding.gmem] else {
@@ -137,7 +141,7 @@ public struct Engine: Equatable, Sendable {
         guard !verdict.pieces.isEmpty else { return nil }
         switch event.op {
         case .populate, .map, .pin, .convertRequest:
-            return "ok"
+            return .ok
         case .punchHole:
             return removalOutcome(&verdict, reportsFailure: false)
         case .zap:
@@ -145,33 +149,33 @@ public struct Engine: Equatable, Sendable {
         case .convert(_, let to):
             if to == .private, let page = firstPage(verdict.pieces, where: { $0.pins.hasHostPin }) {
                 verdict.expectedErrorOffset = page
-                return "EAGAIN"
+                return .EAGAIN
             }
             if verdict.kernel.unchangedConversionReturnsEarly, firstPage(verdict.pieces, where: { $0.shareability != to }) == nil {
-                return "ok"
+                return .ok
             }
             if to == .private, verdict.kernel.sharedToPrivateZapsOnlyShared,
                 firstPage(verdict.pieces, where: { $0.shareability == .private }) == nil
             {
-                return "ok"
+                return .ok
             }
             return removalOutcome(&verdict, reportsFailure: false)
         case .accept:
-            return firstPage(verdict.pieces, where: { $0.accepted }) == nil ? "ok" : "TDX_PAGE_ALREADY_ACCEPTED"
+            return firstPage(verdict.pieces, where: { $0.accepted }) == nil ? .ok : .TDX_PAGE_ALREADY_ACCEPTED
         case .release(_, let holder):
             guard firstPage(verdict.pieces, where: { $0.pins[holder] == 0 }) == nil else {
-                return holder == .td ? "TDX_OPERAND_INVALID" : "EINVAL"
+                return holder == .td ? .TDX_OPERAND_INVALID : .EINVAL
             }
-            return "ok"
+            return .ok
         case .hostAccess:
-            if verdict.pieces.contains(where: { !state.files[$0.file].isMappable }) { return "ENODEV" }
-            return firstPage(verdict.pieces, where: { $0.shareability == .private }) == nil ? "ok" : "SIGBUS"
+            if verdict.pieces.contains(where: { !state.files[$0.file].isMappable }) { return .ENODEV }
+            return firstPage(verdict.pieces, where: { $0.shareability == .private }) == nil ? .ok : .SIGBUS
         default:
-            return "ok"
+            return .ok
         }
     }
 
-    private func unresolved(_ verdict: inout Verdict, _ reason: String) -> String? {
+    private func unresolved(_ verdict: inout Verdict, _ reason: String) -> Outcome? {
         verdict.unresolvedReason = reason
         return nil
     }
@@ -179,10 +183,10 @@ public struct Engine: Equatable, Sendable {
     /// The removal rule: the S-EPT removal of the pages the profile says the TD holds fails
     /// (`verdict.blocked`). The outcome is `EIO` when one fails and the profile stops the
     /// operation there, or the event is a `zap` (the SEAMCALL's own failure); else `ok`.
-    func removalOutcome(_ verdict: inout Verdict, reportsFailure: Bool) -> String {
+    func removalOutcome(_ verdict: inout Verdict, reportsFailure: Bool) -> Outcome {
         verdict.blocked = blockedPieces(verdict.pieces, verdict.kernel)
-        guard !verdict.blocked.isEmpty else { return "ok" }
-        return verdict.kernel.failedRemovalStopsTheOperation || reportsFailure ? "EIO" : "ok"
+        guard !verdict.blocked.isEmpty else { return .ok }
+        return verdict.kernel.failedRemovalStopsTheOperation || reportsFailure ? .EIO : .ok
     }
 
     /// The runs of `pieces` whose S-EPT removal fails under `profile`.
@@ -283,9 +287,9 @@ public struct Engine: Equatable, Sendable {
     /// Applies the state change `event` implies: the observed result decides; without one, the
     /// verdict's expected outcome does.
     public mutating func commit(_ event: Event, _ verdict: Verdict) {
-        guard let effective = event.result ?? verdict.expected else { return }
-        let succeeded = effective.sameResultName(as: "ok")
-        let zapFailed = !succeeded && effective.sameResultName(as: "EIO")
+        guard let effective = verdict.effectiveOutcome(of: event) else { return }
+        let succeeded = effective == .ok
+        let zapFailed = !succeeded && effective == .EIO
         let profile = verdict.kernel
         // An event its dead VM refused did nothing (rfc-2025 keeps a refused unbind's unbinding).
         if verdict.refused, !succeeded, profile.refusalHasNoEffect { return }
@@ -502,10 +506,6 @@ public struct Engine: Equatable, Sendable {
     }
 
     private mutating func update(_ piece: Piece, _ change: (inout PageState) -> Void) {
-        state.files[piece.file].pages.update(piece.pages) { _, value in
-            guard var page = value else { return nil }
-            change(&page)
-            return page
-        }
+        state.files[piece.file].pages.modify(piece.pages, change)
     }
 }

@@ -27,7 +27,12 @@ public struct VirtualMachine: Equatable, Sendable {
     public var kernel: KernelProfile
     public var life: VMLife = .alive
     /// Bindings by slot.
-    public var bindings: [UInt64: Binding] = [:]
+    public var bindings: [UInt64: Binding] = [:] {
+        didSet { bindingsByAddress = bindings.values.sorted { ($0.gpa, $0.slot) < ($1.gpa, $1.slot) } }
+    }
+    /// The bindings in gpa order (then slot order), kept beside `bindings` so that resolving a
+    /// gpa sorts nothing.
+    public private(set) var bindingsByAddress: [Binding] = []
     /// The first `gap` (its seq) while the VM lived: from there on the log may lack its events,
     /// so what the state says of it is a reconstruction across a hole (docs/MODEL.md "Gaps").
     public var untrustedSince: Int64?
@@ -37,9 +42,6 @@ public struct VirtualMachine: Equatable, Sendable {
         self.tdxConnect = tdxConnect
         self.kernel = kernel
     }
-
-    /// The bindings in gpa order (then slot order).
-    public var bindingsByAddress: [Binding] { bindings.values.sorted { ($0.gpa, $0.slot) < ($1.gpa, $1.slot) } }
 }
 
 /// A guest_memfd file: its geometry and the state of its pages as runs.

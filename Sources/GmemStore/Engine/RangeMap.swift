@@ -232,9 +232,147 @@ public struct RangeMap<Value: Equatable>: Equatable {
         return true
     }
 
+    /// Applies `change` to the value of every page of `range` that has one, then merges equal
+    /// neighbours; pages without a value keep none. The engine's common update: it works in
+    /// place on the chunks (a run split at each end of the range where the value changes, then
+    /// one compaction of the window), allocating nothing unless a chunk outgrows its bound.
+    /// Gives the runs `update` would.
+    /// - Complexity: O(log n + k + chunkCapacity) for k runs overlapping `range`.
+    public mutating func modify(_ range: Range<UInt64>, _ change: (inout Value) -> Void) {
+        guard !range.isEmpty else { return }
+        let lower = range.lowerBound
+        let upper = range.upperBound
+        var position = firstPosition(endingAfter: lower)
+        var firstChanged: Position?
+        var lastChanged = position
+        while position.chunk < chunks.count {
+            let run = chunks[position.chunk][position.index]
+            if run.lower >= upper { break }
+            var value = run.value
+            change(&value)
+            if value == run.value {
+                position = next(position)
+                continue
+            }
+            let chunk = position.chunk
+            var index = position.index
+            if run.lower < lower {
+                // The part before the range keeps its value.
+                chunks[chunk][index].upper = lower
+                index += 1
+                chunks[chunk].insert(Run(lower, run.upper, value), at: index)
+            } else {
+                chunks[chunk][index].value = value
+            }
+            if run.upper > upper {
+                // The part after the range keeps its value.
+                chunks[chunk][index].upper = upper
+                chunks[chunk].insert(Run(upper, run.upper, run.value), at: index + 1)
+            }
+            if firstChanged == nil { firstChanged = Position(chunk: chunk, index: index) }
+            lastChanged = Position(chunk: chunk, index: index)
+            position = next(lastChanged)
+        }
+        guard let firstChanged else { return }
+        let start = previous(firstChanged) ?? firstChanged
+        let after = next(lastChanged)
+        let end = after.chunk < chunks.count ? after : lastChanged
+        compact(from: start, through: end)
+    }
+
+    /// Merges the equal touching neighbours among the runs from `start` through `end`, whose
+    /// values may have changed (the runs outside are merged already), then restores the
+    /// chunks' bounds: none empty, none above 2 × chunkCapacity, small ones joined to a
+    /// neighbour.
+    private mutating func compact(from start: Position, through end: Position) {
+        // Within each chunk: one pass with a write index, one removal of the merged tail.
+        for chunk in start.chunk...end.chunk {
+            let lo = chunk == start.chunk ? start.index : 0
+            let hi = chunk == end.chunk ? end.index + 1 : chunks[chunk].count
+            guard hi - lo > 1 else { continue }
+            let kept = chunks[chunk].withUnsafeMutableBufferPointer { runs -> Int in
+                var write = lo
+                for read in (lo + 1)..<hi {
+                    if runs[write].upper == runs[read].lower, runs[write].value == runs[read].value {
+                        runs[write].upper = runs[read].upper
+                    } else {
+                        write += 1
+                        if write != read { runs[write] = runs[read] }
+                    }
+                }
+                return write + 1
+            }
+            if kept < hi { chunks[chunk].removeSubrange(kept..<hi) }
+        }
+        // Across chunk borders, from the last to the first so that removals keep indices.
+        var chunk = end.chunk
+        while chunk > start.chunk {
+            let left = chunk - 1
+            if chunk < chunks.count, let last = chunks[left].last, let first = chunks[chunk].first,
+                last.upper == first.lower, last.value == first.value
+            {
+                chunks[left][chunks[left].count - 1].upper = first.upper
+                chunks[chunk].removeFirst()
+                if chunks[chunk].isEmpty {
+                    chunks.remove(at: chunk)
+                    chunkLowers.remove(at: chunk)
+                } else {
+                    chunkLowers[chunk] = chunks[chunk][0].lower
+                }
+            }
+            chunk -= 1
+        }
+        // Bounds of the chunks the window touched (the later ones shifted down by removals).
+        var index = min(end.chunk, chunks.count - 1)
+        while index >= start.chunk, index >= 0 {
+            if chunks[index].isEmpty {
+                chunks.remove(at: index)
+                chunkLowers.remove(at: index)
+            } else if chunks[index].count > 2 * Self.chunkCapacity {
+                let half = chunks[index].count / 2
+                let tail = Array(chunks[index][half...])
+                chunks[index].removeSubrange(half...)
+                chunks.insert(tail, at: index + 1)
+                chunkLowers.insert(tail[0].lower, at: index + 1)
+                chunkLowers[index] = chunks[index][0].lower
+            } else {
+                chunkLowers[index] = chunks[index][0].lower
+                if chunks[index].count < Self.chunkCapacity / 4, index + 1 < chunks.count,
+                    chunks[index].count + chunks[index + 1].count <= 2 * Self.chunkCapacity
+                {
+                    chunks[index].append(contentsOf: chunks[index + 1])
+                    chunks.remove(at: index + 1)
+                    chunkLowers.remove(at: index + 1)
+                }
+            }
+            index -= 1
+        }
+    }
+
     /// Gives every page of `range` the value `value` (nil removes it).
     public mutating func assign(_ range: Range<UInt64>, _ value: Value?) {
         update(range) { _, _ in value }
+    }
+
+    /// What breaks the map's invariants, or nil: runs sorted, disjoint, non-empty and merged,
+    /// no chunk empty or above 2 × chunkCapacity, each chunk's first page beside it. For tests.
+    func invariantViolation() -> String? {
+        guard chunks.count == chunkLowers.count else { return "\(chunks.count) chunks, \(chunkLowers.count) chunk lowers" }
+        var previous: Run?
+        for (index, chunk) in chunks.enumerated() {
+            guard let first = chunk.first else { return "chunk \(index) is empty" }
+            if chunk.count > 2 * Self.chunkCapacity { return "chunk \(index) holds \(chunk.count) runs" }
+            if chunkLowers[index] != first.lower { return "chunk \(index) starts at \(first.lower), its lower says \(chunkLowers[index])" }
+            for run in chunk {
+                if run.lower >= run.upper { return "an empty run at \(run.lower)" }
+                if let previous {
+                    if previous.upper > run.lower { return "runs overlap at \(run.lower)" }
+                    if previous.upper == run.lower, previous.value == run.value { return "equal runs not merged at \(run.lower)" }
+                }
+                previous = run
+            }
+        }
+        return nil
     }
 
     // MARK: Positions
@@ -250,21 +388,27 @@ public struct RangeMap<Value: Equatable>: Equatable {
     private func firstPosition(endingAfter page: UInt64) -> Position {
         guard !chunks.isEmpty else { return endPosition }
         // The last chunk whose first run starts at or before `page`.
-        var low = 0
-        var high = chunkLowers.count
-        while low < high {
-            let middle = (low + high) / 2
-            if chunkLowers[middle] <= page { low = middle + 1 } else { high = middle }
+        let low = chunkLowers.withUnsafeBufferPointer { lowers -> Int in
+            var low = 0
+            var high = lowers.count
+            while low < high {
+                let middle = (low + high) / 2
+                if lowers[middle] <= page { low = middle + 1 } else { high = middle }
+            }
+            return low
         }
         let chunk = max(low - 1, 0)
-        let runs = chunks[chunk]
-        var lo = 0
-        var hi = runs.count
-        while lo < hi {
-            let middle = (lo + hi) / 2
-            if runs[middle].upper <= page { lo = middle + 1 } else { hi = middle }
+        // Searched through the chunk's buffer: no copy (and no retain) of the chunk per step.
+        let lo = chunks[chunk].withUnsafeBufferPointer { runs -> Int in
+            var lo = 0
+            var hi = runs.count
+            while lo < hi {
+                let middle = (lo + hi) / 2
+                if runs[middle].upper <= page { lo = middle + 1 } else { hi = middle }
+            }
+            return lo
         }
-        if lo < runs.count { return Position(chunk: chunk, index: lo) }
+        if lo < chunks[chunk].count { return Position(chunk: chunk, index: lo) }
         return chunk + 1 < chunks.count ? Position(chunk: chunk + 1, index: 0) : endPosition
     }
 

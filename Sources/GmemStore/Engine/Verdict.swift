@@ -50,8 +50,3 @@ public struct Verdict: Equatable, Sendable {
 
     public init() {}
 }
-
-extension String {
-    /// True for the result name `ok`, in any case.
-    var isOK: Bool { utf8.count == 2 && lowercased() == "ok" }
-}

@@ -23,7 +23,7 @@ public enum FrameIndex {
         var spans: [Span] = []
         switch event.op {
         case .populate(let range, let pfn?):
-            let placed = (event.result ?? verdict.expected)?.sameResultName(as: "ok") ?? false
+            let placed = verdict.effectiveOutcome(of: event)?.isOK ?? false
             if verdict.pieces.isEmpty, let frames = FrameOwner.frames(from: pfn, count: Int(clamping: range.size / pageSize)), !frames.isEmpty {
                 spans.append(Span(frames: frames, gmem: nil, firstPage: nil))
             }

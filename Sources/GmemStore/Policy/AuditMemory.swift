@@ -66,9 +66,9 @@ public struct AuditMemory: Equatable, Sendable {
     /// Records what `event` (judged by `verdict` from `state`, the state before it) changes in
     /// the memory. Mirrors `Engine.commit`: the observed result decides, else the expected one.
     mutating func record(seq: Int64, event: Event, verdict: Verdict, state: GmemState) {
-        guard let effective = event.result ?? verdict.expected else { return }
-        let succeeded = effective.isOK
-        let zapFailed = !succeeded && effective.uppercased() == "EIO"
+        guard let effective = verdict.effectiveOutcome(of: event) else { return }
+        let succeeded = effective == .ok
+        let zapFailed = !succeeded && effective == .EIO
         let profile = verdict.kernel
         if verdict.refused, !succeeded, profile.refusalHasNoEffect { return }
         let stops = profile.failedRemovalStopsTheOperation || !succeeded
@@ -140,7 +140,7 @@ public struct AuditMemory: Equatable, Sendable {
                         $0.madePrivate = to == .private ? ($0.madePrivate ?? seq) : nil
                     }
                 }
-            } else if effective.uppercased() == "EAGAIN" {
+            } else if effective == .EAGAIN {
                 for piece in verdict.pieces {
                     for span in spans(piece, state, where: { $0.pins.hasHostPin }) {
                         update(span) { $0.failure = seq; $0.failureCause = .hostPin }
@@ -269,11 +269,7 @@ public struct AuditMemory: Equatable, Sendable {
 
     private mutating func update(_ span: FileSpan, _ change: (inout PageMemory) -> Void) {
         guard span.file < files.count else { return }
-        files[span.file].update(span.pages) { _, value in
-            guard var page = value else { return nil }
-            change(&page)
-            return page
-        }
+        files[span.file].modify(span.pages, change)
     }
 }
 

@@ -63,10 +63,10 @@ public struct RuleContext {
     public var effectiveResult: String? { event.result ?? verdict.expected }
 
     /// True when the event took effect as a success.
-    public var succeeded: Bool { effectiveResult?.isOK ?? false }
+    public var succeeded: Bool { verdict.effectiveOutcome(of: event)?.isOK ?? false }
 
     /// True when the log observed `ok`.
-    public var observedOK: Bool { event.result?.isOK ?? false }
+    public var observedOK: Bool { event.outcome?.isOK ?? false }
 
     /// The file pages the event concerns. An `unbind` on a dead VM is refused before the engine
     /// resolves its slot; the rules still need to know which pages the VMM tried to zap.

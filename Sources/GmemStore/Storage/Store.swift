@@ -369,7 +369,7 @@ public final class Store {
         case .vmCreate, .vmDestroy, .vmBugged, .gmemCreate, .gmemClose, .bind, .unbind, .retract: true
         case .gap: true  // it marks VMs and files untrusted (Engine+Gap.swift)
         case .zap, .punchHole, .convert:
-            verdict.expected == nil || verdict.expected == "EIO" || verdict.diverged || !verdict.blocked.isEmpty
+            verdict.expected == nil || verdict.expectedOutcome == .EIO || verdict.diverged || !verdict.blocked.isEmpty
         default: false
         }
     }
