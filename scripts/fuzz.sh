@@ -14,11 +14,11 @@
 #
 # With --asan, a second build adds AddressSanitizer (GMEM_LIBFUZZER=1), which catches what
 # Swift's own checks do not in the readers' unsafe-pointer code: the store target runs on it,
-# and --asan-fast runs the fast target on it too. Both builds share one scratch path,
-# .build-fuzz or $GMEM_FUZZ_SCRATCH (the dependencies are built once; the second build
-# recompiles gmem's own modules only, about 7 minutes on a loaded 2-core machine), and keep
-# their binaries as .build-fuzz/gmem-fuzz-fast and .build-fuzz/gmem-fuzz-asan. CI runs the
-# short run without it (one build); the longer run uses it:
+# and --asan-fast runs the fast target on it too. Each build has its own scratch path,
+# .build-fuzz and .build-fuzz-asan (or $GMEM_FUZZ_SCRATCH and $GMEM_FUZZ_SCRATCH-asan), so that
+# both stay incremental: with no source change each rebuilds in seconds, where one path shared
+# by both would recompile gmem's modules at every switch (7 minutes on a loaded 2-core machine).
+# CI runs the short run without --asan (one build); the longer run uses it:
 #
 #   scripts/fuzz.sh [SECONDS] [--runs N] [--store S] [--asan] [--asan-fast S] [--readers "…"] [--no-build]
 #
@@ -65,15 +65,19 @@ scratch=${GMEM_FUZZ_SCRATCH:-.build-fuzz}
 # whose flags go to the library and the harness only. Optimized: debug Swift with ASan ran the
 # fast target at about 1,500 inputs a second.
 build() {
-    local flavour="$1" name="$2" start
+    local flavour="$1" name="$2" path start
+    path=$(binary "$name")
     if [ -z "$rebuild" ]; then
-        [ -x "$scratch/gmem-fuzz-$name" ] || { echo "fuzz.sh: --no-build, but $scratch/gmem-fuzz-$name was never built" >&2; exit 66; }
+        [ -x "$path" ] || { echo "fuzz.sh: --no-build, but $path was never built" >&2; exit 66; }
         return
     fi
     start=$(date +%s)
-    GMEM_LIBFUZZER="$flavour" swift build -c release --product gmem-fuzz --scratch-path "$scratch" 2>&1 | tail -n 3
-    cp "$scratch/release/gmem-fuzz" "$scratch/gmem-fuzz-$name"
+    GMEM_LIBFUZZER="$flavour" swift build -c release --product gmem-fuzz --scratch-path "${path%/release/gmem-fuzz}" 2>&1 | tail -n 3
     echo "fuzz: the $name build took $(( $(date +%s) - start )) s (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+}
+# binary BUILD: where that build's gmem-fuzz is.
+binary() {
+    if [ "$1" = asan ]; then echo "$scratch-asan/release/gmem-fuzz"; else echo "$scratch/release/gmem-fuzz"; fi
 }
 build fast fast
 store_build=fast
@@ -123,7 +127,7 @@ run() {
     # machine shared with other work).
     SWIFT_BACKTRACE=enable=no GMEM_FUZZ_TARGET="$target" GMEM_FUZZ_FORMAT="$format" \
         ASAN_OPTIONS=detect_leaks=0:malloc_context_size=0:quarantine_size_mb=16 \
-        /usr/bin/time -o "$times" -f '%e %U %S' "$scratch/gmem-fuzz-$flavour" "$work" "${seeds[@]}" \
+        /usr/bin/time -o "$times" -f '%e %U %S' "$(binary "$flavour")" "$work" "${seeds[@]}" \
         "$@" -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" >"$log" 2>&1
     status=$?
     set -e
