@@ -13,7 +13,8 @@ func complain(_ text: String) {
 
 /// The reader fuzzer (scripts/fuzz.sh).
 ///
-/// Built with `GMEM_LIBFUZZER=1` (sanitizers and libFuzzer, see Package.swift), it hands its
+/// Built with `GMEM_LIBFUZZER=fast` (libFuzzer's coverage) or `GMEM_LIBFUZZER=1` (that and
+/// AddressSanitizer, see Package.swift), it hands its
 /// arguments to libFuzzer, which runs each generated input through the target
 /// `$GMEM_FUZZ_TARGET` names — `fast` (`ReaderFastHarness`: the readers in memory, the
 /// default) or `store` (`ReaderHarness`: ingest into a store, then verify) — in the format

@@ -69,11 +69,11 @@ struct ForensicIndexWriter {
                 span.gmem, Int64(level), Int64(bitPattern: span.pages.lowerBound >> UInt64(level)), seq,
                 Int64(bitPattern: span.pages.lowerBound), Int64(bitPattern: span.pages.upperBound)))
         }
-        for span in spans2 where !span.frames.isEmpty {
-            let level = PageSpanIndex.level(of: span.frames)
+        for span in spans2 {
+            let level = FrameIndex.level(of: span.frames)
             frames.append((
                 Int64(level), Self.frameKey(span.frames.lowerBound) >> Int64(level), seq, Self.frameKey(span.frames.lowerBound),
-                Self.frameKey(span.frames.upperBound &- 1), try span.gmem.map { try store.names.id(for: $0) },
+                Self.frameKey(span.frames.upperBound), try span.gmem.map { try store.names.id(for: $0) },
                 span.firstPage.map { Int64(bitPattern: $0) }))
         }
         if let ts {

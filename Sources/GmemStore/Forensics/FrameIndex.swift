@@ -5,7 +5,9 @@ public enum FrameIndex {
     /// Frames an event names: a populate's piece (with the file pages they back), a reuse or a
     /// machine check (no pages).
     public struct Span: Equatable, Sendable {
-        public var frames: Range<UInt64>
+        /// First to last frame, both included: the last frame, 2^64 − 1, has no successor that
+        /// a half-open range could end at.
+        public var frames: ClosedRange<UInt64>
         public var gmem: String?
         /// The file page backed by `frames.lowerBound`.
         public var firstPage: UInt64?
@@ -17,40 +19,64 @@ public enum FrameIndex {
         public var span: Span
     }
 
+    /// Frames `first` … `first + count − 1`; nil for none. Frames past 2^64 − 1 do not exist:
+    /// a run that a log says goes past it names every frame up to 2^64 − 1 and no more (the
+    /// event is stored as given; only its frames stop there).
+    public static func frames(from first: UInt64, count: UInt64) -> ClosedRange<UInt64>? {
+        guard count > 0 else { return nil }
+        let (last, overflow) = first.addingReportingOverflow(count - 1)
+        return first...(overflow ? .max : last)
+    }
+
+    /// The frame span of `count` pages of a populate whose first page gets frame `pfn`,
+    /// starting `offset` pages in; nil when it starts past 2^64 − 1.
+    static func frames(populatedFrom pfn: UInt64, pagesIn offset: UInt64, count: UInt64) -> ClosedRange<UInt64>? {
+        let (first, overflow) = pfn.addingReportingOverflow(offset)
+        return overflow ? nil : frames(from: first, count: count)
+    }
+
     /// The frame spans of `event`, placed the way `Engine.commit` assigns a populate's frames
     /// to its pieces. A populate that did not succeed names its frames without placing them.
+    /// Every run stops at frame 2^64 − 1 (`frames(from:count:)`).
     static func spans(of event: Event, verdict: Verdict, fileName: (Int) -> String) -> [Span] {
         var spans: [Span] = []
         switch event.op {
         case .populate(let range, let pfn?):
             let placed = verdict.effectiveOutcome(of: event)?.isOK ?? false
-            if verdict.pieces.isEmpty, let frames = FrameOwner.frames(from: pfn, count: Int(clamping: range.size / pageSize)), !frames.isEmpty {
+            if verdict.pieces.isEmpty, let frames = frames(from: pfn, count: range.size / pageSize) {
                 spans.append(Span(frames: frames, gmem: nil, firstPage: nil))
             }
             for piece in verdict.pieces where !piece.pages.isEmpty {
-                guard let frames = FrameOwner.frames(from: piece.firstFrame(populating: range, from: pfn), count: piece.pages.count) else { continue }
+                // Frames follow the event's addresses, whichever file each piece lands in.
+                let offset = (piece.address &- range.address) / pageSize
+                guard let frames = frames(populatedFrom: pfn, pagesIn: offset, count: UInt64(piece.pages.count)) else { continue }
                 spans.append(Span(frames: frames, gmem: placed ? fileName(piece.file) : nil, firstPage: placed ? piece.pages.lowerBound : nil))
             }
         case .reuse(let pfn, let npages, _):
-            // As the engine marks them: a run past 2^64 − 1 stops there.
-            let (end, overflow) = pfn.addingReportingOverflow(max(npages, 1))
-            if pfn < .max { spans.append(Span(frames: pfn..<(overflow ? .max : end), gmem: nil, firstPage: nil)) }
+            if let frames = frames(from: pfn, count: max(npages, 1)) { spans.append(Span(frames: frames, gmem: nil, firstPage: nil)) }
         case .mce(let pfn):
-            if let frames = FrameOwner.frames(from: pfn, count: 1) { spans.append(Span(frames: frames, gmem: nil, firstPage: nil)) }
+            spans.append(Span(frames: pfn...pfn, gmem: nil, firstPage: nil))
         default:
             break
         }
         return spans
     }
 
+    /// The level a span is filed at: the smallest L at which its first and last frame lie in
+    /// the same or adjacent bins of 2^L frames (`PageSpanIndex`).
+    static func level(of frames: ClosedRange<UInt64>) -> Int {
+        var level = 0
+        while (frames.upperBound >> UInt64(level)) - (frames.lowerBound >> UInt64(level)) > 1 { level += 1 }
+        return level
+    }
+
     /// The events whose frame spans overlap `frames`, ascending by seq (an event with several
     /// spans once per span). Every frame up to 2^64 - 1 is indexed: the keys are the frame
     /// numbers with the top bit flipped, and a span's upper key is its last frame.
     /// - Complexity: O(levels · log n + k) for k spans found.
-    public static func events(touching frames: Range<UInt64>, in store: Store) throws -> [Hit] {
-        guard !frames.isEmpty else { return [] }
+    public static func events(touching frames: ClosedRange<UInt64>, in store: Store) throws -> [Hit] {
         let first = ForensicIndexWriter.frameKey(frames.lowerBound)
-        let last = ForensicIndexWriter.frameKey(frames.upperBound - 1)
+        let last = ForensicIndexWriter.frameKey(frames.upperBound)
         var hits: [Hit] = []
         // The levels in use, each found by one seek past the last (no scan of the index).
         let next = try store.database.cached("SELECT min(level) FROM frame_event WHERE level > ?")
@@ -81,7 +107,8 @@ public enum FrameIndex {
                 }
                 let lo = ForensicIndexWriter.frame(key: query.int(1))
                 let hi = ForensicIndexWriter.frame(key: query.int(2))
-                let span = Span(frames: lo..<(hi == .max ? .max : hi + 1), gmem: gmem, firstPage: query.optionalInt(4).map { UInt64(bitPattern: $0) })
+                guard lo <= hi else { throw StoreError.storedInput(reason: "frame_event row of seq \(query.int(0)) ends before it starts") }
+                let span = Span(frames: lo...hi, gmem: gmem, firstPage: query.optionalInt(4).map { UInt64(bitPattern: $0) })
                 hits.append(Hit(seq: query.int(0), span: span))
             }
             query.reset()

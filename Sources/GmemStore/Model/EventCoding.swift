@@ -200,7 +200,10 @@ extension Operation {
         case "unbind":
             self = .unbind(vm: try fields.requiredIdentifier("vm"), slot: try fields.required("slot", fields.number("slot")))
         case "populate":
-            self = .populate(try range(), pfn: try fields.number("pfn"))
+            let range = try range()
+            let pfn = try fields.number("pfn")
+            if let pfn { try fields.checkFrames("pfn", pfn, range.size / pageSize) }
+            self = .populate(range, pfn: pfn)
         case "punch_hole":
             self = .punchHole(try range())
         case "map":
@@ -227,7 +230,9 @@ extension Operation {
         case "reuse":
             let npages = try fields.required("npages", fields.number("npages"))
             guard npages > 0 else { throw EventDecodingError(field: "npages", "must be greater than zero") }
-            self = .reuse(pfn: try fields.required("pfn", fields.number("pfn")), npages: npages, owner: try fields.identifier("owner"))
+            let pfn = try fields.required("pfn", fields.number("pfn"))
+            try fields.checkFrames("npages", pfn, npages)
+            self = .reuse(pfn: pfn, npages: npages, owner: try fields.identifier("owner"))
         case "mce":
             self = .mce(pfn: try fields.required("pfn", fields.number("pfn")))
         case "context":
@@ -411,6 +416,13 @@ struct FieldReader {
     func checkEnd(_ key: String, _ start: UInt64, _ size: UInt64) throws(EventDecodingError) {
         if start.addingReportingOverflow(size).overflow {
             throw EventDecodingError(field: key, "the range \(hex(start)) + \(hex(size)) wraps past 2^64")
+        }
+    }
+
+    /// Frames `first` … `first + count − 1` must exist: the last frame is 2^64 − 1.
+    func checkFrames(_ key: String, _ first: UInt64, _ count: UInt64) throws(EventDecodingError) {
+        if count > 0, first.addingReportingOverflow(count - 1).overflow {
+            throw EventDecodingError(field: key, "\(count) frames from pfn \(hex(first)) run past the last frame, 0xffffffffffffffff")
         }
     }
 

@@ -345,6 +345,11 @@ public enum EventLineDecoder {
             if let start, let size, start.addingReportingOverflow(size).overflow { failed = true }
         }
 
+        /// Frames `first` … `first + count − 1` must exist (`checkFrames`).
+        mutating func frames(_ first: UInt64, _ count: UInt64) {
+            if count > 0, first.addingReportingOverflow(count - 1).overflow { failed = true }
+        }
+
         mutating func memoryRange() -> MemoryRange? {
             let size = size(.size)
             if present & (Field.gmem.bit | Field.offset.bit) != 0 {
@@ -559,6 +564,7 @@ public enum EventLineDecoder {
             case "populate":
                 let range = memoryRange()
                 let pfn = number(.pfn)
+                if let range, let pfn { frames(pfn, range.size / pageSize) }
                 return range.map { .populate($0, pfn: pfn) }
             case "punch_hole":
                 return memoryRange().map { .punchHole($0) }
@@ -596,6 +602,7 @@ public enum EventLineDecoder {
                 let pfn = required(number(.pfn))
                 let owner = identifier(.owner)
                 guard let npages, npages > 0, let pfn else { return nil }
+                frames(pfn, npages)
                 return .reuse(pfn: pfn, npages: npages, owner: owner)
             case "mce":
                 return required(number(.pfn)).map { .mce(pfn: $0) }

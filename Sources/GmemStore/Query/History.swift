@@ -61,8 +61,9 @@ public struct History {
             let bytes = min(overflow ? .max : end, binding.gpa + binding.size) - gpa
             try replay(gmem: binding.gmem, pages: Self.pages(from: gpa - binding.gpa + binding.offset, size: bytes), extra: [], visit)
         case .frame(let pfn, let npages):
-            let (end, overflow) = pfn.addingReportingOverflow(max(npages, 1))
-            let (placements, named) = try frameHistory(pfn..<(overflow ? .max : end))
+            // Frames past 2^64 − 1 do not exist: the query stops at the last one.
+            let (last, overflow) = pfn.addingReportingOverflow(max(npages, 1) - 1)
+            let (placements, named) = try frameHistory(pfn...(overflow ? .max : last))
             guard !placements.isEmpty else {
                 if named.isEmpty { throw Unplaced(description: "no event of the log names pfn \(hex(pfn))") }
                 return try replay(gmem: nil, pages: 0..<0, extra: named, visit)
@@ -111,7 +112,7 @@ public struct History {
     /// The file pages `frames` were put behind, in log order (each populate that placed them
     /// somewhere else than the one before), and the seqs of every event that names those frames
     /// (populates, reuses, machine checks), from the frame index (`frame_event`).
-    private func frameHistory(_ frames: Range<UInt64>) throws -> ([(seq: Int64, gmem: String, pages: Range<UInt64>)], Set<Int64>) {
+    private func frameHistory(_ frames: ClosedRange<UInt64>) throws -> ([(seq: Int64, gmem: String, pages: Range<UInt64>)], Set<Int64>) {
         let hits = try FrameIndex.events(touching: frames, in: store)
         var placements: [(seq: Int64, gmem: String, pages: Range<UInt64>)] = []
         var named: Set<Int64> = []
@@ -119,8 +120,11 @@ public struct History {
             named.insert(hit.seq)
             guard let gmem = hit.span.gmem, let firstPage = hit.span.firstPage else { continue }
             let backed = hit.span.frames.clamped(to: frames)
-            let first = firstPage + (backed.lowerBound - hit.span.frames.lowerBound)
-            let pages = first..<(first + UInt64(backed.count))
+            // A placed span backs file pages (fewer than 2^52); a row saying otherwise was changed.
+            let (first, low) = firstPage.addingReportingOverflow(backed.lowerBound - hit.span.frames.lowerBound)
+            let (end, high) = first.addingReportingOverflow((backed.upperBound - backed.lowerBound) &+ 1)
+            guard !low, !high, end > first else { throw StoreError.storedInput(reason: "frame_event row of seq \(hit.seq) places frames past the last file page") }
+            let pages = first..<end
             if let last = placements.last, last.gmem == gmem, last.pages == pages { continue }
             placements.append((hit.seq, gmem, pages))
         }

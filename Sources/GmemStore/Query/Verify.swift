@@ -188,9 +188,9 @@ public struct Verifier {
             if Store.isStructural(event.op, verdict) != (rows.int(tail) == 1) {
                 problem(seq, "column structural differs from a replay: the row was changed")
             }
-            for span in FrameIndex.spans(of: event, verdict: verdict, fileName: { engine.state.files[$0].name }) where !span.frames.isEmpty {
+            for span in FrameIndex.spans(of: event, verdict: verdict, fileName: { engine.state.files[$0].name }) {
                 frameSpans += 1
-                let level = PageSpanIndex.level(of: span.frames)
+                let level = FrameIndex.level(of: span.frames)
                 let key = ForensicIndexWriter.frameKey(span.frames.lowerBound)
                 try frameRow.bind(1, Int64(level))
                 try frameRow.bind(2, key >> Int64(level))
@@ -198,11 +198,11 @@ public struct Verifier {
                 try frameRow.bind(4, key)
                 defer { frameRow.reset() }
                 guard try frameRow.step() else {
-                    problem(seq, "the frame index lacks the event's frames \(hex(span.frames.lowerBound))…\(hex(span.frames.upperBound - 1))")
+                    problem(seq, "the frame index lacks the event's frames \(hex(span.frames.lowerBound))…\(hex(span.frames.upperBound))")
                     continue
                 }
                 let gmem = try span.gmem.map { try store.names.existingID(for: $0) ?? 0 }
-                if frameRow.int(0) != ForensicIndexWriter.frameKey(span.frames.upperBound - 1) || frameRow.optionalInt(1) != gmem
+                if frameRow.int(0) != ForensicIndexWriter.frameKey(span.frames.upperBound) || frameRow.optionalInt(1) != gmem
                     || frameRow.optionalInt(2) != span.firstPage.map({ Int64(bitPattern: $0) })
                 {
                     problem(seq, "the frame index's row for frames \(hex(span.frames.lowerBound))… differs from a replay: the row was changed")
