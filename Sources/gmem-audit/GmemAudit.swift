@@ -10,7 +10,7 @@ struct GmemAudit: ParsableCommand {
         version: GmemVersion.description,
         subcommands: [
             IngestCommand.self, StateCommand.self, HistoryCommand.self, VerifyCommand.self, DemoCommand.self, GenerateCommand.self,
-            AuditCommand.self, ExplainCommand.self,
+            AuditCommand.self, ExplainCommand.self, WatchCommand.self,
             ExportCommand.self, ReportCommand.self, UpgradeCommand.self,
         ]
     )
