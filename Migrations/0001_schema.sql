@@ -6,7 +6,10 @@
 -- the page and frame indexes, snapshots, Merkle roots, the ts indexes, the findings.
 
 -- The vocabulary: one row per operation of EVENTS.md §2, code = the event table's `op`.
--- Filled here; `verify` checks it equals the build's own table.
+-- Filled here; rows are only ever appended (a code is never renumbered or reused). A store
+-- made by an earlier build lacks the newer rows: its first writing open appends them
+-- (`Store.appendNewOps`), and `verify` accepts a table that is a prefix of the build's as long
+-- as every event's code is named in it (docs/STORE.md "The op table").
 CREATE TABLE op (
     code          INTEGER PRIMARY KEY,
     name          TEXT    NOT NULL UNIQUE
@@ -15,7 +18,8 @@ INSERT INTO op(code, name) VALUES
     (1, 'vm_create'), (2, 'vm_destroy'), (3, 'vm_bugged'), (4, 'gmem_create'), (5, 'gmem_close'),
     (6, 'bind'), (7, 'unbind'), (8, 'populate'), (9, 'punch_hole'), (10, 'map'), (11, 'zap'),
     (12, 'convert_request'), (13, 'convert'), (14, 'accept'), (15, 'pin'), (16, 'release'),
-    (17, 'host_access'), (18, 'reuse'), (19, 'mce'), (20, 'context');
+    (17, 'host_access'), (18, 'reuse'), (19, 'mce'), (20, 'context'),
+    (21, 'gap');
 
 -- Interned strings: VM and gmem names, hosts, actors, results, labels, source file names. An
 -- event names them by id. Append-only like the log; a changed text changes the canonical body
@@ -82,8 +86,8 @@ CREATE TABLE event (
     pfn           INTEGER,
     holder        INTEGER,                    -- pin, release: 0 td, 1 iommu, 2 vfio, 3 gup
     mode          INTEGER,                    -- bits: convert, convert_request: 0 `to` private, 1 implicit; vm_create: 0 tdx_connect; 3–4 kernel (1 rfc-2025, 2 upstream-2026); 5–6 via (1 gmem, 2 vm)
-    count         INTEGER,                    -- per op: slot (bind, unbind), npages (reuse), folio_size (gmem_create)
-    label         INTEGER,                    -- name(id), per op: type (vm_create), reason (vm_bugged, zap), owner (reuse), tracepoint (context), flags as a JSON array (gmem_create)
+    count         INTEGER,                    -- per op: slot (bind, unbind), npages (reuse), folio_size (gmem_create), lost (gap)
+    label         INTEGER,                    -- name(id), per op: type (vm_create), reason (vm_bugged, zap), owner (reuse), tracepoint (context), flags as a JSON array (gmem_create), source (gap)
     hva           INTEGER,
     result        INTEGER,                    -- name(id) of the observed result
     error_offset  INTEGER,

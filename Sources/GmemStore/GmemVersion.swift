@@ -11,7 +11,7 @@ public enum GmemVersion {
     /// The revision of the rule catalog whose findings this build stores.
     public static var ruleCatalog: Int { RuleCatalog.revision }
 
-    /// `gmem-audit 0.1.0 (store schema 1, rule catalog revision 1: GM-R01…GM-R14)`.
+    /// `gmem-audit 0.1.0 (store schema 1, rule catalog revision 2: GM-R01…GM-R15)`.
     public static var description: String {
         let ids = RuleCatalog.all.map(\.id)
         let rules = ids.count > 1 ? "\(ids.first!)…\(ids.last!)" : ids.joined()

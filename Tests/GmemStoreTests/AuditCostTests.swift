@@ -4,7 +4,7 @@ import Testing
 @testable import GmemStore
 
 /// The audit's cost against replay alone, on a generated log. Both read every event from the
-/// store and decode it; the replay applies it to the engine, the audit also runs all fourteen
+/// store and decode it; the replay applies it to the engine, the audit also runs all fifteen
 /// rules, keeps its memory, stores the findings and saves its head. By default a 20,000-event
 /// log checks that the audit ends in the replay's state; with GMEM_AUDIT_EVENTS=N (run it in
 /// release: scripts/measure-audit.sh) it measures N events and requires the audit to cost less

@@ -386,7 +386,7 @@ import Testing
 
     @Test func everyRuleIsRegisteredOnceInIdOrder() {
         let ids = RuleCatalog.all.map(\.id)
-        #expect(ids == (1...14).map { String(format: "GM-R%02d", $0) })
-        #expect(Set(RuleCatalog.all.map(\.name)).count == 14)
+        #expect(ids == (1...15).map { String(format: "GM-R%02d", $0) })
+        #expect(Set(RuleCatalog.all.map(\.name)).count == 15)
     }
 }

@@ -18,7 +18,7 @@ import Testing
         #expect(line.hasPrefix("gmem-audit \(GmemVersion.tool) "))
         #expect(line.contains("store schema \(Migrator.latestVersion)"))
         #expect(line.contains("rule catalog revision \(RuleCatalog.revision)"))
-        #expect(line.contains("GM-R01…GM-R14"))
+        #expect(line.contains("GM-R01…GM-R15"))
     }
 
     @Test("a mistyped command is answered with the nearest one, on stderr, exit 64")

@@ -63,7 +63,12 @@ import Testing
             }
         case 18: op = field(36, 2) == 0 ? .gmemClose(gmem: gmem) : .gmemCreate(vm: vm, gmem: gmem, size: 16 * 4096, flags: field(38, 1) == 0 ? [] : ["mmap", "init_shared"], folioSize: 4096)
         case 19: op = field(36, 2) == 0 ? .vmCreate(vm: vm, type: "tdx", tdxConnect: field(38, 1) == 0) : .reuse(pfn: pfn, npages: npages, owner: nil)
-        case 20: op = field(36, 1) == 0 ? .mce(pfn: pfn) : .context(tracepoint: "kvm_page_fault")
+        case 20:
+            if field(36, 1) == 0 {
+                op = .mce(pfn: pfn)
+            } else {
+                op = field(37, 2) == 0 ? .gap(source: "ftrace cpu 1", lost: field(39, 1) == 0 ? npages : nil) : .context(tracepoint: "kvm_page_fault")
+            }
         default:
             // The rest leans on what the kernel profiles judge differently: removals of TD-held
             // pages, punched and reused frames, files closed over quarantined pages.
@@ -98,6 +103,7 @@ import Testing
         guard state.files.count == model.files.count else { return "engine has \(state.files.count) files, model \(model.files.count)" }
         for (file, reference) in zip(state.files, model.files) {
             if file.isOpen != reference.open { return "open flag of \(file.name)" }
+            if file.untrustedSince != reference.untrustedSince { return "untrusted mark of \(file.name)" }
             var pages: [ReferenceModel.Page?] = Array(repeating: nil, count: reference.pages.count)
             var previous: PageState?
             var cursor: UInt64 = 0
@@ -128,6 +134,7 @@ import Testing
             if state.vms[name]?.life != vm.life { return "life of vm \(name): engine \(String(describing: state.vms[name]?.life)), model \(vm.life)" }
             if state.vms[name]?.bindings != vm.bindings { return "bindings of vm \(name)" }
             if state.vms[name]?.kernel != vm.kernel { return "kernel of vm \(name)" }
+            if state.vms[name]?.untrustedSince != vm.untrustedSince { return "untrusted mark of vm \(name)" }
         }
         var frames: [UInt64: ReferenceModel.Placed] = [:]
         for run in state.frames.runs {
@@ -216,7 +223,7 @@ import Testing
         await propertyCheck(count: 30, input: Gen.uint64().array(of: 200...260)) { numbers in
             for kernel in KernelProfile.allCases {
                 var engine = Engine()
-                for event in Self.prologue(kernel) + numbers.map(Self.event) { engine.apply(event) }
+                for (seq, event) in (Self.prologue(kernel) + numbers.map(Self.event)).enumerated() { engine.apply(event, seq: Int64(seq + 1)) }
                 #expect((try? StateCodec.decode(StateCodec.encode(engine.state))) == engine.state)
             }
         }

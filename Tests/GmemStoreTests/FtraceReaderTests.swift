@@ -142,7 +142,8 @@ import Testing
         #expect(read("gmem-capture-5809:  gmem-kvm-captur-5820  [001]   731.174034: print:                tracing_mark_write: gmem: vm_create")
             == .skipped(name: "tracing_mark_write"))
         #expect(read(" gmem-kvm-captur-5820    [000] .....   731.175566: kvm_fpu: load") == .skipped(name: "kvm_fpu"))
-        #expect(read("CPU:1 [LOST 1234 EVENTS]") == .skipped(name: "[LOST EVENTS]"))
+        // A lost-events line is no longer skipped: it is a gap (EvidenceGapTests).
+        #expect(record("CPU:1 [LOST 1234 EVENTS]")?.kind == .gap(source: "ftrace cpu 1", lost: 1234))
         #expect(read("# tracer: nop") == .ignored)
         #expect(read("cpus=2") == .ignored)
         #expect(read("") == .ignored)

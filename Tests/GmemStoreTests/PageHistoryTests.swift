@@ -19,6 +19,7 @@ import Testing
             let verdict = engine.evaluate(event)
             let touches = verdict.pieces.contains { engine.state.files[$0.file].name == gmem && $0.pages.overlaps(pages) }
             engine.commit(event, verdict)
+            engine.noteEvidence(of: event, seq: stored.seq)
             if touches { result.append((stored.seq, verdict.expected, verdict.diverged, before, runs())) }
         }
         return result

@@ -66,12 +66,12 @@ import Testing
     }
 
     @Test func anUnknownRuleIsAnErrorNamingItsLine() {
-        let text = "rules:\n  GM-R01:\n    severity: error\n  GM-R15:\n    enabled: false\n"
+        let text = "rules:\n  GM-R01:\n    severity: error\n  GM-R16:\n    enabled: false\n"
         #expect {
             try Policy(yaml: text, file: "p.yaml")
         } throws: { error in
             let error = error as? PolicyError
-            return error?.line == 4 && error?.description.hasPrefix("p.yaml:4: unknown rule 'GM-R15'") == true
+            return error?.line == 4 && error?.description.hasPrefix("p.yaml:4: unknown rule 'GM-R16'") == true
         }
     }
 

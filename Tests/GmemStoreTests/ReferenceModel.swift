@@ -36,6 +36,8 @@ struct ReferenceModel {
         var memory: [Memory]
         /// Pages a close let go of (neither pinned nor quarantined): they no longer exist.
         var dropped: Set<Int> = []
+        /// The first gap while it was open (EVENTS.md §2 `gap`, docs/MODEL.md "Gaps").
+        var untrustedSince: Int64?
     }
 
     struct VM {
@@ -43,6 +45,8 @@ struct ReferenceModel {
         var kernel: KernelProfile
         var life = VMLife.alive
         var bindings: [UInt64: Binding] = [:]
+        /// The first gap while it was not destroyed.
+        var untrustedSince: Int64?
     }
 
     /// One placed page: the file, the page in it, the event-addressed address.
@@ -79,7 +83,7 @@ struct ReferenceModel {
     /// a bugged VM".)
     static func runs(_ event: Event, on life: VMLife, under kernel: KernelProfile) -> Bool {
         switch event.op {
-        case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse, .context: return true
+        case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse, .context, .gap: return true
         case .release(_, let holder): return holder != .td
         case .zap(_, let reason): return reason == "teardown" || (kernel == .upstream2026 && life == .bugged)
         case .pin(_, let holder): return kernel == .upstream2026 && life == .bugged && holder != .td
@@ -147,7 +151,7 @@ struct ReferenceModel {
             .bind(let vm, _, _, _, _, _, _), .unbind(let vm, _), .convertRequest(let vm, _, _, _, _):
             vmName = vm
         case .gmemClose(let gmem): vmName = index[gmem].map { files[$0].vm }
-        case .reuse, .mce, .context: vmName = nil
+        case .reuse, .mce, .context, .gap: vmName = nil
         default:
             switch event.op.range {
             case .guest(let vm, _, _)?: vmName = vm
@@ -162,6 +166,12 @@ struct ReferenceModel {
             kernel = override ?? vmName.flatMap { vms[$0]?.kernel } ?? .upstream2026
         }
         let upstream = kernel == .upstream2026
+        if case .gap = event.op {
+            // A gap may have touched any page: every page of every open file.
+            for (i, file) in files.enumerated() where file.open {
+                for p in 0..<file.pages.count { placed.append(Placed(file: i, page: p, address: UInt64(p) * 4096)) }
+            }
+        }
         if case .vmDestroy(let name) = event.op, vms[name] != nil {
             placed = []
             for (i, file) in files.enumerated() where file.open && file.vm == name {
@@ -187,7 +197,7 @@ struct ReferenceModel {
                 return !upstream || reports ? "EIO" : "ok"
             }
             switch event.op {
-            case .vmCreate, .vmBugged, .reuse, .mce, .context: return "ok"
+            case .vmCreate, .vmBugged, .reuse, .mce, .context, .gap: return "ok"
             case .vmDestroy(let name):
                 if vms[name] == nil { unresolved = true }
                 return vms[name] == nil ? nil : "ok"
@@ -450,8 +460,12 @@ struct ReferenceModel {
             }
         case .reuse(let pfn, let npages, let owner):
             if ok { for f in pfn..<(pfn + npages) { reused[f] = owner ?? "unknown" } }
-        case .hostAccess, .mce, .context:
+        case .hostAccess, .mce, .context, .gap:
             break
+        }
+        if case .gap = event.op {
+            for name in vms.keys where vms[name]!.life != .destroyed && vms[name]!.untrustedSince == nil { vms[name]!.untrustedSince = seq }
+            for i in files.indices where files[i].open && files[i].untrustedSince == nil { files[i].untrustedSince = seq }
         }
         return (expected, errorOffset, findings)
     }
@@ -557,6 +571,7 @@ struct ReferenceModel {
         case .release(_, .td): fire("GM-R12", concerned.filter { tdPins($0) == 0 })
         default: break
         }
+        if case .gap = event.op { fire("GM-R15", concerned, evenWithoutPages: true) }
         if unresolved {
             var ranges: [String] = []
             var last: (String, UInt64, UInt64)?

@@ -17,7 +17,7 @@ import Testing
         for line in try ScenarioFiles.text(name, ext: "jsonl").split(separator: "\n") where !line.hasPrefix("#") && !line.isEmpty {
             seq += 1
             let event = try Event(jsonLine: String(line))
-            engine.apply(event)
+            engine.apply(event, seq: seq)
             found += model.apply(event, seq: seq).findings.map { (seq, $0) }
         }
         #expect(EngineModelTests.difference(engine, model) == nil, "\(name)")

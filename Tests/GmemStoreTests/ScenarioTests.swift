@@ -43,7 +43,7 @@ import Testing
         #expect(stored.seq == head)
         var engine = Engine()
         try temporary.store.forEachEvent(in: 1...head) { stored in
-            engine.apply(try stored.decoded())
+            engine.apply(try stored.decoded(), seq: stored.seq)
             return true
         }
         #expect(engine.state == stored.state)

@@ -3,7 +3,7 @@
 /// applies the state change that the observed result (or, when none was observed, the expected
 /// one) implies.
 public struct Engine: Equatable, Sendable {
-    public private(set) var state: GmemState
+    public internal(set) var state: GmemState
     /// When set, every VM is judged by this profile instead of its own (`audit --kernel`,
     /// `state --kernel`: what that kernel would have said). Not part of the state.
     public let kernelOverride: KernelProfile?
@@ -57,7 +57,7 @@ public struct Engine: Equatable, Sendable {
             return vm
         case .gmemClose(let gmem):
             return state.file(gmem)?.vm
-        case .reuse, .mce, .context:
+        case .reuse, .mce, .context, .gap:
             return nil
         default:
             switch event.op.range {
@@ -82,6 +82,10 @@ public struct Engine: Equatable, Sendable {
         }
         switch event.op {
         case .vmCreate, .vmBugged, .reuse, .mce, .context:
+            return "ok"
+        case .gap:
+            // It may have touched any page: every open file is its range (docs/MODEL.md "Gaps").
+            verdict.pieces = filePieces { _ in true }
             return "ok"
         case .vmDestroy(let name):
             guard state.vms[name] != nil else { return unresolved(&verdict, "unknown vm '\(name)'") }
@@ -426,7 +430,7 @@ public struct Engine: Equatable, Sendable {
                     if holder == .td { $0.accepted = false }
                 }
             }
-        case .hostAccess, .mce, .context:
+        case .hostAccess, .mce, .context, .gap:
             return
         case .reuse(let pfn, let npages, let owner):
             guard succeeded else { return }

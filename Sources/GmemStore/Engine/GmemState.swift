@@ -28,6 +28,9 @@ public struct VirtualMachine: Equatable, Sendable {
     public var life: VMLife = .alive
     /// Bindings by slot.
     public var bindings: [UInt64: Binding] = [:]
+    /// The first `gap` (its seq) while the VM lived: from there on the log may lack its events,
+    /// so what the state says of it is a reconstruction across a hole (docs/MODEL.md "Gaps").
+    public var untrustedSince: Int64?
 
     public init(type: String, tdxConnect: Bool, kernel: KernelProfile = .standard) {
         self.type = type
@@ -48,6 +51,9 @@ public struct GmemFile: Equatable, Sendable {
     public var folioSize: UInt64
     public var isOpen = true
     public var pages: RangeMap<PageState>
+    /// The first `gap` (its seq) while the file was open: its pages' state from there on may
+    /// miss events (docs/MODEL.md "Gaps").
+    public var untrustedSince: Int64? = nil
 
     public var pageCount: UInt64 { size / pageSize }
     public var isMappable: Bool { flags.contains("mmap") }

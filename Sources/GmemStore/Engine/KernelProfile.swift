@@ -64,7 +64,7 @@ public enum KernelProfile: String, CaseIterable, Sendable {
     /// `kvm_device_ioctl` check `vm_bugged`).
     public func stillRuns(_ event: Event, on life: VMLife) -> Bool {
         switch event.op {
-        case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse, .context: return true
+        case .punchHole, .gmemClose, .populate, .hostAccess, .vmBugged, .mce, .reuse, .context, .gap: return true
         case .release(_, let holder): return holder.isHost
         case .zap(_, let reason): return reason == "teardown" || (self == .upstream2026 && life == .bugged)
         case .pin(_, let holder): return self == .upstream2026 && life == .bugged && holder.isHost

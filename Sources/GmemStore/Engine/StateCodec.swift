@@ -20,7 +20,9 @@ public enum StateCodec {
             // The low bits are the life, bit 4 the kernel profile (0: upstream-2026), so that a
             // snapshot written before profiles existed decodes with the profile its log's
             // vm_create (which names none) replays with.
-            out.byte((vm.life == .alive ? 0 : vm.life == .bugged ? 1 : 2) | (vm.kernel == .rfc2025 ? 0x10 : 0))
+            // Bit 5: an evidence-gap mark follows (a state without one encodes as before gaps existed).
+            out.byte((vm.life == .alive ? 0 : vm.life == .bugged ? 1 : 2) | (vm.kernel == .rfc2025 ? 0x10 : 0) | (vm.untrustedSince != nil ? 0x20 : 0))
+            if let since = vm.untrustedSince { out.varint(UInt64(bitPattern: since)) }
             let bindings = vm.bindings.values.sorted { $0.slot < $1.slot }
             out.varint(UInt64(bindings.count))
             for binding in bindings {
@@ -40,7 +42,9 @@ public enum StateCodec {
             out.varint(UInt64(file.flags.count))
             for flag in file.flags { out.string(flag) }
             out.varint(file.folioSize)
-            out.byte(file.isOpen ? 1 : 0)
+            // Bit 1: an evidence-gap mark follows.
+            out.byte((file.isOpen ? 1 : 0) | (file.untrustedSince != nil ? 2 : 0))
+            if let since = file.untrustedSince { out.varint(UInt64(bitPattern: since)) }
             let runs = file.pages.runs
             out.varint(UInt64(runs.count))
             for run in runs {
@@ -103,6 +107,7 @@ public enum StateCodec {
             case 1: vm.life = .bugged
             default: vm.life = .destroyed
             }
+            if life & 0x20 != 0 { vm.untrustedSince = Int64(bitPattern: try input.varint()) }
             for _ in 0..<(try input.count()) {
                 let binding = Binding(
                     slot: try input.varint(), gmem: try input.string(), gpa: try input.varint(),
@@ -118,7 +123,9 @@ public enum StateCodec {
             var flags: [String] = []
             for _ in 0..<(try input.count()) { flags.append(try input.string()) }
             let folioSize = try input.varint()
-            let isOpen = try input.byte() == 1
+            let openByte = try input.byte()
+            let isOpen = openByte & 1 == 1
+            let untrustedSince = openByte & 2 != 0 ? Int64(bitPattern: try input.varint()) : nil
             var runs: [RangeMap<PageState>.Run] = []
             for _ in 0..<(try input.count()) {
                 let lower = try input.varint()
@@ -127,6 +134,7 @@ public enum StateCodec {
             }
             var file = GmemFile(name: name, vm: vm, size: size, flags: flags, folioSize: folioSize, pages: RangeMap(sortedRuns: runs))
             file.isOpen = isOpen
+            file.untrustedSince = untrustedSince
             state.files.append(file)
         }
         for _ in 0..<(try input.count()) {

@@ -30,6 +30,9 @@ public enum FtraceReader {
     public static func read(_ text: String, file: String, number: UInt64) -> TraceLineReading {
         let line = Substring(text)
         let trimmed = line.drop(while: { $0 == " " || $0 == "\t" })
+        if trimmed.hasPrefix("CPU:") || trimmed.hasPrefix("#"), let gap = gapRecord(trimmed, text: text, file: file, number: number) {
+            return .record(gap)
+        }
         if trimmed.isEmpty || trimmed.hasPrefix("#") { return .ignored }
         // trace-cmd report's own header lines.
         if trimmed.hasPrefix("cpus=") || trimmed.hasPrefix("version = ")
@@ -37,7 +40,6 @@ public enum FtraceReader {
         {
             return .ignored
         }
-        if trimmed.hasPrefix("CPU:") && trimmed.contains("[LOST ") { return .skipped(name: "[LOST EVENTS]") }
         guard let header = splitHeader(line) else { return .skipped(name: "(not a trace line)") }
         var event = header.event
         var body = header.body

@@ -31,6 +31,9 @@ public struct TraceRecord: Equatable, Sendable {
         /// A line kept with the event stream that changes no state, with why when it is not
         /// one of the context tracepoints of EVENTS.md §5.
         case context(note: String?)
+        /// The trace lost events (`[LOST n EVENTS]`, `[n EVENTS DROPPED]`, an overwritten
+        /// ring buffer): `source` names the buffer, `lost` the count when the line gives one.
+        case gap(source: String, lost: UInt64?)
     }
 
     /// The tracepoint (or QEMU trace event) name.

@@ -35,6 +35,8 @@ public struct TraceResolver {
         switch record.kind {
         case .context(let note):
             return context(note)
+        case .gap(let source, let lost):
+            return [event(.gap(source: source, lost: lost))]
         case .map(let gfn, let pages), .zap(let gfn, let pages):
             guard let range = guestRange(gfn: gfn, pages: pages) else {
                 return context("gfn \(hex(gfn)) + \(pages) pages passes the end of the address space")

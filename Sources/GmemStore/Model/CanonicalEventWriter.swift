@@ -70,6 +70,8 @@ enum CanonicalEventWriter {
             put(.pfn, .unsigned(pfn))
         case .context(let tracepoint):
             put(.tracepoint, .string(tracepoint))
+        case .gap(let source, let lost):
+            put(.source, .string(source)); put(.lost, lost.map { .unsigned($0) })
         }
         put(.ts, event.ts.map { .signed($0) })
         put(.id, event.id.map { .string($0) })
@@ -178,6 +180,8 @@ extension EventLineDecoder.Field {
         case .tracepoint: "tracepoint"
         case .kernel: "kernel"
         case .via: "via"
+        case .source: "source"
+        case .lost: "lost"
         }
     }
 }

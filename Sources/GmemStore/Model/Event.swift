@@ -64,6 +64,10 @@ public enum Operation: Equatable, Sendable {
     /// such as `kvm_page_fault` or `kvm_pio` that says what the machine was doing but changes
     /// no page state.
     case context(tracepoint: String)
+    /// A hole in the evidence (EVENTS.md §2): `source` lost events — `lost` of them when it
+    /// said how many (ftrace's `[LOST n EVENTS]`, a ring-buffer overrun, a live reader's
+    /// uncommitted lines). The state after it cannot be trusted for any page it may have touched.
+    case gap(source: String, lost: UInt64?)
 
     /// The `op` name used in the log.
     public var name: String {
@@ -88,6 +92,7 @@ public enum Operation: Equatable, Sendable {
         case .reuse: "reuse"
         case .mce: "mce"
         case .context: "context"
+        case .gap: "gap"
         }
     }
 
@@ -116,7 +121,7 @@ public enum Operation: Equatable, Sendable {
             case .vfio, .gup: "vmm"
             }
         case .map, .zap, .vmBugged, .context: "kvm"
-        case .hostAccess, .reuse, .mce: "host"
+        case .hostAccess, .reuse, .mce, .gap: "host"
         default: "vmm"
         }
     }

@@ -21,6 +21,7 @@ extension Event {
         "op", "ts", "id", "host", "actor", "result", "note", "error_offset", "src",
         "vm", "gmem", "offset", "gpa", "size", "type", "tdx_connect", "reason", "flags", "folio_size",
         "slot", "hva", "pfn", "to", "implicit", "holder", "npages", "owner", "tracepoint", "kernel", "via",
+        "source", "lost",
     ]
 
     /// Decodes one line of JSON Lines input.
@@ -139,6 +140,8 @@ extension Event {
             put("pfn", number(pfn))
         case .context(let tracepoint):
             put("tracepoint", string(tracepoint))
+        case .gap(let source, let lost):
+            put("source", string(source)); put("lost", number(lost))
         }
         put("ts", ts.map { .number(String($0)) })
         put("id", string(id))
@@ -224,6 +227,8 @@ extension Operation {
             self = .mce(pfn: try fields.required("pfn", fields.number("pfn")))
         case "context":
             self = .context(tracepoint: try fields.requiredIdentifier("tracepoint"))
+        case "gap":
+            self = .gap(source: try fields.requiredIdentifier("source"), lost: try fields.number("lost"))
         default:
             throw EventDecodingError(field: "op", "unknown operation '\(name)'")
         }

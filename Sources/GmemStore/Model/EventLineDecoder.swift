@@ -20,8 +20,9 @@ public enum EventLineDecoder {
         case op, ts, id, host, actor, result, note, errorOffset, src
         case vm, gmem, offset, gpa, size, type, tdxConnect, reason, flags, folioSize
         case slot, hva, pfn, to, implicit, holder, npages, owner, tracepoint, kernel, via
+        case source, lost
 
-        var bit: UInt32 { 1 << UInt32(rawValue) }
+        var bit: UInt64 { 1 << UInt64(rawValue) }
 
         /// The field named by the key bytes, or nil for a name outside the vocabulary.
         static func named(_ key: UnsafeBufferPointer<UInt8>) -> Field? {
@@ -41,11 +42,13 @@ public enum EventLineDecoder {
             case UInt8(ascii: "o"): return equals("op") ? .op : equals("offset") ? .offset : equals("owner") ? .owner : nil
             case UInt8(ascii: "p"): return equals("pfn") ? .pfn : nil
             case UInt8(ascii: "r"): return equals("result") ? .result : equals("reason") ? .reason : nil
-            case UInt8(ascii: "s"): return equals("size") ? .size : equals("slot") ? .slot : equals("src") ? .src : nil
+            case UInt8(ascii: "s"):
+                return equals("size") ? .size : equals("slot") ? .slot : equals("src") ? .src : equals("source") ? .source : nil
             case UInt8(ascii: "t"):
                 return equals("ts") ? .ts : equals("type") ? .type : equals("to") ? .to : equals("tdx_connect") ? .tdxConnect
                     : equals("tracepoint") ? .tracepoint : nil
             case UInt8(ascii: "k"): return equals("kernel") ? .kernel : nil
+            case UInt8(ascii: "l"): return equals("lost") ? .lost : nil
             case UInt8(ascii: "v"): return equals("vm") ? .vm : equals("via") ? .via : nil
             default: return nil
             }
@@ -78,8 +81,8 @@ public enum EventLineDecoder {
     struct Fields {
         let bytes: UnsafeBufferPointer<UInt8>
         let slots: UnsafeMutablePointer<Slot>
-        var present: UInt32 = 0
-        var consumed: UInt32 = 0
+        var present: UInt64 = 0
+        var consumed: UInt64 = 0
         /// Set when a field has a value the general decoder would reject or treat otherwise.
         var failed = false
         var position = 0
@@ -596,6 +599,10 @@ public enum EventLineDecoder {
                 return .reuse(pfn: pfn, npages: npages, owner: owner)
             case "mce":
                 return required(number(.pfn)).map { .mce(pfn: $0) }
+            case "gap":
+                let source = required(identifier(.source))
+                let lost = number(.lost)
+                return source.map { .gap(source: $0, lost: lost) }
             default:
                 return nil  // an op this path does not know: the general decoder decides
             }

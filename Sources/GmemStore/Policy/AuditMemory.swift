@@ -196,7 +196,7 @@ public struct AuditMemory: Equatable, Sendable {
                     }
                 }
             }
-        case .populate, .convertRequest, .hostAccess, .reuse, .mce, .vmBugged, .gmemCreate, .context:
+        case .populate, .convertRequest, .hostAccess, .reuse, .mce, .vmBugged, .gmemCreate, .context, .gap:
             return
         }
     }

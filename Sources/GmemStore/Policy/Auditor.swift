@@ -20,6 +20,7 @@ public struct Auditor: Sendable {
         memory.record(seq: seq, event: event, verdict: verdict, state: engine.state)
         let wasAlive = verdict.vm.flatMap { engine.state.vms[$0] }.map { !$0.life.isDead } ?? false
         engine.commit(event, verdict)
+        engine.noteEvidence(of: event, seq: seq)
         memory.recordAfterCommit(seq: seq, vm: verdict.vm, wasAlive: wasAlive, state: engine.state)
         return findings
     }

@@ -1,7 +1,7 @@
 /// The registry: every rule of POLICIES.md, in id order. The auditor runs them in this order, so
 /// findings of one event are stored, and numbered, by rule id.
 public enum RuleCatalog {
-    /// All fourteen rules.
+    /// All fifteen rules.
     public static let all: [any Rule] = [
         ConvertPinnedToShared(),
         ZapOfTDPinned(),
@@ -17,6 +17,7 @@ public enum RuleCatalog {
         AcceptReleaseImbalance(),
         UnresolvedAddress(),
         UnsafeQuarantineExit(),
+        EvidenceGap(),
     ]
 
     /// Bumped whenever a rule's logic changes, so that stored findings made by an older catalog

@@ -52,14 +52,14 @@ public struct Explainer {
                 if stored.seq == seq {
                     target = (event, stored.seq)
                 } else {
-                    engine.apply(event)
+                    engine.apply(event, seq: stored.seq)
                 }
                 return true
             }
             position = seq - 1
             guard let (event, _) = target else { continue }
             let before = Self.runs(of: finding, in: engine.state)
-            let verdict = engine.apply(event)
+            let verdict = engine.apply(event, seq: seq)
             position = seq
             steps.append(ExplainStep(
                 seq: seq, role: seq == finding.seq ? .trigger : .related, event: event, verdict: verdict, before: before,

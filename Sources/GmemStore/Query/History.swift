@@ -220,7 +220,8 @@ public struct History {
             }
             if next < own.count, own[next].seq == seq { continue }
             guard let recorded = try store.storedEvent(seq)?.recorded() else { continue }
-            engine.replay(recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
+            engine.replay(
+                recorded.event, seq: seq, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
         }
         while next < own.count {
             try show(own[next].seq, own[next].recorded!)
@@ -229,7 +230,7 @@ public struct History {
         func show(_ seq: Int64, _ recorded: RecordedEvent) throws {
             let before = runs()
             let verdict = engine.replay(
-                recorded.event, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
+                recorded.event, seq: seq, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
             try visit(HistoryEntry(seq: seq, event: recorded.event, verdict: verdict, before: before, after: runs()))
         }
     }

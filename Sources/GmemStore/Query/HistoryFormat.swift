@@ -198,6 +198,12 @@ public enum HistoryFormat {
         case .mce(let pfn):
             sink.write(" pfn ")
             sink.hex(pfn)
+        case .gap(let source, let lost):
+            sink.write(" ")
+            sink.write(escaping: source)
+            sink.write(" lost ")
+            if let lost { sink.decimal(lost) } else { sink.write("an unknown number of") }
+            sink.write(" events")
         default: break
         }
     }
@@ -235,5 +241,9 @@ public enum HistoryFormat {
             sink.write(escaping: run.page.requested.rawValue)
         }
         if run.page.quarantined { sink.write(", QUARANTINED") }
+        if let since = run.untrustedSince {
+            sink.write(", UNTRUSTED since seq ")
+            sink.decimal(UInt64(bitPattern: since))
+        }
     }
 }

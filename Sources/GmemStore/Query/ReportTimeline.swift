@@ -107,7 +107,7 @@ public struct ReportTimeline: Sendable {
 
         try store.forEachEvent(in: 1...head) { stored in
             let event = try stored.decoded()
-            engine.apply(event)
+            engine.apply(event, seq: stored.seq)
             if let ts = event.ts { lastTime = ts }
             while column < columns, stored.seq == columnEnd[column] {
                 timeline.columnTime[column] = lastTime

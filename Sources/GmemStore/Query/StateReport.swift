@@ -9,6 +9,9 @@ public struct StateRun: Equatable, Sendable {
     public var pfn: UInt64?
     /// The kernel profile that judges the run's VM (EVENTS.md §4a).
     public var kernel = KernelProfile.standard
+    /// The seq of the first `gap` its file lived through: from there on its state is a
+    /// reconstruction across a hole in the evidence (docs/MODEL.md "Gaps"). Nil when trusted.
+    public var untrustedSince: Int64? = nil
 
     /// The run in the JSON shape of CLI.md, keys in the documented order.
     public var json: JSONValue {
@@ -27,6 +30,7 @@ public struct StateRun: Equatable, Sendable {
             JSONMember("kernel", .string(kernel.rawValue)),
         ]
         if let pfn { members.append(JSONMember("pfn", .number(String(pfn)))) }
+        if let untrustedSince { members.append(JSONMember("untrusted_since", .number(String(untrustedSince)))) }
         return .object(members)
     }
 
@@ -75,7 +79,7 @@ public enum StateReport {
         file.pages.runs(in: pages).map { run in
             StateRun(
                 gmem: file.name, vm: file.vm, offset: run.lower * pageSize, size: UInt64(run.range.count) * pageSize,
-                page: run.value, pfn: run.value.pfn(ofPage: run.lower), kernel: kernel)
+                page: run.value, pfn: run.value.pfn(ofPage: run.lower), kernel: kernel, untrustedSince: file.untrustedSince)
         }
     }
 
@@ -85,7 +89,7 @@ public enum StateReport {
         return "[\n" + runs.map { "  " + JSONWriter.string($0.json, sortsKeys: false) }.joined(separator: ",\n") + "\n]"
     }
 
-    public static let csvHeader = "gmem,vm,offset,size,shareability,populated,mapped,accepted,pins,requested,quarantined,pfn,kernel"
+    public static let csvHeader = "gmem,vm,offset,size,shareability,populated,mapped,accepted,pins,requested,quarantined,pfn,kernel,untrusted_since"
 
     public static func csv(_ runs: [StateRun]) -> String {
         var lines = [csvHeader]
@@ -94,6 +98,7 @@ public enum StateReport {
                 csvField(run.gmem), csvField(run.vm), String(run.offset), String(run.size), run.page.shareability.rawValue,
                 String(run.page.populated), String(run.page.mapped), String(run.page.accepted), run.pinsText,
                 run.page.requested.rawValue, String(run.page.quarantined), run.pfn.map { String($0) } ?? "", run.kernel.rawValue,
+                run.untrustedSince.map { String($0) } ?? "",
             ]
             lines.append(fields.joined(separator: ","))
         }
@@ -108,14 +113,17 @@ public enum StateReport {
     /// An aligned table with a header, offsets and sizes in hex as the kernel prints them.
     public static func text(_ runs: [StateRun]) -> String {
         guard !runs.isEmpty else { return "(no open gmem files)" }
+        // The column of evidence gaps only when a run has one: a log without gaps prints as before.
+        let gaps = runs.contains { $0.untrustedSince != nil }
         let header = ["GMEM", "VM", "OFFSET", "SIZE", "SHARE", "POP", "MAP", "ACC", "PINS", "REQ", "QUAR", "PFN", "KERNEL"]
+            + (gaps ? ["UNTRUSTED"] : [])
         let rows = runs.map { run in
             [
                 run.gmem, run.vm, hex(run.offset), hex(run.size), run.page.shareability.rawValue,
                 flag(run.page.populated), flag(run.page.mapped), flag(run.page.accepted),
                 run.pinsText.isEmpty ? "-" : run.pinsText, run.page.requested.rawValue,
                 flag(run.page.quarantined), run.pfn.map(hex) ?? "-", run.kernel.rawValue,
-            ]
+            ] + (gaps ? [run.untrustedSince.map { "since seq \($0)" } ?? "-"] : [])
         }
         return table(header: header, rows: rows)
     }

@@ -15,6 +15,7 @@ enum EventRow {
     static let opNames: [String] = [
         "vm_create", "vm_destroy", "vm_bugged", "gmem_create", "gmem_close", "bind", "unbind", "populate", "punch_hole", "map",
         "zap", "convert_request", "convert", "accept", "pin", "release", "host_access", "reuse", "mce", "context",
+        "gap",
     ]
     static let opCodes: [String: Int64] = Dictionary(uniqueKeysWithValues: opNames.enumerated().map { ($1, Int64($0 + 1)) })
 
@@ -129,6 +130,8 @@ enum EventRow {
             values[pfn] = bits(pfn_)
         case .context(let tracepoint):
             values[label] = try name(tracepoint)
+        case .gap(let source, let lost):
+            values[label] = try name(source); values[count] = bits(lost)
         }
         // The kernel profile (vm_create) and the conversion path (convert): bits 3–4 and 5–6 of
         // `mode`, on whatever op carries them.
@@ -226,6 +229,7 @@ enum EventRow {
         case "host_access": operation = .hostAccess(try range())
         case "reuse": operation = .reuse(pfn: try required(u(pfn), "pfn"), npages: try required(u(count), "npages"), owner: try name(label))
         case "mce": operation = .mce(pfn: try required(u(pfn), "pfn"))
+        case "gap": operation = .gap(source: try required(name(label), "source"), lost: u(count))
         default: operation = .context(tracepoint: try required(name(label), "tracepoint"))
         }
         var source: EventSource?

@@ -86,6 +86,7 @@ public final class Store {
                 try database.execute("PRAGMA synchronous = FULL")
                 try database.execute("PRAGMA journal_size_limit = \(Self.walSizeLimit)")
                 try Migrator.migrate(database)
+                try Self.appendNewOps(database)
             }
         } catch let error as StoreError {
             throw error
@@ -290,6 +291,7 @@ public final class Store {
             let body = event.canonicalJSON
             hash = HashChain.link(previous: hash, body: body)
             seq += 1
+            engine.noteEvidence(of: event, seq: seq)
             let insert = try store.database.cached(Store.insertEvent)
             try insert.bind(1, seq)
             try insert.bind(2, batch)
@@ -347,6 +349,7 @@ public final class Store {
     static func isStructural(_ op: Operation, _ verdict: Verdict) -> Bool {
         switch op {
         case .vmCreate, .vmDestroy, .vmBugged, .gmemCreate, .gmemClose, .bind, .unbind: true
+        case .gap: true  // it marks VMs and files untrusted (Engine+Gap.swift)
         case .zap, .punchHole, .convert:
             verdict.expected == nil || verdict.expected == "EIO" || verdict.diverged || !verdict.blocked.isEmpty
         default: false

@@ -2,7 +2,7 @@ extension Store {
     /// Applies the events with `seq` in `range` to `engine`, in order: the replay loop of
     /// `engine(at:)`, and of anything that rebuilds state from the log.
     public func replay(_ range: ClosedRange<Int64>, into engine: inout Engine) throws {
-        try forEachDecodedEvent(in: range) { _, event in engine.apply(event) }
+        try forEachDecodedEvent(in: range) { seq, event in engine.apply(event, seq: seq) }
     }
 
     /// Calls `body` with each event with `seq` in `range`, in order, built from its columns:
