@@ -123,6 +123,10 @@ import Glibc
         var result = watch.stop(signal: SIGINT)
         close(writer)
         #expect(result.status == 0 && result.stderr.contains("stopped without committing"), "\(result.stderr)")
+        #expect(result.stdout.contains("GM-R15 evidence-gap"), "the restart printed no GM-R15: \(result.stdout)")
+        let store = try Store(path: temporary.path, access: .readOnly(immutable: false))
+        let gap = try store.storedEvent(try store.headLink().seq)?.event
+        #expect(gap?.op == .gap(source: fifo, lost: nil), "the log does not end with the gap: \(String(describing: gap))")
         // Stopped cleanly this time: the next start loses nothing.
         watch = try WatchedProcess(["watch", "--db", temporary.path, fifo])
         Thread.sleep(forTimeInterval: 0.3)
@@ -222,6 +226,74 @@ import Glibc
         #expect(result.stderr.contains("removed the tracefs instance gmem-watch-\(first.process.processIdentifier)"), "\(result.stderr)")
         #expect(access(instance, F_OK) != 0 && access(own, F_OK) != 0, "an instance was left behind")
         #expect(result.stderr.contains("tracefs: the previous watch stopped without committing"), "\(result.stderr)")
+    }
+
+    /// The live test: `watch tracefs` runs while scripts/capture-real.sh runs a real KVM guest on
+    /// guest_memfd memory, is stopped with SIGINT and restarted; every event of the capture's own
+    /// trace, ingested offline, is in the watched store, in the same order, with the same fields.
+    @Test(.enabled(if: LiveCaptureTests.unavailable == nil, LiveCaptureTests.skipComment))
+    func watchingTracefsDuringARealCaptureEqualsAnOfflineIngestOfIt() throws {
+        let temporary = try TemporaryStore()
+        var watch = try WatchedProcess(["watch", "--db", temporary.path, "tracefs"])
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let store = try? Store(path: temporary.path, access: .readOnly(immutable: false))
+            if (try? store?.watchCheckpoint("tracefs"))??.open == true { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let capture = Process()
+        capture.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        capture.arguments = ["bash", repositoryRoot + "/scripts/capture-real.sh", "watch-live", temporary.directory]
+        var environment = ProcessInfo.processInfo.environment
+        environment["GMEM_CAPTURE_SCENARIO"] = "punch-and-retouch"
+        environment["GMEM_CAPTURE_REPORT"] = "0"
+        capture.environment = environment
+        let errors = Pipe()
+        capture.standardError = errors
+        capture.standardOutput = FileHandle.nullDevice
+        try capture.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        capture.waitUntilExit()
+        var result = watch.stop(signal: SIGINT)
+        #expect(result.status == 0, "\(result.stderr)")
+        guard capture.terminationStatus == 0 else {
+            if capture.terminationStatus == 77 { try Test.cancel(Comment(rawValue: message)) }
+            Issue.record("capture-real.sh exited \(capture.terminationStatus): \(message)")
+            return
+        }
+        watch = try WatchedProcess(["watch", "--db", temporary.path, "tracefs"])
+        Thread.sleep(forTimeInterval: 0.5)
+        result = watch.stop(signal: SIGINT)
+        #expect(result.status == 0 && !result.stderr.contains("stopped without committing"), "\(result.stderr)")
+
+        let offline = try TemporaryStore()
+        _ = try MergeIngest().ingest([(temporary.directory + "/watch-live.trace", nil)], into: offline.store)
+        // Each instance stamps an event when it writes it into its own ring buffer, so the two
+        // copies' times differ by a microsecond or so: events are compared without `ts`, the
+        // offline ones as one run inside the watched ones of the capture's window (± 50 µs).
+        func bodies(_ store: Store) throws -> [(ts: Int64, body: String)] {
+            var out: [(Int64, String)] = []
+            let head = try store.headLink().seq
+            guard head > 0 else { return [] }
+            try store.forEachEvent(in: 1...head) { stored in
+                var event = stored.event
+                event.source = nil
+                let ts = event.ts ?? 0
+                event.ts = nil
+                out.append((ts, event.canonicalJSON))
+                return true
+            }
+            return out
+        }
+        let expected = try bodies(offline.store).map(\.body)
+        let offlineTimes = try bodies(offline.store).map(\.ts)
+        #expect(expected.count > 20, "the capture's trace gave only \(expected.count) events")
+        guard let first = offlineTimes.first, let last = offlineTimes.last else { return }
+        let watched = try bodies(Store(path: temporary.path, access: .readOnly(immutable: false)))
+            .filter { $0.ts >= first - 50_000 && $0.ts <= last + 50_000 }.map(\.body)
+        let found = watched.count >= expected.count
+            && (0...(watched.count - expected.count)).contains { Array(watched[$0..<($0 + expected.count)]) == expected }
+        #expect(found, "the \(expected.count) events of the offline ingest are not one run of the \(watched.count) watched in the capture's window")
     }
 }
 

@@ -42,6 +42,8 @@ public final class WatchSession {
     private var resolver = TraceResolver()
     private var emitted: [(source: Int, item: LiveSource.Item)] = []
     private var oldestWaiting: UInt64?
+    /// The auditor at the audit head this session stored last (its batches audit themselves).
+    private var cachedAuditor: CachedAuditor?
     /// Distinguishes this run's batches from any other's (`batch.read_as`).
     private let run: String
 
@@ -80,12 +82,16 @@ public final class WatchSession {
         let reportedText = try store.setting(WatchCheckpoint.reportedKey)
         if let text = reportedText, let seq = Int64(text) { reported = seq } else { reported = try store.auditedSeq() }
         var openStreams: [String] = []
+        var lostAfter: [Int64] = []
         for source in sources {
             let input = source.input
             let checkpoint = try store.watchCheckpoint(source.name)
             switch input.kind {
             case .stream:
-                if let checkpoint, checkpoint.kind == .stream, checkpoint.open { lostStreams.append(source.name) }
+                if let checkpoint, checkpoint.kind == .stream, checkpoint.open {
+                    lostStreams.append(source.name)
+                    lostAfter.append(checkpoint.seq)
+                }
                 openStreams.append(source.name)
             case .file:
                 if let checkpoint, checkpoint.kind == .file {
@@ -93,6 +99,18 @@ public final class WatchSession {
                 } else {
                     try skipIfIngested(source)
                 }
+            }
+        }
+        // What a killed run had read from a stream but not committed is gone: a `gap` event
+        // (EVENTS.md §2) says so in the log, and GM-R15 reports it.
+        if !lostStreams.isEmpty {
+            _ = try store.ingest(source: "watch restart", format: "watch", readAs: "watch run=\(run) gap", headSnapshot: false) { writer in
+                for (name, seq) in zip(lostStreams, lostAfter) {
+                    try writer.append(Event(
+                        .gap(source: name, lost: nil),
+                        note: "a watch reading \(name) stopped without committing what it had read after seq \(seq) (at most one batch: --batch-ms or --batch-events)"))
+                }
+                return nil
             }
         }
         // Mark the streams open before reading a byte: a run killed before its first batch
@@ -317,6 +335,7 @@ public final class WatchSession {
         let readAs = "watch run=\(run) " + wholeReadAs + (at.isEmpty ? "" : " lines=" + at)
         let wholeKey = wholeIdentity()
         let reportedSoFar = reported
+        var audited: (findings: [Finding], auditor: CachedAuditor)?
         // The store's input writers hold their readers unowned until the batch commits.
         var readers: [LineReader] = []
         defer { withExtendedLifetime(readers) {} }
@@ -349,11 +368,25 @@ public final class WatchSession {
             for source in sources { try writeCheckpoint(source, seq: writer.seq, closing: finalBatch) }
             try store.setSetting(WatchCheckpoint.reportedKey, String(reportedSoFar))
             if let wholeKey { try store.setSetting(wholeKey, String(writer.batch)) }
+            audited = try store.auditWithinTransaction(cached: cachedAuditor)
             return hashes.isEmpty ? nil : Store.contentHash(ofInputs: hashes)
         }
         batches += 1
         added += summary.added
-        try auditAndReport(summary)
+        if let audited {
+            cachedAuditor = audited.auditor
+            try report(audited.findings, through: audited.auditor.seq, summary)
+        } else {
+            cachedAuditor = nil
+            try auditAndReport(summary)
+        }
+    }
+
+    private func report(_ found: [Finding], through seq: Int64, _ summary: Store.BatchSummary) throws {
+        let named = try store.namingKernels(found.filter { $0.seq > reported })
+        findings += named.count
+        try onFindings?(named, summary)
+        reported = max(reported, seq)
     }
 
     private func writeCheckpoint(_ source: LiveSource, seq: Int64, closing: Bool) throws {
@@ -386,6 +419,8 @@ public final class WatchSession {
         return WatchCheckpoint.wholePrefix + wholeReadAs + ":" + hex(Store.contentHash(ofInputs: hashes))
     }
 
+    /// Audits with `Store.audit` (which starts again from the log's start when the stored
+    /// findings cannot be continued) and reports the findings after `reported`.
     private func auditAndReport(_ summary: Store.BatchSummary) throws {
         let audit = try store.audit()
         guard audit.head > reported else { return }
