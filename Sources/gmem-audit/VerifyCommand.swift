@@ -18,11 +18,18 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("tree-size"), help: "With --prove: the checkpoint's number of events (default: the whole log).")
     var treeSize: Int64?
 
+    @Argument(help: "A chain of stores, oldest first (each made by rotation continues the one before it): verify each and every link between them, instead of --db.")
+    var chain: [String] = []
+
     func validate() throws {
         if treeSize != nil, prove == nil { throw ValidationError("--tree-size goes with --prove") }
+        if !chain.isEmpty, prove != nil || expectHead != nil {
+            throw ValidationError("a chain of stores is verified as a whole: --prove and --expect-head take one store (--db)")
+        }
     }
 
     func run() throws {
+        if !chain.isEmpty { return try verifyChain() }
         var expected: (Int64, [UInt8])?
         if let expectHead {
             let parts = expectHead.split(separator: ":")
@@ -54,6 +61,33 @@ struct VerifyCommand: ParsableCommand {
         }
         for problem in report.problems { print("problem: \(terminalSafe(problem))") }
         if let seq = report.firstBadSeq { print("first bad seq: \(seq)") }
+        print("verify: FAILED")
+        throw Exit.verifyFailed
+    }
+
+    /// `verify A.db B.db …`: each store, then each link; the chain's head is the last store's.
+    private func verifyChain() throws {
+        var stores: [(name: String, store: Store)] = []
+        for path in chain {
+            stores.append((path, try failing { () throws(StoreError) in try Store(path: path, access: .readOnly(immutable: self.store.immutable)) }))
+        }
+        let progress = Progress("verify")
+        let report = try failing {
+            try ChainVerifier(stores: stores).run { _, seq, head in progress.update(done: seq, total: head, events: seq) }
+        }
+        progress.finish()
+        for link in report.links {
+            let events = link.report.events
+            let span = events == 0 ? "no events" : "seqs 1…\(events) (chain seqs \(link.offset + 1)…\(link.offset + events))"
+            let from = link.continuation.map { " continues '\(terminalSafe($0.store))' at seq \($0.seq)," } ?? ""
+            print("\(terminalSafe(link.name)):\(from) \(span), head \(link.report.head): \(link.report.passed ? "ok" : "FAILED")")
+            for problem in link.report.problems { print("problem: \(terminalSafe(link.name)): \(terminalSafe(problem))") }
+        }
+        for problem in report.problems { print("problem: \(terminalSafe(problem))") }
+        if report.passed {
+            print("verify: ok, a chain of \(report.links.count) stores (keep the last head elsewhere)")
+            return
+        }
         print("verify: FAILED")
         throw Exit.verifyFailed
     }

@@ -319,3 +319,20 @@ import Testing
         #expect(try first.store.findings() == second.store.findings())
     }
 }
+
+/// A store audited before GM-R15 existed keeps verifying: its audit head names the catalog
+/// without the new rule, whose findings (none: no gap could be stored) match a fresh audit.
+@Suite struct OlderCatalogTests {
+    @Test func anAuditHeadOfTheCatalogBeforeGM15Verifies() throws {
+        let temporary = try TemporaryStore()
+        try ingest(AuditRuleTests.plainTD + #"{"op":"host_access","gmem":"g","offset":"0x0","size":"0x1000","result":"ok"}"#, into: temporary.store)
+        try temporary.store.audit()
+        let older = RuleCatalog.signature.replacingOccurrences(of: ",GM-R15", with: "")
+        #expect(older != RuleCatalog.signature)
+        try temporary.store.database.execute("UPDATE audit_head SET catalog = '\(older)'")
+        let report = try Verifier(store: temporary.store).run()
+        #expect(report.passed, "\(report.problems)")
+        try temporary.store.database.execute("UPDATE audit_head SET catalog = '1:GM-R01,GM-R02'")
+        #expect(try Verifier(store: temporary.store).run().problems.contains { $0.contains("the audit head differs") })
+    }
+}

@@ -204,7 +204,7 @@ public struct History {
             }
         }
         structure.sort()
-        var engine = Engine()
+        var engine = try store.genesisEngine()
         func runs() -> [StateRun] {
             guard let gmem, let file = engine.state.file(gmem), !pages.isEmpty else { return [] }
             return StateReport.runs(of: file, pages: pages.clamped(to: 0..<file.pageCount))

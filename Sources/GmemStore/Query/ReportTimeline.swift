@@ -66,7 +66,7 @@ public struct ReportTimeline: Sendable {
         for column in 0..<columns { columnEnd.append(head * Int64(column + 1) / Int64(columns)) }
         var timeline = ReportTimeline(events: head, columns: columns, rows: rows, columnEnd: columnEnd, columnTime: Array(repeating: nil, count: columns), lanes: [])
         guard head > 0 else { return timeline }
-        var engine = Engine()
+        var engine = try store.genesisEngine()
         var laneOfFile: [Int: Int] = [:]
         // Per lane and row: where the row's current cell began, and the cell.
         var open: [Int: [(start: Int, cell: Cell)]] = [:]

@@ -36,7 +36,7 @@ extension Store {
                             : "the log at seq \(head.seq) is not the one audited"
                         try database.execute("DELETE FROM finding; DELETE FROM audit_head")
                     }
-                    auditor = Auditor()
+                    auditor = Auditor(engine: try genesisEngine())
                     from = 0
                 }
                 summary.head = link.seq

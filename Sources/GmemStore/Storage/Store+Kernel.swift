@@ -3,7 +3,7 @@ extension Store {
     /// a replay from the first event (snapshots were made under the recorded profiles).
     /// Reads only; stores nothing (`state --kernel`).
     public func engine(at seq: Int64, judgingAs kernel: KernelProfile) throws -> Engine {
-        var engine = Engine(kernelOverride: kernel)
+        var engine = try genesisEngine(kernelOverride: kernel)
         if seq >= 1 { try replay(1...seq, into: &engine) }
         return engine
     }
@@ -13,7 +13,7 @@ extension Store {
     /// findings stay those of the recorded profiles.
     public func findings(judgingAs kernel: KernelProfile, in range: ClosedRange<Int64>) throws -> [Finding] {
         let head = try headLink().seq
-        var auditor = Auditor(engine: Engine(kernelOverride: kernel))
+        var auditor = Auditor(engine: try genesisEngine(kernelOverride: kernel))
         var found: [Finding] = []
         guard head >= 1 else { return [] }
         try forEachDecodedEvent(in: 1...head) { seq, event in

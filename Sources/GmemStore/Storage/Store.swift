@@ -128,7 +128,7 @@ public final class Store {
     public func headLink() throws(SQLiteError) -> (seq: Int64, hash: [UInt8]) {
         let statement = try database.cached("SELECT seq, hash FROM event ORDER BY seq DESC LIMIT 1")
         defer { statement.reset() }
-        guard try statement.step() else { return (0, HashChain.genesis) }
+        guard try statement.step() else { return (0, try genesisHash()) }
         return (statement.int(0), statement.blob(1))
     }
 
