@@ -10,7 +10,8 @@ misbehaving); a writer appends them to a file at RATE lines per second in 1 ms s
 reader takes watch's `--format jsonl` output and pairs each probe finding with the time its line
 was written. Printed per rate: probes, p50, p99 and max latency (ms), how long watch took after the
 writer stopped to print the last probe (falling behind shows here), watch's CPU use (user+system
-seconds per wall second, from /proc/PID/stat).
+seconds per wall second, from /proc/PID/stat). MEASURE_SECONDS sets the run's length (default 8),
+MEASURE_WATCH_ARGS adds options to watch (e.g. "--batch-events 10000").
 """
 import json, os, signal, subprocess, sys, tempfile, threading, time
 
@@ -35,7 +36,8 @@ def measure(binary, rate, workdir):
              b'{"op":"gmem_create","vm":"probe","gmem":"probe-g","size":2097152,"flags":["mmap"]}\n']
     with open(log, "wb") as f:
         f.writelines(setup)
-    watch = subprocess.Popen([binary, "watch", "--db", db, "--format", "jsonl", log], stdout=subprocess.PIPE,
+    extra = os.environ.get("MEASURE_WATCH_ARGS", "").split()
+    watch = subprocess.Popen([binary, "watch", "--db", db, "--format", "jsonl"] + extra + [log], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     time.sleep(1.0)
     written = {}

@@ -59,6 +59,9 @@ struct WatchCommand: ParsableCommand {
     @Option(help: "The kernel profile (rfc-2025 or upstream-2026) for VMs whose vm_create names none (default upstream-2026).")
     var kernel: KernelProfile?
 
+    @Option(help: "Cut the store into a chain: when it reaches SIZE bytes (with a K, M or G suffix) or has been written for AGE (30s, 10min, 1h, 1d), it is renamed DB.N (before the extension) and a new store at --db continues it (docs/STORE.md, \"A chain of stores\").")
+    var rotate: RotateLimit?
+
     @Argument(help: "tracefs, - (standard input), a FIFO, or a file to follow.")
     var sources: [String]
 
@@ -107,8 +110,7 @@ struct WatchCommand: ParsableCommand {
             printError("gmem-audit: \(error)")
             throw Exit.code(for: error)
         }
-        let store = try self.store.openForWriting()
-        let session = try failing { try WatchSession(store: store, inputs: inputs) }
+        let session = try failing { try WatchSession(store: try self.store.openForWriting(), inputs: inputs) }
         defer {
             session.close()
             instance?.remove()
@@ -129,6 +131,8 @@ struct WatchCommand: ParsableCommand {
         do {
             try failing { try session.reportBacklog() }
             var zero = timespec()
+            var storeStarted = monotonicNanoseconds()
+            var lastRotationCheck = storeStarted
             while true {
                 let signal = sigtimedwait(&signals, nil, &zero)
                 if signal == SIGINT || signal == SIGTERM {
@@ -139,6 +143,15 @@ struct WatchCommand: ParsableCommand {
                 alerts.reap()
                 if alerts.failed { stoppedBy = "--fail-on"; break }
                 if session.finished { break }
+                if let rotate, monotonicNanoseconds() &- lastRotationCheck >= 100_000_000 {
+                    lastRotationCheck = monotonicNanoseconds()
+                    if rotate.isReached(path: self.store.path, since: storeStarted, now: lastRotationCheck) {
+                        let archive = RotateLimit.archiveName(for: self.store.path)
+                        try failing { try session.rotate(path: self.store.path, archive: archive) }
+                        storeStarted = monotonicNanoseconds()
+                        printError("watch: rotated: \(archive) holds the log up to here; \(self.store.path) continues it")
+                    }
+                }
                 if bytesRead > 0 { continue }
                 var timeout = session.followsFiles ? 5 : 50
                 if let wait = session.nextDeadline(now: monotonicNanoseconds()) { timeout = min(timeout, Int((wait + 999_999) / 1_000_000)) }
@@ -151,8 +164,9 @@ struct WatchCommand: ParsableCommand {
             throw Exit.code(for: error)
         }
         alerts.waitForPrograms()
-        var summary = "watch: stopped by \(stoppedBy): \(session.added) events in \(session.batches) batches, \(session.findings) findings; the log ends at seq \((try? store.headLink().seq) ?? 0)"
+        var summary = "watch: stopped by \(stoppedBy): \(session.added) events in \(session.batches) batches, \(session.findings) findings; the log ends at seq \((try? session.store.headLink().seq) ?? 0)"
         if !session.lostStreams.isEmpty { summary += "; lost (unclean stop before): \(session.lostStreams.joined(separator: ", "))" }
+        if session.rotations > 0 { summary += "; \(session.rotations) rotation\(session.rotations == 1 ? "" : "s") of the store" }
         printError(summary)
         for line in session.sourceSummaries { printError("  " + line) }
         if alerts.failed { throw Exit.findings }
@@ -165,6 +179,56 @@ struct WatchCommand: ParsableCommand {
         } catch {
             printError("gmem-audit: \(error)")
             throw error.isMissing ? Exit.noInput : Exit.dataError
+        }
+    }
+}
+
+/// When `watch --rotate` cuts the store: at a size of the store's files, or an age.
+struct RotateLimit: ExpressibleByArgument {
+    enum Kind {
+        case size(UInt64)
+        case age(UInt64)
+    }
+
+    var kind: Kind
+
+    init?(argument: String) {
+        let units: [(String, UInt64)] = [("min", 60), ("s", 1), ("h", 3600), ("d", 86400)]
+        for (suffix, seconds) in units where argument.hasSuffix(suffix) {
+            guard let count = UInt64(argument.dropLast(suffix.count)), count > 0 else { return nil }
+            kind = .age(count * seconds * 1_000_000_000)
+            return
+        }
+        guard let bytes = parseByteCount(argument), bytes > 0 else { return nil }
+        kind = .size(bytes)
+    }
+
+    /// True when the store at `path` (with its WAL) is at least the size, or was started at
+    /// least the age ago.
+    func isReached(path: String, since started: UInt64, now: UInt64) -> Bool {
+        switch kind {
+        case .age(let age):
+            return now &- started >= age
+        case .size(let size):
+            var total: UInt64 = 0
+            for suffix in ["", "-wal"] {
+                var info = stat()
+                if stat(path + suffix, &info) == 0 { total += UInt64(info.st_size) }
+            }
+            return total >= size
+        }
+    }
+
+    /// The first free name `gmem.1.db`, `gmem.2.db` … for the store at `path` (`PATH.N` when it
+    /// has no extension).
+    static func archiveName(for path: String) -> String {
+        let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
+        let dot = path[slash...].lastIndex(of: ".")
+        var number = 1
+        while true {
+            let name = dot.map { String(path[..<$0]) + ".\(number)" + String(path[$0...]) } ?? path + ".\(number)"
+            if access(name, F_OK) != 0 { return name }
+            number += 1
         }
     }
 }

@@ -193,6 +193,37 @@ import Glibc
         #expect(follow.added == 0 && followedHead == 300)
     }
 
+    @Test func rotateCutsTheStoreIntoAChainThatVerifiesEndToEnd() throws {
+        let temporary = try TemporaryStore()
+        let whole = generatedLog(events: 3000, seed: 9, gmemSize: 8 << 20)
+        let lines = whole.split(separator: "\n").map { $0 + "\n" }
+        let log = try temporary.file("vmm.jsonl", "")
+        let watch = try WatchedProcess(["watch", "--db", temporary.path, "--rotate", "200K", log])
+        var written = 0
+        for part in stride(from: 0, to: lines.count, by: 300) {
+            let piece = lines[part..<min(part + 300, lines.count)].joined()
+            try append(piece, to: log)
+            written += piece.utf8.count
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+        try waitForCheckpoint(temporary.path, source: log, offset: UInt64(written))
+        let result = watch.stop(signal: SIGINT)
+        #expect(result.status == 0 && result.stderr.contains("rotation"), "\(result.stderr)")
+        var chain: [String] = []
+        var number = 1
+        while FileManager.default.fileExists(atPath: temporary.sibling("gmem.\(number).db")) {
+            chain.append(temporary.sibling("gmem.\(number).db"))
+            number += 1
+        }
+        chain.append(temporary.path)
+        #expect(chain.count >= 3, "--rotate 200K cut \(chain.count - 1) times")
+        var events: Int64 = 0
+        for path in chain { events += try Store(path: path, access: .readOnly(immutable: false)).headLink().seq }
+        #expect(events == 3000, "the chain holds \(events) events, not 3000")
+        let verify = try runCLI(["verify"] + chain)
+        #expect(verify.status == 0, "verify of the chain: \(verify.stdout) \(verify.stderr)")
+    }
+
     static let tracefsUnavailable: String? = {
         guard geteuid() == 0 else { return "not root" }
         guard (try? TracefsInstance.mountPoint()) != nil else { return "no tracefs here" }

@@ -30,7 +30,8 @@ extension Store {
             }
             from = stored.seq
         } else {
-            auditor = Auditor()
+            // A store that continues another starts from the state it carried (its snapshot 0).
+            auditor = Auditor(engine: try genesisEngine())
         }
         var findings: [Finding] = []
         if from < link.seq {

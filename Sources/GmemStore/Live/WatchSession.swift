@@ -37,7 +37,8 @@ public final class WatchSession {
     /// Called after each batch is committed and audited, with its findings (in seq order).
     public var onFindings: (([Finding], Store.BatchSummary) throws -> Void)?
 
-    public let store: Store
+    /// The store written: after a `rotate`, the one that continues the store before it.
+    public private(set) var store: Store
     let sources: [LiveSource]
     private var resolver = TraceResolver()
     private var emitted: [(source: Int, item: LiveSource.Item)] = []
@@ -452,6 +453,40 @@ public final class WatchSession {
             }
         }
     }
+
+    // MARK: Rotation
+
+    /// Cuts the chain after the last committed batch (`watch --rotate`): the store at `path` is
+    /// renamed to `archive`, and a new store at `path` continues it (`Store.createContinuing`:
+    /// its genesis is bound to the old head, its state goes on). The checkpoints go on in the new
+    /// store, so a restart with the same `--db` continues there. Lines read but not yet released
+    /// by the merge go to the new store.
+    public func rotate(path: String, archive: String) throws {
+        try commit(finalBatch: true)
+        let interval = store.snapshotInterval
+        // The old store is closed (its WAL folded back) before it is renamed.
+        store = try Store(path: ":memory:", access: .readWrite)
+        for suffix in ["", "-wal", "-shm"] where access(path + suffix, F_OK) == 0 {
+            guard rename(path + suffix, archive + suffix) == 0 else {
+                throw StoreError.unreadableInput(path: path + suffix, reason: "cannot rename it to \(archive + suffix): \(String(cString: strerror(errno)))")
+            }
+        }
+        let previous = try Store(path: archive, access: .readOnly(immutable: false))
+        let next = try Store.createContinuing(from: previous, at: path)
+        next.snapshotInterval = interval
+        try next.recordSnapshotInterval(interval)
+        store = next
+        cachedAuditor = nil
+        reported = 0
+        try store.database.writeTransaction { () throws in
+            for source in sources { try writeCheckpoint(source, seq: 0, closing: false) }
+            try store.setSetting(WatchCheckpoint.reportedKey, "0")
+        }
+        rotations += 1
+    }
+
+    /// Stores this session has cut the chain into.
+    public private(set) var rotations = 0
 
     /// Closes every input.
     public func close() {
