@@ -224,6 +224,34 @@ import Glibc
         #expect(verify.status == 0, "verify of the chain: \(verify.stdout) \(verify.stderr)")
     }
 
+    @Test func aSilentSourceHoldsTheMergeOnlyUntilTheWatermarkAndALateEventIsCounted() throws {
+        let temporary = try TemporaryStore()
+        let vmm = try temporary.file("a.jsonl", "")
+        let trace = try temporary.file("b.jsonl", "")
+        let session = try WatchSession(store: temporary.store, inputs: [try FollowedInput(path: vmm), try FollowedInput(path: trace)])
+        session.watermark = 200_000_000
+        session.batchInterval = 1
+        func vm(_ name: String, _ ts: Int) -> String { #"{"op":"vm_create","vm":"\#(name)","ts":\#(ts)}"# + "\n" }
+        let start: UInt64 = 1_000_000_000_000
+        try append(vm("b50", 50), to: trace)
+        try session.step(now: start)
+        try append(vm("a100", 100) + vm("a300", 300), to: vmm)
+        try session.step(now: start + 10_000_000)
+        #expect(try temporary.store.headLink().seq == 1, "b spoke 10 ms ago: it may still send something older than a's 100")
+        try session.step(now: start + 300_000_000)
+        #expect(try temporary.store.headLink().seq == 3, "b was silent past the watermark: a's events go on")
+        try append(vm("b200", 200), to: trace)
+        try session.step(now: start + 310_000_000)
+        try session.stop()
+        var order: [String] = []
+        try temporary.store.forEachEvent(in: 1...4) { stored in
+            if case .vmCreate(let name, _, _) = stored.event.op { order.append(name) }
+            return true
+        }
+        #expect(order == ["b50", "a100", "a300", "b200"])
+        #expect(session.sourceSummaries.contains { $0.contains("b.jsonl") && $0.contains("1 late") }, "\(session.sourceSummaries)")
+    }
+
     static let tracefsUnavailable: String? = {
         guard geteuid() == 0 else { return "not root" }
         guard (try? TracefsInstance.mountPoint()) != nil else { return "no tracefs here" }
