@@ -29,7 +29,10 @@ import Glibc
         let line = try watch.nextStdoutLine(seconds: 10)
         let latency = Date().timeIntervalSince(appended)
         #expect(line?.contains("\"rule\":\"GM-R07\"") == true, "no GM-R07 printed: \(line ?? "nothing")")
-        #expect(latency < 2, "the finding took \(latency) s (debug build, loaded machine: the release figure is in docs/PERFORMANCE.md)")
+        // A debug build on a machine shared by many builds: the bound here only catches a finding
+        // that waits for something (the next append, the end of the file); the release figures
+        // (p50 54 ms, p99 151 ms) are in docs/PERFORMANCE.md.
+        #expect(latency < 5, "the finding took \(latency) s")
         let result = watch.stop(signal: SIGINT)
         #expect(result.status == 0, "watch exited \(result.status): \(result.stderr)")
         #expect(result.stderr.contains("stopped by SIGINT") && result.stderr.contains("3 events"), "\(result.stderr)")
