@@ -10,7 +10,7 @@ struct GmemAudit: ParsableCommand {
         version: GmemVersion.description,
         subcommands: [
             IngestCommand.self, StateCommand.self, HistoryCommand.self, VerifyCommand.self, DemoCommand.self, GenerateCommand.self,
-            AuditCommand.self, ExplainCommand.self, RetractCommand.self,
+            AuditCommand.self, ExplainCommand.self, RetractCommand.self, WatchCommand.self,
             ExportCommand.self, ReportCommand.self, UpgradeCommand.self,
         ]
     )

@@ -468,7 +468,8 @@ public final class Store {
 
     /// The earliest batch before `batch` with these input bytes, read the same way, that added
     /// events: a batch that added nothing (a wrong `--format`) never blocks a corrected ingest,
-    /// and neither does a retracted one (`gmem-audit retract`).
+    /// and neither does a retracted one (`gmem-audit retract`). Inputs `watch` consumed whole
+    /// count too (`watchedWhole`).
     public func storedBatch(contentHash: [UInt8], readAs: String, before batch: Int64 = .max) throws(SQLiteError) -> Int64? {
         let earlier = try database.cached(
             "SELECT id FROM batch WHERE content_hash = ? AND read_as = ? AND id < ? AND added > 0 "
@@ -477,7 +478,8 @@ public final class Store {
         try earlier.bind(1, contentHash)
         try earlier.bind(2, readAs)
         try earlier.bind(3, batch)
-        return try earlier.step() ? earlier.int(0) : nil
+        if try earlier.step() { return earlier.int(0) }
+        return try watchedWhole(contentHash: contentHash, readAs: readAs, before: batch)
     }
 
     /// The content hash of a batch read from inputs with these SHA-256s, in order: the one
