@@ -42,7 +42,7 @@ struct AuditCommand: ParsableCommand {
     var kernel: KernelProfile?
 
     func run() throws {
-        let policy = try loadPolicy()
+        let policy = try loadPolicy(at: policy)
         guard store.exists else {
             printError("gmem-audit: \(StoreError.missingStore(path: store.path))")
             throw Exit.noInput
@@ -103,15 +103,17 @@ struct AuditCommand: ParsableCommand {
             throw Exit.findings
         }
     }
+}
 
-    private func loadPolicy() throws -> Policy {
-        guard let policy else { return Policy() }
-        do throws(PolicyError) {
-            return try Policy.load(path: policy)
-        } catch {
-            printError("gmem-audit: \(error)")
-            throw error.isMissing ? Exit.noInput : Exit.dataError
-        }
+/// The policy file at `path` (the catalog's defaults when nil); a missing file exits 66, a
+/// malformed one 65, with the reason on stderr (`audit --policy`, `watch --policy`).
+func loadPolicy(at path: String?) throws -> Policy {
+    guard let path else { return Policy() }
+    do throws(PolicyError) {
+        return try Policy.load(path: path)
+    } catch {
+        printError("gmem-audit: \(error)")
+        throw error.isMissing ? Exit.noInput : Exit.dataError
     }
 }
 

@@ -75,7 +75,7 @@ struct WatchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let policy = try loadPolicy()
+        let policy = try loadPolicy(at: policy)
         // SIGINT and SIGTERM stay pending (blocked) until the loop takes them with sigtimedwait:
         // no handler runs in the middle of a batch.
         var signals = sigset_t()
@@ -170,16 +170,6 @@ struct WatchCommand: ParsableCommand {
         printError(summary)
         for line in session.sourceSummaries { printError("  " + line) }
         if alerts.failed { throw Exit.findings }
-    }
-
-    private func loadPolicy() throws -> Policy {
-        guard let policy else { return Policy() }
-        do throws(PolicyError) {
-            return try Policy.load(path: policy)
-        } catch {
-            printError("gmem-audit: \(error)")
-            throw error.isMissing ? Exit.noInput : Exit.dataError
-        }
     }
 }
 

@@ -43,21 +43,8 @@ public struct JSONLIngest {
 
     /// Decodes one line: nil for a skipped or quarantined line.
     func decode(_ bytes: UnsafeBufferPointer<UInt8>, reader: LineReader, writer: Store.BatchWriter) throws -> Event? {
-        var start = 0
-        while start < bytes.count, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
-        if start == bytes.count || bytes[start] == UInt8(ascii: "#") { return nil }
-        if var event = EventLineDecoder.decode(bytes) {
-            if addsSource, event.source == nil { event.source = EventSource(file: reader.name, line: reader.lineNumber) }
-            return event
-        }
         do throws(EventDecodingError) {
-            let value: JSONValue
-            do throws(JSONSyntaxError) {
-                value = try JSONParser.parse(bytes)
-            } catch {
-                throw EventDecodingError(field: nil, "not valid JSON at column \(error.column): \(error.message)")
-            }
-            var event = try Event(json: value)
+            guard var event = try Self.event(of: bytes) else { return nil }
             if addsSource, event.source == nil { event.source = EventSource(file: reader.name, line: reader.lineNumber) }
             return event
         } catch {
@@ -69,5 +56,22 @@ public struct JSONLIngest {
             }
             throw StoreError.decode(file: reader.name, line: reader.lineNumber, message: error.description)
         }
+    }
+
+    /// The event of one JSON line (EVENTS.md §2): nil for an empty line or a `#` comment. The
+    /// fast decoder takes the lines it knows; the general one decides the rest and says what is
+    /// wrong. Shared by `ingest` and `watch`.
+    public static func event(of bytes: UnsafeBufferPointer<UInt8>) throws(EventDecodingError) -> Event? {
+        var start = 0
+        while start < bytes.count, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+        if start == bytes.count || bytes[start] == UInt8(ascii: "#") { return nil }
+        if let event = EventLineDecoder.decode(bytes) { return event }
+        let value: JSONValue
+        do throws(JSONSyntaxError) {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            throw EventDecodingError(field: nil, "not valid JSON at column \(error.column): \(error.message)")
+        }
+        return try Event(json: value)
     }
 }

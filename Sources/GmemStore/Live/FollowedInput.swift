@@ -235,6 +235,12 @@ public final class FollowedInput {
     }
 
     static func hashOfPrefix(descriptor: Int32, length: UInt64) -> [UInt8]? {
+        prefixHasher(descriptor: descriptor, length: length).map { Array($0.finalize()) }
+    }
+
+    /// A SHA-256 that has read the first `length` bytes of the file, to go on with what follows;
+    /// nil when the file is shorter.
+    static func prefixHasher(descriptor: Int32, length: UInt64) -> SHA256? {
         var hasher = SHA256()
         var offset: UInt64 = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
@@ -246,7 +252,7 @@ public final class FollowedInput {
             buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[..<count])) }
             offset += UInt64(count)
         }
-        return Array(hasher.finalize())
+        return hasher
     }
 
     /// The size of the current file (0 for a stream).

@@ -103,24 +103,12 @@ final class LiveSource {
         }
         switch format! {
         case .jsonl:
-            var start = 0
-            while start < bytes.count, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
-            if start == bytes.count || bytes[start] == UInt8(ascii: "#") { return .nothing }
             var event: Event
-            if let decoded = EventLineDecoder.decode(bytes) {
+            do throws(EventDecodingError) {
+                guard let decoded = try JSONLIngest.event(of: bytes) else { return .nothing }
                 event = decoded
-            } else {
-                do throws(EventDecodingError) {
-                    let value: JSONValue
-                    do throws(JSONSyntaxError) {
-                        value = try JSONParser.parse(bytes)
-                    } catch {
-                        throw EventDecodingError(field: nil, "not valid JSON at column \(error.column): \(error.message)")
-                    }
-                    event = try Event(json: value)
-                } catch {
-                    throw StoreError.decode(file: name, line: number, message: error.description)
-                }
+            } catch {
+                throw StoreError.decode(file: name, line: number, message: error.description)
             }
             if event.source == nil { event.source = EventSource(file: name, line: number) }
             return .event(event)

@@ -40,7 +40,7 @@ public struct WatchCheckpoint: Equatable, Sendable {
         case .file:
             words += [
                 "dev=\(device)", "inode=\(inode)", "offset=\(offset)", "line=\(line)",
-                "last_line_sha256=" + hex(lastLineHash), "prefix_sha256=" + hex(prefixHash),
+                "last_line_sha256=" + HashChain.hex(lastLineHash), "prefix_sha256=" + HashChain.hex(prefixHash),
             ]
         case .stream:
             words.append("open=\(open ? 1 : 0)")
@@ -63,44 +63,12 @@ public struct WatchCheckpoint: Equatable, Sendable {
         switch kind {
         case .file:
             guard let device = number("dev"), let inode = number("inode"), let offset = number("offset"), let line = number("line"),
-                let last = fields["last_line_sha256"].flatMap({ unhex($0) }), let prefix = fields["prefix_sha256"].flatMap({ unhex($0) })
+                let last = fields["last_line_sha256"].flatMap({ HashChain.bytes(hex: String($0)) }), let prefix = fields["prefix_sha256"].flatMap({ HashChain.bytes(hex: String($0)) })
             else { return nil }
             (self.device, self.inode, self.offset, self.line, lastLineHash, prefixHash) = (device, inode, offset, line, last, prefix)
         case .stream:
             open = fields["open"] == "1"
         }
-    }
-}
-
-func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 15)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
-
-func unhex(_ text: Substring) -> [UInt8]? {
-    let bytes = Array(text.utf8)
-    guard bytes.count % 2 == 0 else { return nil }
-    var out: [UInt8] = []
-    var index = 0
-    while index < bytes.count {
-        guard let high = hexDigit(bytes[index]), let low = hexDigit(bytes[index + 1]) else { return nil }
-        out.append(high << 4 | low)
-        index += 2
-    }
-    return out
-}
-
-private func hexDigit(_ byte: UInt8) -> UInt8? {
-    switch byte {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-    default: nil
     }
 }
 
@@ -129,7 +97,7 @@ extension Store {
     /// The batch after which `watch` had consumed, whole and read this way, inputs whose batch
     /// content hash is `contentHash` (see `WatchSession`); nil when it has not.
     func watchedWhole(contentHash: [UInt8], readAs: String, before batch: Int64) throws(SQLiteError) -> Int64? {
-        guard let value = try setting(WatchCheckpoint.wholePrefix + readAs + ":" + hex(contentHash)), let id = Int64(value), id < batch else {
+        guard let value = try setting(WatchCheckpoint.wholePrefix + readAs + ":" + HashChain.hex(contentHash)), let id = Int64(value), id < batch else {
             return nil
         }
         return id

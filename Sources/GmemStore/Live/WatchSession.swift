@@ -138,7 +138,8 @@ public final class WatchSession {
             source.committedOffset = checkpoint.offset
             source.committedLine = checkpoint.line
             source.lastLineHash = checkpoint.lastLineHash
-            source.hasher = Self.hasher(descriptor: input.descriptor, length: checkpoint.offset)
+            // The prefix was just checked to be what was read: the hash goes on from it.
+            source.hasher = FollowedInput.prefixHasher(descriptor: input.descriptor, length: checkpoint.offset) ?? SHA256()
             notes.append("\(source.name): \(description)")
         }
         if input.device == checkpoint.device, input.inode == checkpoint.inode, input.hashOfPrefix(checkpoint.offset) == checkpoint.prefixHash {
@@ -187,20 +188,6 @@ public final class WatchSession {
         source.committedLine = lines
         source.hasher = hasher
         notes.append("\(source.name): already stored by batch \(batch): following from its end (line \(lines))")
-    }
-
-    private static func hasher(descriptor: Int32, length: UInt64) -> SHA256 {
-        var hasher = SHA256()
-        var offset: UInt64 = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while offset < length {
-            let want = Int(min(UInt64(buffer.count), length - offset))
-            let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, want, off_t(offset)) }
-            guard count > 0 else { break }
-            buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[..<count])) }
-            offset += UInt64(count)
-        }
-        return hasher
     }
 
     /// The file in `path`'s directory with this device and inode (a rotated-away file).
@@ -417,7 +404,7 @@ public final class WatchSession {
             else { return nil }
             hashes.append(Array(source.hasher.finalize()))
         }
-        return WatchCheckpoint.wholePrefix + wholeReadAs + ":" + hex(Store.contentHash(ofInputs: hashes))
+        return WatchCheckpoint.wholePrefix + wholeReadAs + ":" + HashChain.hex(Store.contentHash(ofInputs: hashes))
     }
 
     /// Audits with `Store.audit` (which starts again from the log's start when the stored
