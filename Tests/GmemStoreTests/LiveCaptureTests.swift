@@ -77,35 +77,12 @@ import Glibc
     @Test(.enabled(if: unavailable == nil, skipComment), arguments: ["punch-and-retouch", "unbind-teardown"])
     func recapturedTraceReplaysToTheTruth(_ scenario: String) throws {
         let directory = try TraceFixtures.temporaryDirectory()
-        let name = "live-\(scenario)"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["bash", TraceFixtures.root.appendingPathComponent("scripts/capture-real.sh").path, name, directory.path]
-        var environment = ProcessInfo.processInfo.environment
-        environment["GMEM_CAPTURE_SCENARIO"] = scenario
-        process.environment = environment
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        switch process.terminationStatus {
-        case 0:
-            break
-        case 77:
-            print("LiveCaptureTests: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
-            try Test.cancel(Comment(rawValue: message.trimmingCharacters(in: .whitespacesAndNewlines)))
-        default:
-            Issue.record("capture-real.sh exited \(process.terminationStatus): \(message)")
-            return
-        }
-        let base = directory.appendingPathComponent(name).path
+        defer { try? FileManager.default.removeItem(at: directory) }
+        guard let base = try Self.capture(scenario, name: "live-\(scenario)", into: directory) else { return }
         #expect(FileManager.default.fileExists(atPath: base + ".trace"), "the capture wrote no trace")
         try TraceFixtures.checkCapture(jsonl: base + ".jsonl", trace: base + ".trace", truth: base + ".truth.json")
         if FileManager.default.fileExists(atPath: base + ".report.txt") {
             try TraceFixtures.checkCapture(jsonl: base + ".jsonl", trace: base + ".report.txt", truth: base + ".truth.json")
         }
-        try? FileManager.default.removeItem(at: directory)
     }
 }
