@@ -156,12 +156,57 @@ public struct History {
     /// `event_structure_*` indexes. Exact for the pages asked about (VMs, bindings and files
     /// involved are exact; a zap's blocked pages are decided per page); other pages and VMs are
     /// never shown. No snapshot is read and no event of another VM's pages is decoded.
+    ///
+    /// A conversion's effect on the asked pages can depend on the rest of its range: under a
+    /// profile where a conversion that changes nothing returns early (upstream-2026), pages
+    /// already in the requested state stay mapped and accepted only if the whole range already
+    /// was. When a conversion reaches past the pages followed, a first replay without output
+    /// finds the conversions for which that is undecided (every followed page of the range
+    /// already in the requested state); their ranges join the pages followed, and again, until
+    /// none does. Then the replay that shows the history follows those pages.
     private func replay(gmem: String?, pages: Range<UInt64>, extra: Set<Int64>, _ visit: (HistoryEntry) throws -> Void) throws {
+        var followed = pages
+        if let gmem, !pages.isEmpty, try reachesPast(pages, of: gmem) {
+            while true {
+                var wider = followed
+                try replay(gmem: gmem, pages: pages, followed: followed, extra: extra, widening: &wider, nil)
+                if wider == followed { break }
+                followed = wider
+            }
+        }
+        var unused = followed
+        try withoutActuallyEscaping(visit) { visit in
+            try replay(gmem: gmem, pages: pages, followed: followed, extra: extra, widening: &unused, visit)
+        }
+    }
+
+    /// True when a `convert` that touches `pages` of `gmem` also covers pages outside them.
+    private func reachesPast(_ pages: Range<UInt64>, of gmem: String) throws -> Bool {
+        let convert = EventRow.opCodes["convert"]!
+        let opOf = try store.database.cached("SELECT op FROM event WHERE seq = ?")
+        defer { opOf.reset() }
+        for span in try PageSpanIndex.spans(touching: pages, of: gmem, in: store)
+        where span.pages.lowerBound < pages.lowerBound || span.pages.upperBound > pages.upperBound {
+            try opOf.bind(1, span.seq)
+            let isConvert = try opOf.step() && opOf.int(0) == convert
+            opOf.reset()
+            if isConvert { return true }
+        }
+        return false
+    }
+
+    /// One sparse replay following `followed` pages of `gmem`, showing the events of `pages`
+    /// through `visit` (none when nil). `widening` grows to the range of every conversion whose
+    /// effect on the followed pages depends on pages not followed.
+    private func replay(
+        gmem: String?, pages: Range<UInt64>, followed: Range<UInt64>, extra: Set<Int64>, widening: inout Range<UInt64>,
+        _ visit: ((HistoryEntry) throws -> Void)?
+    ) throws {
         // The pages' own events, ascending, read from their rows.
         var own: [(seq: Int64, recorded: RecordedEvent?)] = []
         var shown: Set<Int64> = extra
         if let gmem, !pages.isEmpty {
-            let seqs = try followedEvents(of: gmem, pages: pages, shown: &shown)
+            let seqs = try followedEvents(of: gmem, pages: pages, followed: followed, shown: &shown)
             own.reserveCapacity(seqs.count + extra.count)
             for seq in seqs { own.append((seq, nil)) }
         }
@@ -249,7 +294,19 @@ public struct History {
             next += 1
         }
         func show(_ seq: Int64, _ recorded: RecordedEvent) throws {
-            guard shown.contains(seq) else {
+            if let gmem, case .convert(_, let to) = recorded.event.op, !retracted.contains(seq) {
+                let probe = engine.evaluate(recorded.event)
+                if probe.kernel.unchangedConversionReturnsEarly {
+                    for piece in probe.pieces where engine.state.files[piece.file].name == gmem {
+                        let inside = piece.pages.clamped(to: followed)
+                        guard inside != piece.pages, !inside.isEmpty,
+                            engine.state.files[piece.file].pages.firstPage(in: inside, where: { $0.shareability != to }) == nil
+                        else { continue }
+                        widening = min(widening.lowerBound, piece.pages.lowerBound)..<max(widening.upperBound, piece.pages.upperBound)
+                    }
+                }
+            }
+            guard let visit, shown.contains(seq) else {
                 if !retracted.contains(seq) {
                     engine.replay(
                         recorded.event, seq: seq, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset,
@@ -272,36 +329,10 @@ public struct History {
         }
     }
 
-    /// The events a sparse replay of `pages` of `gmem` must follow, ascending, with those that
-    /// touch `pages` themselves added to `shown`. A conversion's effect can depend on the
-    /// shareability of its whole range (upstream-2026: a range already all private returns early,
-    /// a mixed one loses its private mappings; EVENTS.md §4a), so the pages of every `convert`
-    /// that touches the followed pages are followed too, until no conversion adds more. Only
-    /// this file's pages widen: a guest range that converts pages of two files is judged from
-    /// the pages followed in this one.
-    private func followedEvents(of gmem: String, pages: Range<UInt64>, shown: inout Set<Int64>) throws -> [Int64] {
-        let convert = EventRow.opCodes["convert"]!
-        let opOf = try store.database.cached("SELECT op FROM event WHERE seq = ?")
-        var known: [Int64: Bool] = [:]
-        func isConvert(_ seq: Int64) throws -> Bool {
-            if let answer = known[seq] { return answer }
-            try opOf.bind(1, seq)
-            let answer = try opOf.step() && opOf.int(0) == convert
-            opOf.reset()
-            known[seq] = answer
-            return answer
-        }
-        var followed = pages
-        var spans = try PageSpanIndex.spans(touching: followed, of: gmem, in: store)
-        while true {
-            var hull = followed
-            for span in spans where try isConvert(span.seq) {
-                hull = min(hull.lowerBound, span.pages.lowerBound)..<max(hull.upperBound, span.pages.upperBound)
-            }
-            if hull == followed { break }
-            followed = hull
-            spans = try PageSpanIndex.spans(touching: followed, of: gmem, in: store)
-        }
+    /// The events of `followed` pages of `gmem`, ascending, with those that touch `pages`
+    /// themselves added to `shown`.
+    private func followedEvents(of gmem: String, pages: Range<UInt64>, followed: Range<UInt64>, shown: inout Set<Int64>) throws -> [Int64] {
+        let spans = try PageSpanIndex.spans(touching: followed, of: gmem, in: store)
         var seqs: [Int64] = []
         seqs.reserveCapacity(spans.count)
         for span in spans {
