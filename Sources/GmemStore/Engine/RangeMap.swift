@@ -245,19 +245,12 @@ public struct RangeMap<Value: Equatable>: Equatable {
         var position = firstPosition(endingAfter: lower)
         var firstChanged: Position?
         var lastChanged = position
-        // Whether two touching runs of equal value exist around the changed ones, found while
-        // the runs are at hand: each pair with a changed run in it is compared once, so the
-        // compaction walks the window again only when something merges.
-        var needsMerge = false
-        var previousChanged = false
         while position.chunk < chunks.count {
             let run = chunks[position.chunk][position.index]
             if run.lower >= upper { break }
             var value = run.value
             change(&value)
             if value == run.value {
-                if previousChanged, !needsMerge { needsMerge = mergeable(lastChanged, position) }
-                previousChanged = false
                 position = next(position)
                 continue
             }
@@ -272,7 +265,6 @@ public struct RangeMap<Value: Equatable>: Equatable {
                 chunks[chunk][index] = Run(lower, upper, value)
                 if firstChanged == nil { firstChanged = Position(chunk: chunk, index: index) }
                 lastChanged = Position(chunk: chunk, index: index)
-                // Its neighbours are the two parts of the old run, of the old value.
                 break
             }
             if run.lower < lower {
@@ -290,32 +282,22 @@ public struct RangeMap<Value: Equatable>: Equatable {
             }
             if firstChanged == nil { firstChanged = Position(chunk: chunk, index: index) }
             lastChanged = Position(chunk: chunk, index: index)
-            if !needsMerge, let before = previous(lastChanged) { needsMerge = mergeable(before, lastChanged) }
-            previousChanged = true
             position = next(lastChanged)
         }
         guard let firstChanged else { return }
         let start = previous(firstChanged) ?? firstChanged
         let after = next(lastChanged)
         let end = after.chunk < chunks.count ? after : lastChanged
-        if !needsMerge, after.chunk < chunks.count { needsMerge = mergeable(lastChanged, after) }
-        compact(from: start, through: end, merging: needsMerge)
-    }
-
-    /// True when the runs at `left` and `right` (its successor) touch and have equal values.
-    private func mergeable(_ left: Position, _ right: Position) -> Bool {
-        let a = chunks[left.chunk][left.index]
-        let b = chunks[right.chunk][right.index]
-        return a.upper == b.lower && a.value == b.value
+        compact(from: start, through: end)
     }
 
     /// Merges the equal touching neighbours among the runs from `start` through `end`, whose
     /// values may have changed (the runs outside are merged already), then restores the
     /// chunks' bounds: none empty, none above 2 × chunkCapacity, small ones joined to a
-    /// neighbour. Without `merging` (no two equal runs touch there), only the bounds.
-    private mutating func compact(from start: Position, through end: Position, merging: Bool = true) {
+    /// neighbour.
+    private mutating func compact(from start: Position, through end: Position) {
         // Within each chunk: one pass with a write index, one removal of the merged tail.
-        for chunk in start.chunk...end.chunk where merging {
+        for chunk in start.chunk...end.chunk {
             let lo = chunk == start.chunk ? start.index : 0
             let hi = chunk == end.chunk ? end.index + 1 : chunks[chunk].count
             guard hi - lo > 1 else { continue }
@@ -335,7 +317,7 @@ public struct RangeMap<Value: Equatable>: Equatable {
         }
         // Across chunk borders, from the last to the first so that removals keep indices.
         var chunk = end.chunk
-        while merging, chunk > start.chunk {
+        while chunk > start.chunk {
             let left = chunk - 1
             if chunk < chunks.count, let last = chunks[left].last, let first = chunks[chunk].first,
                 last.upper == first.lower, last.value == first.value
