@@ -32,10 +32,12 @@ public struct Engine: Equatable, Sendable {
     /// The verdict on `event` given the current state. Does not change the state.
     public func evaluate(_ event: Event) -> Verdict {
         var verdict = Verdict()
-        if let range = event.op.range { place(range, into: &verdict) }
+        // A gpa range's VM is looked up by `place`; every other event's VM once here.
+        var placedVM: VirtualMachine??
+        if let range = event.op.range { placedVM = place(range, into: &verdict) }
         verdict.vm = vmName(of: event, verdict)
         // The event's VM, looked up once for the whole judgement.
-        let vm = verdict.vm.flatMap { state.vms[$0] }
+        let vm = placedVM ?? verdict.vm.flatMap { state.vms[$0] }
         if case .vmCreate = event.op {
             verdict.kernel = kernelOverride ?? event.kernel ?? .standard
         } else {
@@ -147,19 +149,21 @@ public struct Engine: Equatable, Sendable {
         case .zap:
             return removalOutcome(&verdict, reportsFailure: true)
         case .convert(_, let to):
-            if to == .private, let page = firstPage(verdict.pieces, where: { $0.pins.hasHostPin }) {
+            // One walk of the range answers every question the rule asks (EVENTS.md §4a).
+            let scan = conversionScan(verdict.pieces, to: to, verdict.kernel)
+            if to == .private, let page = scan.firstHostPin {
                 verdict.expectedErrorOffset = page
                 return .EAGAIN
             }
-            if verdict.kernel.unchangedConversionReturnsEarly, firstPage(verdict.pieces, where: { $0.shareability != to }) == nil {
+            if verdict.kernel.unchangedConversionReturnsEarly, !scan.anyOther {
                 return .ok
             }
-            if to == .private, verdict.kernel.sharedToPrivateZapsOnlyShared,
-                firstPage(verdict.pieces, where: { $0.shareability == .private }) == nil
-            {
+            if to == .private, verdict.kernel.sharedToPrivateZapsOnlyShared, !scan.anyPrivate {
                 return .ok
             }
-            return removalOutcome(&verdict, reportsFailure: false)
+            verdict.blocked = scan.blocked
+            guard !verdict.blocked.isEmpty else { return .ok }
+            return verdict.kernel.failedRemovalStopsTheOperation ? .EIO : .ok
         case .accept:
             return firstPage(verdict.pieces, where: { $0.accepted }) == nil ? .ok : .TDX_PAGE_ALREADY_ACCEPTED
         case .release(_, let holder):
@@ -205,6 +209,43 @@ public struct Engine: Equatable, Sendable {
         return blocked
     }
 
+    /// What a conversion's rule asks of its pages, from one walk of their runs: the first page
+    /// with a host pin (event-addressed), whether a page is not already `to`, whether a page is
+    /// private, and the runs whose S-EPT removal fails under `profile` (as `blockedPieces`).
+    private func conversionScan(_ pieces: [Piece], to: Shareability, _ profile: KernelProfile)
+        -> (firstHostPin: UInt64?, anyOther: Bool, anyPrivate: Bool, blocked: [Piece])
+    {
+        var firstHostPin: UInt64?
+        var anyOther = false
+        var anyPrivate = false
+        var blocked: [Piece] = []
+        for piece in pieces {
+            var open: Range<UInt64>?
+            state.files[piece.file].pages.forEachRun(in: piece.pages) { run in
+                let page = run.value
+                if firstHostPin == nil, page.pins.hasHostPin {
+                    firstHostPin = piece.address(ofPage: run.lower)
+                    // A conversion to private stops at the first host pin (EAGAIN).
+                    if to == .private { return false }
+                }
+                if page.shareability != to { anyOther = true }
+                if page.shareability == .private { anyPrivate = true }
+                if profile.removalFails(page) {
+                    if let range = open, range.upperBound == run.lower {
+                        open = range.lowerBound..<run.upper
+                    } else {
+                        if let range = open { blocked.append(Piece(file: piece.file, pages: range, address: piece.address(ofPage: range.lowerBound))) }
+                        open = run.range
+                    }
+                }
+                return true
+            }
+            if let range = open { blocked.append(Piece(file: piece.file, pages: range, address: piece.address(ofPage: range.lowerBound))) }
+            if to == .private, firstHostPin != nil { break }
+        }
+        return (firstHostPin, anyOther, anyPrivate, blocked)
+    }
+
     /// The event-addressed address of the first page of `pieces` that satisfies `predicate`.
     private func firstPage(_ pieces: [Piece], where predicate: (PageState) -> Bool) -> UInt64? {
         for piece in pieces {
@@ -223,33 +264,35 @@ public struct Engine: Equatable, Sendable {
         }
     }
 
-    /// Resolves a range to file pages (EVENTS.md §2, docs/MODEL.md "Addressing").
-    private func place(_ range: MemoryRange, into verdict: inout Verdict) {
+    /// Resolves a range to file pages (EVENTS.md §2, docs/MODEL.md "Addressing"). For a gpa
+    /// range, gives the VM it looked up (`.some(nil)`: no such VM); nil for a file range.
+    private func place(_ range: MemoryRange, into verdict: inout Verdict) -> VirtualMachine?? {
         switch range {
         case .file(let gmem, let offset, let size):
             guard let index = state.fileIndex[gmem] else {
                 verdict.unresolvedReason = "unknown gmem '\(gmem)'"
                 verdict.unresolved = [offset..<(offset + size)]
-                return
+                return nil
             }
             let file = state.files[index]
             guard file.isOpen else {
                 verdict.unresolvedReason = "gmem '\(gmem)' is closed"
                 verdict.unresolved = [offset..<(offset + size)]
-                return
+                return nil
             }
             guard offset + size <= file.size else {
                 verdict.unresolvedReason = "offset \(hex(offset)) + size \(hex(size)) passes the end of gmem '\(gmem)' (size \(hex(file.size)))"
                 verdict.unresolved = [offset..<(offset + size)]
-                return
+                return nil
             }
             verdict.pieces = [Piece(file: index, pages: (offset / pageSize)..<((offset + size) / pageSize), address: offset)]
+            return nil
         case .guest(let vmName, let gpa, let size):
             let end = gpa + size
             guard let vm = state.vms[vmName] else {
                 verdict.unresolvedReason = "unknown vm '\(vmName)'"
                 verdict.unresolved = [gpa..<end]
-                return
+                return .some(nil)
             }
             var cursor = gpa
             // Overlapping bindings exist only when a log says an overlapping bind succeeded;
@@ -279,6 +322,7 @@ public struct Engine: Equatable, Sendable {
                 verdict.unresolvedReason = "no memslot of vm '\(vmName)' binds gpa " +
                     verdict.unresolved.map { "\(hex($0.lowerBound))-\(hex($0.upperBound))" }.joined(separator: ", ")
             }
+            return .some(vm)
         }
     }
 
@@ -342,10 +386,13 @@ public struct Engine: Equatable, Sendable {
             }
             state.vms[vm]?.bindings[slot] = nil
         case .punchHole:
+            // A removal that goes on and fails nowhere only unmaps: done in the same walk as
+            // the freeing below (it touches none of the fields that walk reads).
+            let unmapsInPlace = !stops && verdict.blocked.isEmpty
             if stops {
                 applyZap(verdict, succeeded: succeeded, failed: zapFailed)
-            } else {
-                removeMappings(verdict, failed: !verdict.blocked.isEmpty)
+            } else if !unmapsInPlace {
+                removeMappings(verdict, failed: true)
             }
             if succeeded {
                 // The folios go back to the host; a quarantined page's frame stays recorded,
@@ -353,6 +400,7 @@ public struct Engine: Equatable, Sendable {
                 for piece in verdict.pieces {
                     releaseFrames(piece) { !$0.quarantined }
                     update(piece) {
+                        if unmapsInPlace { $0.mapped = false; $0.accepted = false }
                         $0.populated = false
                         if !$0.quarantined { $0.frameDelta = nil }
                     }
@@ -383,7 +431,8 @@ public struct Engine: Equatable, Sendable {
                 for piece in verdict.pieces { update(piece) { if $0.requested == cleared { $0.requested = .none } } }
                 return
             }
-            if !stops { removeMappings(verdict, failed: !verdict.blocked.isEmpty) }
+            // Without a failed removal, unmapping is part of the conversion's own walk below.
+            if !stops, !verdict.blocked.isEmpty { removeMappings(verdict, failed: true) }
             let endsQuarantine = !profile.quarantineEndsAtTeardown
             for piece in verdict.pieces {
                 update(piece) {
@@ -496,12 +545,17 @@ public struct Engine: Equatable, Sendable {
 
     /// Forgets the frames of the pages of `piece` that satisfy `predicate`.
     private mutating func releaseFrames(_ piece: Piece, where predicate: (PageState) -> Bool) {
-        for run in state.files[piece.file].pages.runs(in: piece.pages) where predicate(run.value) {
-            guard run.value.populated, let delta = run.value.frameDelta else { continue }
+        // The runs are walked on a copy of the map (it shares the storage, nothing is copied)
+        // so that no array of them is built; the copy ends with this scope, before the pages
+        // are changed.
+        let pages = state.files[piece.file].pages
+        pages.forEachRun(in: piece.pages) { run in
+            guard predicate(run.value), run.value.populated, let delta = run.value.frameDelta else { return true }
             let first = UInt64(bitPattern: Int64(bitPattern: run.lower) &+ delta)
-            guard let frames = FrameOwner.frames(from: first, count: run.range.count), !frames.isEmpty else { continue }
+            guard let frames = FrameOwner.frames(from: first, count: run.range.count), !frames.isEmpty else { return true }
             let owner = FrameOwner(file: piece.file, pageDelta: -delta)
             state.frames.update(frames) { _, current in current == owner ? nil : current }
+            return true
         }
     }
 

@@ -256,6 +256,17 @@ public struct RangeMap<Value: Equatable>: Equatable {
             }
             let chunk = position.chunk
             var index = position.index
+            if run.lower < lower, run.upper > upper {
+                // The range inside one run (a 4 KiB op on a larger run): both ends split with
+                // one shift of the chunk's tail.
+                chunks[chunk][index].upper = lower
+                chunks[chunk].insert(contentsOf: repeatElement(Run(upper, run.upper, run.value), count: 2), at: index + 1)
+                index += 1
+                chunks[chunk][index] = Run(lower, upper, value)
+                if firstChanged == nil { firstChanged = Position(chunk: chunk, index: index) }
+                lastChanged = Position(chunk: chunk, index: index)
+                break
+            }
             if run.lower < lower {
                 // The part before the range keeps its value.
                 chunks[chunk][index].upper = lower
@@ -351,7 +362,31 @@ public struct RangeMap<Value: Equatable>: Equatable {
 
     /// Gives every page of `range` the value `value` (nil removes it).
     public mutating func assign(_ range: Range<UInt64>, _ value: Value?) {
+        if let value, insertIntoGap(range, value) { return }
         update(range) { _, _ in value }
+    }
+
+    /// `assign` of a value to a range that lies in a gap and touches no run of the same value
+    /// (the frames of a populate, usually): one insertion in place, no window rebuilt. False,
+    /// changing nothing, when the range is not such a case or its chunk is full.
+    private mutating func insertIntoGap(_ range: Range<UInt64>, _ value: Value) -> Bool {
+        guard !range.isEmpty, !chunks.isEmpty else { return false }
+        let position = firstPosition(endingAfter: range.lowerBound)
+        if position.chunk < chunks.count {
+            let next = chunks[position.chunk][position.index]
+            if next.lower < range.upperBound { return false }
+            if next.lower == range.upperBound, next.value == value { return false }
+        }
+        if let before = previous(position) {
+            let run = chunks[before.chunk][before.index]
+            if run.upper == range.lowerBound, run.value == value { return false }
+        }
+        let chunk = position.chunk < chunks.count ? position.chunk : chunks.count - 1
+        let index = position.chunk < chunks.count ? position.index : chunks[chunk].count
+        guard chunks[chunk].count < 2 * Self.chunkCapacity else { return false }
+        chunks[chunk].insert(Run(range.lowerBound, range.upperBound, value), at: index)
+        if index == 0 { chunkLowers[chunk] = range.lowerBound }
+        return true
     }
 
     /// What breaks the map's invariants, or nil: runs sorted, disjoint, non-empty and merged,

@@ -3,6 +3,8 @@ extension String {
     /// without allocating: result names are ASCII (`ok`, `EIO`, `TDX_OPERAND_BUSY`), and only a
     /// name with other characters takes Unicode's case mapping.
     func sameResultName(as other: String) -> Bool {
+        // The common case, the same name as written (`ok` and `ok`): no byte walk.
+        if self == other { return true }
         var lhs = utf8.makeIterator()
         var rhs = other.utf8.makeIterator()
         while true {
