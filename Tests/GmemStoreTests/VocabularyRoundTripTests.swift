@@ -152,6 +152,59 @@ import Testing
         }
     }
 
+    /// The row layout of schema 1 (docs/STORE.md, "The event table"), one event per op: the
+    /// table must keep every field in the column that stores and exports have always used.
+    @Test("every op's fields stay in the columns schema 1 gives them")
+    func rowLayoutIsSchemaOne() throws {
+        let names = ["local", "v", "g", "tdx", "r", #"["mmap"]"#, "o", "t", "s"]
+        func n(_ text: String) -> EventRow.Value { .integer(Int64(names.firstIndex(of: text)! + 100)) }
+        let file = MemoryRange.file(gmem: "g", offset: 0x1000, size: 0x2000)
+        let guest = MemoryRange.guest(vm: "v", gpa: 0x3000, size: 0x4000)
+        let fileColumns: [String: EventRow.Value] = ["gmem": n("g"), "offset": .integer(0x1000), "size": .integer(0x2000)]
+        let guestColumns: [String: EventRow.Value] = ["vm": n("v"), "gpa": .integer(0x3000), "size": .integer(0x4000)]
+        let hash = [UInt8](repeating: 0xAB, count: 32)
+        let cases: [(Event, [String: EventRow.Value])] = [
+            (Event(.vmCreate(vm: "v", type: "tdx", tdxConnect: true), kernel: .upstream2026),
+             ["vm": n("v"), "label": n("tdx"), "mode": .integer(1 | 2 << 3)]),
+            (Event(.vmDestroy(vm: "v")), ["vm": n("v")]),
+            (Event(.vmBugged(vm: "v", reason: "r")), ["vm": n("v"), "label": n("r")]),
+            (Event(.gmemCreate(vm: "v", gmem: "g", size: 0x2000, flags: ["mmap"], folioSize: 2_097_152)),
+             ["vm": n("v"), "gmem": n("g"), "size": .integer(0x2000), "label": n(#"["mmap"]"#), "count": .integer(2_097_152)]),
+            (Event(.gmemClose(gmem: "g")), ["gmem": n("g")]),
+            (Event(.bind(vm: "v", gmem: "g", slot: 3, gpa: 0x3000, size: 0x4000, offset: 0x1000, hva: 7)),
+             ["vm": n("v"), "gmem": n("g"), "count": .integer(3), "gpa": .integer(0x3000), "size": .integer(0x4000),
+              "offset": .integer(0x1000), "hva": .integer(7)]),
+            (Event(.unbind(vm: "v", slot: 4)), ["vm": n("v"), "count": .integer(4)]),
+            (Event(.populate(file, pfn: 9)), fileColumns.merging(["pfn": .integer(9)]) { $1 }),
+            (Event(.punchHole(guest)), guestColumns),
+            (Event(.map(file)), fileColumns),
+            (Event(.zap(guest, reason: "r")), guestColumns.merging(["label": n("r")]) { $1 }),
+            (Event(.convertRequest(vm: "v", gpa: 0x3000, size: 0x4000, to: .private, implicit: true)),
+             guestColumns.merging(["mode": .integer(3)]) { $1 }),
+            (Event(.convert(file, to: .shared), via: .vm), fileColumns.merging(["mode": .integer(2 << 5)]) { $1 }),
+            (Event(.accept(guest)), guestColumns),
+            (Event(.pin(file, holder: .vfio)), fileColumns.merging(["holder": .integer(2)]) { $1 }),
+            (Event(.release(file, holder: .gup)), fileColumns.merging(["holder": .integer(3)]) { $1 }),
+            (Event(.hostAccess(guest)), guestColumns),
+            (Event(.reuse(pfn: 5, npages: 6, owner: "o")), ["pfn": .integer(5), "count": .integer(6), "label": n("o")]),
+            (Event(.mce(pfn: 5)), ["pfn": .integer(5)]),
+            (Event(.context(tracepoint: "t")), ["label": n("t")]),
+            (Event(.gap(source: "s", lost: 7)), ["label": n("s"), "count": .integer(7)]),
+            (Event(.retract(batch: 2, firstSeq: 3, lastSeq: 4, lastHash: hash, reason: "r")),
+             ["count": .integer(2), "offset": .integer(3), "size": .integer(4), "label": n("r"), "digest": .blob(hash)]),
+        ]
+        #expect(Set(cases.map(\.0.op.kind)) == Set(Operation.Kind.allCases))
+        let columns = EventRow.columns.split(separator: ", ").map(String.init)
+        for (event, fields) in cases {
+            var expected = fields.merging(["op": .integer(event.op.spec.code), "host": n("local")]) { $1 }
+            expected = expected.filter { $0.value != .null }
+            let row = try EventRow.values(of: event) { text in Int64(names.firstIndex(of: text)! + 100) }
+            var stored: [String: EventRow.Value] = [:]
+            for (column, value) in zip(columns, row) where value != .null { stored[column] = value }
+            #expect(stored == expected, "\(event.op.name)")
+        }
+    }
+
     @Test("the fast decoder's key matcher knows every key by its name")
     func everyKeyIsMatched() {
         for field in EventField.allCases {
