@@ -186,8 +186,10 @@ enum EventRow {
             throw Malformed(message: "has an unknown op code \(code)")
         }
         // Each field of the op from the column its table row names.
+        let fields = kind.spec.fields
         var values: [OperationValue?] = []
-        for field in kind.spec.fields {
+        values.reserveCapacity(fields.count)
+        for field in fields {
             let what = field.key?.key ?? "vm or gmem"
             let index: Int32
             switch field.column {
