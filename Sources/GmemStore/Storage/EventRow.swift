@@ -190,7 +190,8 @@ enum EventRow {
         var values: [OperationValue?] = []
         values.reserveCapacity(fields.count)
         for field in fields {
-            let what = field.key?.key ?? "vm or gmem"
+            // The field's name, for a message only: not built for a well-formed row.
+            func what() -> String { field.key?.key ?? "vm or gmem" }
             let index: Int32
             switch field.column {
             case .range:
@@ -200,11 +201,11 @@ enum EventRow {
                 if field.kind == .flag {
                     values.append(.flag((int(mode) ?? 0) >> bit & 1 == 1))
                 } else {
-                    values.append(.shareability(try required(int(mode), what) >> bit & 1 == 1 ? .private : .shared))
+                    values.append(.shareability(try required(int(mode), what()) >> bit & 1 == 1 ? .private : .shared))
                 }
                 continue
             case .digest:
-                guard sqlite3_column_type(row.handle, first + 23) == SQLITE_BLOB else { throw Malformed(message: "has no \(what)") }
+                guard sqlite3_column_type(row.handle, first + 23) == SQLITE_BLOB else { throw Malformed(message: "has no \(what())") }
                 values.append(.digest(row.blob(first + 23)))
                 continue
             case .holder:
@@ -229,17 +230,17 @@ enum EventRow {
                     value = nil
                     break
                 }
-                guard case .array(let items)? = try? JSONParser.parse(text) else { throw Malformed(message: "has unreadable \(what)") }
+                guard case .array(let items)? = try? JSONParser.parse(text) else { throw Malformed(message: "has unreadable \(what())") }
                 var names: [String] = []
                 for item in items {
-                    guard case .string(let name) = item else { throw Malformed(message: "has unreadable \(what)") }
+                    guard case .string(let name) = item else { throw Malformed(message: "has unreadable \(what())") }
                     names.append(name)
                 }
                 value = .names(names)
             default:
                 value = u(index).map(OperationValue.number)
             }
-            if !field.optional, value == nil { throw Malformed(message: "has no \(what)") }
+            if !field.optional, value == nil { throw Malformed(message: "has no \(what())") }
             values.append(value)
         }
         guard let operation = Operation(kind, values: values) else { throw Malformed(message: "does not hold a \(kind.spec.name)") }
