@@ -73,34 +73,6 @@ public enum Operation: Equatable, Sendable {
     /// the log as evidence (docs/STORE.md, "Retracted batches"). Changes no page by itself.
     case retract(batch: UInt64, firstSeq: UInt64, lastSeq: UInt64, lastHash: [UInt8], reason: String)
 
-    /// The `op` name used in the log.
-    public var name: String {
-        switch self {
-        case .vmCreate: "vm_create"
-        case .vmDestroy: "vm_destroy"
-        case .vmBugged: "vm_bugged"
-        case .gmemCreate: "gmem_create"
-        case .gmemClose: "gmem_close"
-        case .bind: "bind"
-        case .unbind: "unbind"
-        case .populate: "populate"
-        case .punchHole: "punch_hole"
-        case .map: "map"
-        case .zap: "zap"
-        case .convertRequest: "convert_request"
-        case .convert: "convert"
-        case .accept: "accept"
-        case .pin: "pin"
-        case .release: "release"
-        case .hostAccess: "host_access"
-        case .reuse: "reuse"
-        case .mce: "mce"
-        case .context: "context"
-        case .gap: "gap"
-        case .retract: "retract"
-        }
-    }
-
     /// True for `retract`: a record about other events, not something the machine did.
     public var isRetraction: Bool {
         if case .retract = self { return true }

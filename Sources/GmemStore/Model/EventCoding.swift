@@ -17,13 +17,7 @@ public struct EventDecodingError: Error, Equatable, Sendable {
 
 extension Event {
     /// The field names the vocabulary gives a meaning to (EVENTS.md §2), plus `src`.
-    static let knownFields: Set<String> = [
-        "op", "ts", "id", "host", "actor", "result", "note", "error_offset", "src",
-        "vm", "gmem", "offset", "gpa", "size", "type", "tdx_connect", "reason", "flags", "folio_size",
-        "slot", "hva", "pfn", "to", "implicit", "holder", "npages", "owner", "tracepoint", "kernel", "via",
-        "source", "lost",
-        "batch", "first_seq", "last_seq", "last_hash",
-    ]
+    static let knownFields: Set<String> = Set(EventField.allCases.map(\.key))
 
     /// Decodes one line of JSON Lines input.
     public init(jsonLine text: String) throws(EventDecodingError) {
@@ -85,68 +79,31 @@ extension Event {
 
     /// The event in gmem's canonical JSON: the form that is stored, hashed and exported.
     public var canonicalJSON: String {
-        // A retraction's fields are outside the fast writer's table: it takes the general path.
-        if extra.isEmpty, !op.isRetraction { return CanonicalEventWriter.string(self) }
+        if extra.isEmpty { return CanonicalEventWriter.string(self) }
         var members: [JSONMember] = [JSONMember("op", .string(op.name))]
         func put(_ key: String, _ value: JSONValue?) {
             if let value { members.append(JSONMember(key, value)) }
         }
         func number(_ value: UInt64?) -> JSONValue? { value.map { .number(String($0)) } }
         func string(_ value: String?) -> JSONValue? { value.map { .string($0) } }
-        func put(range: MemoryRange) {
-            switch range {
-            case .file(let gmem, let offset, let size):
-                put("gmem", .string(gmem))
-                put("offset", number(offset))
-                put("size", number(size))
-            case .guest(let vm, let gpa, let size):
-                put("vm", .string(vm))
-                put("gpa", number(gpa))
-                put("size", number(size))
+        op.forEachMember { field, value in
+            let json: JSONValue
+            switch value {
+            case .text(let text): json = .string(text)
+            case .number(let value): json = .number(String(value))
+            case .flag(let flag): json = .bool(flag)
+            case .shareability(let to): json = .string(to.rawValue)
+            case .holder(let holder): json = .string(holder.rawValue)
+            case .names(let names): json = .array(names.map { .string($0) })
+            case .digest(let bytes): json = .string(HashChain.hex(bytes))
+            case .range: preconditionFailure("forEachMember writes a range as its three fields")
             }
+            put(field.key, json)
         }
         switch op {
-        case .vmCreate(let vm, let type, let tdxConnect):
-            put("vm", string(vm)); put("type", string(type)); put("tdx_connect", .bool(tdxConnect))
-            put("kernel", string(kernel?.rawValue))
-        case .vmDestroy(let vm):
-            put("vm", string(vm))
-        case .vmBugged(let vm, let reason):
-            put("vm", string(vm)); put("reason", string(reason))
-        case .gmemCreate(let vm, let gmem, let size, let flags, let folioSize):
-            put("vm", string(vm)); put("gmem", string(gmem)); put("size", number(size))
-            put("flags", .array(flags.map { .string($0) })); put("folio_size", number(folioSize))
-        case .gmemClose(let gmem):
-            put("gmem", string(gmem))
-        case .bind(let vm, let gmem, let slot, let gpa, let size, let offset, let hva):
-            put("vm", string(vm)); put("gmem", string(gmem)); put("slot", number(slot)); put("gpa", number(gpa))
-            put("size", number(size)); put("offset", number(offset)); put("hva", number(hva))
-        case .unbind(let vm, let slot):
-            put("vm", string(vm)); put("slot", number(slot))
-        case .populate(let range, let pfn):
-            put(range: range); put("pfn", number(pfn))
-        case .punchHole(let range), .map(let range), .accept(let range), .hostAccess(let range):
-            put(range: range)
-        case .zap(let range, let reason):
-            put(range: range); put("reason", string(reason))
-        case .convertRequest(let vm, let gpa, let size, let to, let implicit):
-            put("vm", string(vm)); put("gpa", number(gpa)); put("size", number(size))
-            put("to", .string(to.rawValue)); put("implicit", .bool(implicit))
-        case .convert(let range, let to):
-            put(range: range); put("to", .string(to.rawValue)); put("via", string(via?.rawValue))
-        case .pin(let range, let holder), .release(let range, let holder):
-            put(range: range); put("holder", .string(holder.rawValue))
-        case .reuse(let pfn, let npages, let owner):
-            put("pfn", number(pfn)); put("npages", number(npages)); put("owner", string(owner))
-        case .mce(let pfn):
-            put("pfn", number(pfn))
-        case .context(let tracepoint):
-            put("tracepoint", string(tracepoint))
-        case .gap(let source, let lost):
-            put("source", string(source)); put("lost", number(lost))
-        case .retract(let batch, let firstSeq, let lastSeq, let lastHash, let reason):
-            put("batch", number(batch)); put("first_seq", number(firstSeq)); put("last_seq", number(lastSeq))
-            put("last_hash", .string(HashChain.hex(lastHash))); put("reason", .string(reason))
+        case .vmCreate: put("kernel", string(kernel?.rawValue))
+        case .convert: put("via", string(via?.rawValue))
+        default: break
         }
         put("ts", ts.map { .number(String($0)) })
         put("id", string(id))
@@ -168,16 +125,19 @@ extension Event {
 extension Operation {
     init(name: String, fields: inout FieldReader) throws(EventDecodingError) {
         func range() throws(EventDecodingError) -> MemoryRange { try fields.memoryRange() }
-        switch name {
-        case "vm_create":
+        guard let kind = OperationSpec.named(name)?.kind else {
+            throw EventDecodingError(field: "op", "unknown operation '\(name)'")
+        }
+        switch kind {
+        case .vmCreate:
             self = .vmCreate(
                 vm: try fields.requiredIdentifier("vm"), type: try fields.string("type") ?? "tdx",
                 tdxConnect: try fields.bool("tdx_connect") ?? false)
-        case "vm_destroy":
+        case .vmDestroy:
             self = .vmDestroy(vm: try fields.requiredIdentifier("vm"))
-        case "vm_bugged":
+        case .vmBugged:
             self = .vmBugged(vm: try fields.requiredIdentifier("vm"), reason: try fields.string("reason"))
-        case "gmem_create":
+        case .gmemCreate:
             let folio = try fields.number("folio_size") ?? 4096
             guard [4096, 2_097_152, 1_073_741_824].contains(folio) else {
                 throw EventDecodingError(field: "folio_size", "must be 4096, 2097152 or 1073741824, not \(folio)")
@@ -185,9 +145,9 @@ extension Operation {
             self = .gmemCreate(
                 vm: try fields.requiredIdentifier("vm"), gmem: try fields.requiredIdentifier("gmem"),
                 size: try fields.requiredSize("size"), flags: try fields.stringList("flags") ?? [], folioSize: folio)
-        case "gmem_close":
+        case .gmemClose:
             self = .gmemClose(gmem: try fields.requiredIdentifier("gmem"))
-        case "bind":
+        case .bind:
             let gpa = try fields.required("gpa", fields.aligned("gpa"))
             let size = try fields.requiredSize("size")
             let offset = try fields.required("offset", fields.aligned("offset"))
@@ -197,49 +157,49 @@ extension Operation {
                 vm: try fields.requiredIdentifier("vm"), gmem: try fields.requiredIdentifier("gmem"),
                 slot: try fields.required("slot", fields.number("slot")), gpa: gpa, size: size, offset: offset,
                 hva: try fields.number("hva"))
-        case "unbind":
+        case .unbind:
             self = .unbind(vm: try fields.requiredIdentifier("vm"), slot: try fields.required("slot", fields.number("slot")))
-        case "populate":
+        case .populate:
             let range = try range()
             let pfn = try fields.number("pfn")
             if let pfn { try fields.checkFrames("pfn", pfn, range.size / pageSize) }
             self = .populate(range, pfn: pfn)
-        case "punch_hole":
+        case .punchHole:
             self = .punchHole(try range())
-        case "map":
+        case .map:
             self = .map(try range())
-        case "zap":
+        case .zap:
             self = .zap(try range(), reason: try fields.string("reason"))
-        case "convert_request":
+        case .convertRequest:
             let gpa = try fields.required("gpa", fields.aligned("gpa"))
             let size = try fields.requiredSize("size")
             try fields.checkEnd("gpa", gpa, size)
             self = .convertRequest(
                 vm: try fields.requiredIdentifier("vm"), gpa: gpa, size: size, to: try fields.shareability("to"),
                 implicit: try fields.bool("implicit") ?? false)
-        case "convert":
+        case .convert:
             self = .convert(try range(), to: try fields.shareability("to"))
-        case "accept":
+        case .accept:
             self = .accept(try range())
-        case "pin":
+        case .pin:
             self = .pin(try range(), holder: try fields.holder())
-        case "release":
+        case .release:
             self = .release(try range(), holder: try fields.holder())
-        case "host_access":
+        case .hostAccess:
             self = .hostAccess(try range())
-        case "reuse":
+        case .reuse:
             let npages = try fields.required("npages", fields.number("npages"))
             guard npages > 0 else { throw EventDecodingError(field: "npages", "must be greater than zero") }
             let pfn = try fields.required("pfn", fields.number("pfn"))
             try fields.checkFrames("npages", pfn, npages)
             self = .reuse(pfn: pfn, npages: npages, owner: try fields.identifier("owner"))
-        case "mce":
+        case .mce:
             self = .mce(pfn: try fields.required("pfn", fields.number("pfn")))
-        case "context":
+        case .context:
             self = .context(tracepoint: try fields.requiredIdentifier("tracepoint"))
-        case "gap":
+        case .gap:
             self = .gap(source: try fields.requiredIdentifier("source"), lost: try fields.number("lost"))
-        case "retract":
+        case .retract:
             let batch = try fields.required("batch", fields.number("batch"))
             let first = try fields.required("first_seq", fields.number("first_seq"))
             let last = try fields.required("last_seq", fields.number("last_seq"))
@@ -255,8 +215,6 @@ extension Operation {
             let reason = try fields.required("reason", fields.string("reason"))
             guard reason.contains(where: { !$0.isWhitespace }) else { throw EventDecodingError(field: "reason", "must say why") }
             self = .retract(batch: batch, firstSeq: first, lastSeq: last, lastHash: lastHash, reason: reason)
-        default:
-            throw EventDecodingError(field: "op", "unknown operation '\(name)'")
         }
     }
 }

@@ -15,45 +15,8 @@ import Glibc
 /// Stored bodies are canonical JSON and always take this path; so do JSON Lines from most
 /// producers.
 public enum EventLineDecoder {
-    /// The vocabulary fields (`Event.knownFields`), numbered for a bit mask.
-    enum Field: Int, CaseIterable {
-        case op, ts, id, host, actor, result, note, errorOffset, src
-        case vm, gmem, offset, gpa, size, type, tdxConnect, reason, flags, folioSize
-        case slot, hva, pfn, to, implicit, holder, npages, owner, tracepoint, kernel, via
-        case source, lost
-
-        var bit: UInt64 { 1 << UInt64(rawValue) }
-
-        /// The field named by the key bytes, or nil for a name outside the vocabulary.
-        static func named(_ key: UnsafeBufferPointer<UInt8>) -> Field? {
-            func equals(_ name: StaticString) -> Bool {
-                name.utf8CodeUnitCount == key.count
-                    && memcmp(name.utf8Start, key.baseAddress!, key.count) == 0
-            }
-            guard !key.isEmpty else { return nil }
-            switch key[0] {
-            case UInt8(ascii: "a"): return equals("actor") ? .actor : nil
-            case UInt8(ascii: "e"): return equals("error_offset") ? .errorOffset : nil
-            case UInt8(ascii: "f"): return equals("flags") ? .flags : equals("folio_size") ? .folioSize : nil
-            case UInt8(ascii: "g"): return equals("gmem") ? .gmem : equals("gpa") ? .gpa : nil
-            case UInt8(ascii: "h"): return equals("host") ? .host : equals("hva") ? .hva : equals("holder") ? .holder : nil
-            case UInt8(ascii: "i"): return equals("id") ? .id : equals("implicit") ? .implicit : nil
-            case UInt8(ascii: "n"): return equals("note") ? .note : equals("npages") ? .npages : nil
-            case UInt8(ascii: "o"): return equals("op") ? .op : equals("offset") ? .offset : equals("owner") ? .owner : nil
-            case UInt8(ascii: "p"): return equals("pfn") ? .pfn : nil
-            case UInt8(ascii: "r"): return equals("result") ? .result : equals("reason") ? .reason : nil
-            case UInt8(ascii: "s"):
-                return equals("size") ? .size : equals("slot") ? .slot : equals("src") ? .src : equals("source") ? .source : nil
-            case UInt8(ascii: "t"):
-                return equals("ts") ? .ts : equals("type") ? .type : equals("to") ? .to : equals("tdx_connect") ? .tdxConnect
-                    : equals("tracepoint") ? .tracepoint : nil
-            case UInt8(ascii: "k"): return equals("kernel") ? .kernel : nil
-            case UInt8(ascii: "l"): return equals("lost") ? .lost : nil
-            case UInt8(ascii: "v"): return equals("vm") ? .vm : equals("via") ? .via : nil
-            default: return nil
-            }
-        }
-    }
+    /// The vocabulary's keys (EventVocabulary.swift).
+    typealias Field = EventField
 
     /// Where a field's value lies in the line.
     struct Slot {
@@ -521,19 +484,20 @@ public enum EventLineDecoder {
         }
 
         private mutating func operation(_ name: String) -> Operation? {
-            switch name {
-            case "vm_create":
+            guard let kind = OperationSpec.named(name)?.kind else { return nil }  // the general decoder names it
+            switch kind {
+            case .vmCreate:
                 let vm = required(identifier(.vm))
                 let type = string(.type) ?? "tdx"
                 let tdxConnect = bool(.tdxConnect) ?? false
                 return vm.map { .vmCreate(vm: $0, type: type, tdxConnect: tdxConnect) }
-            case "vm_destroy":
+            case .vmDestroy:
                 return required(identifier(.vm)).map { .vmDestroy(vm: $0) }
-            case "vm_bugged":
+            case .vmBugged:
                 let vm = required(identifier(.vm))
                 let reason = string(.reason)
                 return vm.map { .vmBugged(vm: $0, reason: reason) }
-            case "gmem_create":
+            case .gmemCreate:
                 let folio = number(.folioSize) ?? 4096
                 guard folio == 4096 || folio == 2_097_152 || folio == 1_073_741_824 else { return nil }
                 let vm = required(identifier(.vm))
@@ -542,9 +506,9 @@ public enum EventLineDecoder {
                 let flags = flags() ?? []
                 guard let vm, let gmem, let size else { return nil }
                 return .gmemCreate(vm: vm, gmem: gmem, size: size, flags: flags, folioSize: folio)
-            case "gmem_close":
+            case .gmemClose:
                 return required(identifier(.gmem)).map { .gmemClose(gmem: $0) }
-            case "bind":
+            case .bind:
                 let gpa = required(aligned(.gpa))
                 let size = size(.size)
                 let offset = required(aligned(.offset))
@@ -556,25 +520,25 @@ public enum EventLineDecoder {
                 let hva = number(.hva)
                 guard let gpa, let size, let offset, let vm, let gmem, let slot else { return nil }
                 return .bind(vm: vm, gmem: gmem, slot: slot, gpa: gpa, size: size, offset: offset, hva: hva)
-            case "unbind":
+            case .unbind:
                 let vm = required(identifier(.vm))
                 let slot = required(number(.slot))
                 guard let vm, let slot else { return nil }
                 return .unbind(vm: vm, slot: slot)
-            case "populate":
+            case .populate:
                 let range = memoryRange()
                 let pfn = number(.pfn)
                 if let range, let pfn { frames(pfn, range.size / pageSize) }
                 return range.map { .populate($0, pfn: pfn) }
-            case "punch_hole":
+            case .punchHole:
                 return memoryRange().map { .punchHole($0) }
-            case "map":
+            case .map:
                 return memoryRange().map { .map($0) }
-            case "zap":
+            case .zap:
                 let range = memoryRange()
                 let reason = string(.reason)
                 return range.map { .zap($0, reason: reason) }
-            case "convert_request":
+            case .convertRequest:
                 let gpa = required(aligned(.gpa))
                 let size = size(.size)
                 end(gpa, size)
@@ -583,36 +547,71 @@ public enum EventLineDecoder {
                 let implicit = bool(.implicit) ?? false
                 guard let gpa, let size, let vm, let to else { return nil }
                 return .convertRequest(vm: vm, gpa: gpa, size: size, to: to, implicit: implicit)
-            case "convert":
+            case .convert:
                 let range = memoryRange()
                 let to = shareability(.to)
                 guard let range, let to else { return nil }
                 return .convert(range, to: to)
-            case "accept":
+            case .accept:
                 return memoryRange().map { .accept($0) }
-            case "pin", "release":
+            case .pin, .release:
                 let range = memoryRange()
                 let holder = holder()
                 guard let range, let holder else { return nil }
-                return name == "pin" ? .pin(range, holder: holder) : .release(range, holder: holder)
-            case "host_access":
+                return kind == .pin ? .pin(range, holder: holder) : .release(range, holder: holder)
+            case .hostAccess:
                 return memoryRange().map { .hostAccess($0) }
-            case "reuse":
+            case .reuse:
                 let npages = required(number(.npages))
                 let pfn = required(number(.pfn))
                 let owner = identifier(.owner)
                 guard let npages, npages > 0, let pfn else { return nil }
                 frames(pfn, npages)
                 return .reuse(pfn: pfn, npages: npages, owner: owner)
-            case "mce":
+            case .mce:
                 return required(number(.pfn)).map { .mce(pfn: $0) }
-            case "gap":
+            case .gap:
                 let source = required(identifier(.source))
                 let lost = number(.lost)
                 return source.map { .gap(source: $0, lost: lost) }
-            default:
-                return nil  // an op this path does not know: the general decoder decides
+            case .context, .retract:
+                return nil  // ops this path does not take: the general decoder decides
             }
+        }
+    }
+}
+
+extension EventField {
+    /// The field named by the key bytes, or nil for a name outside the vocabulary: the fast
+    /// decoder's matcher, held to `name` by a test.
+    static func named(_ key: UnsafeBufferPointer<UInt8>) -> EventField? {
+        func equals(_ name: StaticString) -> Bool {
+            name.utf8CodeUnitCount == key.count
+                && memcmp(name.utf8Start, key.baseAddress!, key.count) == 0
+        }
+        guard !key.isEmpty else { return nil }
+        switch key[0] {
+        case UInt8(ascii: "a"): return equals("actor") ? .actor : nil
+        case UInt8(ascii: "b"): return equals("batch") ? .batch : nil
+        case UInt8(ascii: "e"): return equals("error_offset") ? .errorOffset : nil
+        case UInt8(ascii: "f"):
+            return equals("flags") ? .flags : equals("folio_size") ? .folioSize : equals("first_seq") ? .firstSeq : nil
+        case UInt8(ascii: "g"): return equals("gmem") ? .gmem : equals("gpa") ? .gpa : nil
+        case UInt8(ascii: "h"): return equals("host") ? .host : equals("hva") ? .hva : equals("holder") ? .holder : nil
+        case UInt8(ascii: "i"): return equals("id") ? .id : equals("implicit") ? .implicit : nil
+        case UInt8(ascii: "n"): return equals("note") ? .note : equals("npages") ? .npages : nil
+        case UInt8(ascii: "o"): return equals("op") ? .op : equals("offset") ? .offset : equals("owner") ? .owner : nil
+        case UInt8(ascii: "p"): return equals("pfn") ? .pfn : nil
+        case UInt8(ascii: "r"): return equals("result") ? .result : equals("reason") ? .reason : nil
+        case UInt8(ascii: "s"):
+            return equals("size") ? .size : equals("slot") ? .slot : equals("src") ? .src : equals("source") ? .source : nil
+        case UInt8(ascii: "t"):
+            return equals("ts") ? .ts : equals("type") ? .type : equals("to") ? .to : equals("tdx_connect") ? .tdxConnect
+                : equals("tracepoint") ? .tracepoint : nil
+        case UInt8(ascii: "k"): return equals("kernel") ? .kernel : nil
+        case UInt8(ascii: "l"): return equals("lost") ? .lost : equals("last_seq") ? .lastSeq : equals("last_hash") ? .lastHash : nil
+        case UInt8(ascii: "v"): return equals("vm") ? .vm : equals("via") ? .via : nil
+        default: return nil
         }
     }
 }

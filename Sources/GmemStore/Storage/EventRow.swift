@@ -11,14 +11,10 @@ enum EventRow {
     /// How many columns `columns` names.
     static let columnCount: Int32 = 24
 
-    /// The op codes of the `op` table, by `Operation.name`: the vocabulary's one numbering.
-    static let opNames: [String] = [
-        "vm_create", "vm_destroy", "vm_bugged", "gmem_create", "gmem_close", "bind", "unbind", "populate", "punch_hole", "map",
-        "zap", "convert_request", "convert", "accept", "pin", "release", "host_access", "reuse", "mce", "context",
-        "gap",
-        "retract",
-    ]
-    static let opCodes: [String: Int64] = Dictionary(uniqueKeysWithValues: opNames.enumerated().map { ($1, Int64($0 + 1)) })
+    /// The op names of the `op` table, code `i + 1` at index `i`: the vocabulary's numbering
+    /// (`OperationSpec.all`).
+    static let opNames: [String] = OperationSpec.all.map(\.name)
+    static let opCodes: [String: Int64] = Dictionary(uniqueKeysWithValues: OperationSpec.all.map { ($0.name, $0.code) })
 
     static func code(of holder: Holder) -> Int64 {
         switch holder {
@@ -84,59 +80,51 @@ enum EventRow {
             mode = 11, count = 12, label = 13, hva = 14, result = 15, errorOffset = 16
         func bits(_ value: UInt64?) -> Int64? { value.map { Int64(bitPattern: $0) } }
         func name(_ text: String?) throws -> Int64? { try text.map { try intern($0) } }
-        func put(range: MemoryRange) throws {
-            switch range {
-            case .file(let name_, let offset_, let size_):
-                values[gmem] = try name(name_); values[offset] = bits(offset_); values[size] = bits(size_)
-            case .guest(let name_, let gpa_, let size_):
-                values[vm] = try name(name_); values[gpa] = bits(gpa_); values[size] = bits(size_)
+        func integer(_ column: OperationField.Column) -> Int? {
+            switch column {
+            case .vm: vm
+            case .gmem: gmem
+            case .offset: offset
+            case .size: size
+            case .gpa: gpa
+            case .pfn: pfn
+            case .holder: holder
+            case .count: count
+            case .label: label
+            case .hva: hva
+            case .mode, .digest, .range: nil
             }
         }
+        var digest: [UInt8]?
         values[ts] = event.ts
-        values[op] = opCodes[event.op.name]!
+        values[op] = event.op.spec.code
         values[host] = try name(event.host)
         values[actor] = event.actor == event.op.defaultActor ? nil : try name(event.actor)
-        switch event.op {
-        case .vmCreate(let name_, let type, let tdxConnect):
-            values[vm] = try name(name_); values[label] = try name(type); values[mode] = tdxConnect ? 1 : 0
-        case .vmDestroy(let name_):
-            values[vm] = try name(name_)
-        case .vmBugged(let name_, let reason):
-            values[vm] = try name(name_); values[label] = try name(reason)
-        case .gmemCreate(let vm_, let gmem_, let size_, let flags, let folioSize):
-            values[vm] = try name(vm_); values[gmem] = try name(gmem_); values[size] = bits(size_)
-            values[label] = try name(JSONWriter.string(.array(flags.map { .string($0) }), sortsKeys: false))
-            values[count] = bits(folioSize)
-        case .gmemClose(let gmem_):
-            values[gmem] = try name(gmem_)
-        case .bind(let vm_, let gmem_, let slot, let gpa_, let size_, let offset_, let hva_):
-            values[vm] = try name(vm_); values[gmem] = try name(gmem_); values[count] = bits(slot)
-            values[gpa] = bits(gpa_); values[size] = bits(size_); values[offset] = bits(offset_); values[hva] = bits(hva_)
-        case .unbind(let vm_, let slot):
-            values[vm] = try name(vm_); values[count] = bits(slot)
-        case .populate(let range, let pfn_):
-            try put(range: range); values[pfn] = bits(pfn_)
-        case .punchHole(let range), .map(let range), .accept(let range), .hostAccess(let range):
-            try put(range: range)
-        case .zap(let range, let reason):
-            try put(range: range); values[label] = try name(reason)
-        case .convertRequest(let vm_, let gpa_, let size_, let to, let implicit):
-            values[vm] = try name(vm_); values[gpa] = bits(gpa_); values[size] = bits(size_)
-            values[mode] = (to == .private ? 1 : 0) | (implicit ? 2 : 0)
-        case .convert(let range, let to):
-            try put(range: range); values[mode] = to == .private ? 1 : 0
-        case .pin(let range, let holder_), .release(let range, let holder_):
-            try put(range: range); values[holder] = code(of: holder_)
-        case .reuse(let pfn_, let npages, let owner):
-            values[pfn] = bits(pfn_); values[count] = bits(npages); values[label] = try name(owner)
-        case .mce(let pfn_):
-            values[pfn] = bits(pfn_)
-        case .context(let tracepoint):
-            values[label] = try name(tracepoint)
-        case .gap(let source, let lost):
-            values[label] = try name(source); values[count] = bits(lost)
-        case .retract(let batch, let firstSeq, let lastSeq, _, let reason):
-            values[count] = bits(batch); values[offset] = bits(firstSeq); values[size] = bits(lastSeq); values[label] = try name(reason)
+        // Each field of the op in the column its table row names.
+        for (field, value) in zip(event.op.spec.fields, event.op.values) {
+            guard let value else { continue }
+            switch (field.column, value) {
+            case (.range, .range(.file(let name_, let offset_, let size_))):
+                values[gmem] = try name(name_); values[offset] = bits(offset_); values[size] = bits(size_)
+            case (.range, .range(.guest(let name_, let gpa_, let size_))):
+                values[vm] = try name(name_); values[gpa] = bits(gpa_); values[size] = bits(size_)
+            case (.mode(let bit), .flag(let on)):
+                values[mode] = (values[mode] ?? 0) | (on ? 1 << bit : 0)
+            case (.mode(let bit), .shareability(let to)):
+                values[mode] = (values[mode] ?? 0) | (to == .private ? 1 << bit : 0)
+            case (.digest, .digest(let bytes)):
+                digest = bytes
+            case (let column, .text(let text)):
+                values[integer(column)!] = try name(text)
+            case (let column, .names(let names)):
+                values[integer(column)!] = try name(JSONWriter.string(.array(names.map { .string($0) }), sortsKeys: false))
+            case (let column, .number(let number)):
+                values[integer(column)!] = bits(number)
+            case (let column, .holder(let holder_)):
+                values[integer(column)!] = code(of: holder_)
+            default:
+                preconditionFailure("the vocabulary stores \(field) in a column that cannot hold it")
+            }
         }
         // The kernel profile (vm_create) and the conversion path (convert): bits 3–4 and 5–6 of
         // `mode`, on whatever op carries them.
@@ -151,7 +139,7 @@ enum EventRow {
         row.append(Value(event.source.map { Int64(bitPattern: $0.line) }))
         row.append(Value(event.source?.text))
         row.append(Value(event.extra.isEmpty ? nil : JSONWriter.string(.object(event.extra), sortsKeys: false)))
-        if case .retract(_, _, _, let lastHash, _) = event.op { row.append(.blob(lastHash)) } else { row.append(.null) }
+        row.append(digest.map(Value.blob) ?? .null)
         return row
     }
 
@@ -194,55 +182,68 @@ enum EventRow {
             return value
         }
         let code = try required(int(op), "op")
-        guard code >= 1, code <= Int64(opNames.count) else { throw Malformed(message: "has an unknown op code \(code)") }
-        let operation: Operation
-        switch opNames[Int(code - 1)] {
-        case "vm_create":
-            operation = .vmCreate(vm: try required(name(vm), "vm"), type: try required(name(label), "type"), tdxConnect: (int(mode) ?? 0) & 1 == 1)
-        case "vm_destroy": operation = .vmDestroy(vm: try required(name(vm), "vm"))
-        case "vm_bugged": operation = .vmBugged(vm: try required(name(vm), "vm"), reason: try name(label))
-        case "gmem_create":
-            let flagsText = try required(name(label), "flags")
-            guard case .array(let items)? = try? JSONParser.parse(flagsText) else { throw Malformed(message: "has unreadable flags") }
-            var flags: [String] = []
-            for item in items {
-                guard case .string(let flag) = item else { throw Malformed(message: "has unreadable flags") }
-                flags.append(flag)
-            }
-            operation = .gmemCreate(
-                vm: try required(name(vm), "vm"), gmem: try required(name(gmem), "gmem"), size: try required(u(size), "size"),
-                flags: flags, folioSize: try required(u(count), "folio_size"))
-        case "gmem_close": operation = .gmemClose(gmem: try required(name(gmem), "gmem"))
-        case "bind":
-            operation = .bind(
-                vm: try required(name(vm), "vm"), gmem: try required(name(gmem), "gmem"), slot: try required(u(count), "slot"),
-                gpa: try required(u(gpa), "gpa"), size: try required(u(size), "size"), offset: try required(u(offset), "offset"),
-                hva: u(hva))
-        case "unbind": operation = .unbind(vm: try required(name(vm), "vm"), slot: try required(u(count), "slot"))
-        case "populate": operation = .populate(try range(), pfn: u(pfn))
-        case "punch_hole": operation = .punchHole(try range())
-        case "map": operation = .map(try range())
-        case "zap": operation = .zap(try range(), reason: try name(label))
-        case "convert_request":
-            let bits = try required(int(mode), "to")
-            operation = .convertRequest(
-                vm: try required(name(vm), "vm"), gpa: try required(u(gpa), "gpa"), size: try required(u(size), "size"),
-                to: bits & 1 == 1 ? .private : .shared, implicit: bits & 2 == 2)
-        case "convert": operation = .convert(try range(), to: try required(int(mode), "to") & 1 == 1 ? .private : .shared)
-        case "accept": operation = .accept(try range())
-        case "pin": operation = .pin(try range(), holder: try holderValue())
-        case "release": operation = .release(try range(), holder: try holderValue())
-        case "host_access": operation = .hostAccess(try range())
-        case "reuse": operation = .reuse(pfn: try required(u(pfn), "pfn"), npages: try required(u(count), "npages"), owner: try name(label))
-        case "mce": operation = .mce(pfn: try required(u(pfn), "pfn"))
-        case "gap": operation = .gap(source: try required(name(label), "source"), lost: u(count))
-        case "retract":
-            guard sqlite3_column_type(row.handle, first + 23) == SQLITE_BLOB else { throw Malformed(message: "has no last_hash") }
-            operation = .retract(
-                batch: try required(u(count), "batch"), firstSeq: try required(u(offset), "first_seq"),
-                lastSeq: try required(u(size), "last_seq"), lastHash: row.blob(first + 23), reason: try required(name(label), "reason"))
-        default: operation = .context(tracepoint: try required(name(label), "tracepoint"))
+        guard code >= 1, let kind = Operation.Kind(rawValue: Int(clamping: code)) else {
+            throw Malformed(message: "has an unknown op code \(code)")
         }
+        // Each field of the op from the column its table row names.
+        let fields = kind.spec.fields
+        var values: [OperationValue?] = []
+        values.reserveCapacity(fields.count)
+        for field in fields {
+            // The field's name, for a message only: not built for a well-formed row.
+            func what() -> String { field.key?.key ?? "vm or gmem" }
+            let index: Int32
+            switch field.column {
+            case .range:
+                values.append(.range(try range()))
+                continue
+            case .mode(let bit):
+                if field.kind == .flag {
+                    values.append(.flag((int(mode) ?? 0) >> bit & 1 == 1))
+                } else {
+                    values.append(.shareability(try required(int(mode), what()) >> bit & 1 == 1 ? .private : .shared))
+                }
+                continue
+            case .digest:
+                guard sqlite3_column_type(row.handle, first + 23) == SQLITE_BLOB else { throw Malformed(message: "has no \(what())") }
+                values.append(.digest(row.blob(first + 23)))
+                continue
+            case .holder:
+                values.append(.holder(try holderValue()))
+                continue
+            case .vm: index = vm
+            case .gmem: index = gmem
+            case .offset: index = offset
+            case .size: index = size
+            case .gpa: index = gpa
+            case .pfn: index = pfn
+            case .count: index = count
+            case .label: index = label
+            case .hva: index = hva
+            }
+            let value: OperationValue?
+            switch field.kind {
+            case .identifier, .text:
+                value = try name(index).map(OperationValue.text)
+            case .names:
+                guard let text = try name(index) else {
+                    value = nil
+                    break
+                }
+                guard case .array(let items)? = try? JSONParser.parse(text) else { throw Malformed(message: "has unreadable \(what())") }
+                var names: [String] = []
+                for item in items {
+                    guard case .string(let name) = item else { throw Malformed(message: "has unreadable \(what())") }
+                    names.append(name)
+                }
+                value = .names(names)
+            default:
+                value = u(index).map(OperationValue.number)
+            }
+            if !field.optional, value == nil { throw Malformed(message: "has no \(what())") }
+            values.append(value)
+        }
+        guard let operation = Operation(kind, values: values) else { throw Malformed(message: "does not hold a \(kind.spec.name)") }
         var source: EventSource?
         if let file = try name(19) {
             source = EventSource(file: file, line: try required(u(20), "src_line"), text: row.optionalString(first + 21))
