@@ -78,18 +78,7 @@ public enum FrameIndex {
         let first = ForensicIndexWriter.frameKey(frames.lowerBound)
         let last = ForensicIndexWriter.frameKey(frames.upperBound)
         var hits: [Hit] = []
-        // The levels in use, each found by one seek past the last (no scan of the index).
-        let next = try store.database.cached("SELECT min(level) FROM frame_event WHERE level > ?")
-        var found: [Int64] = []
-        var level: Int64 = -1
-        while true {
-            try next.bind(1, level)
-            guard try next.step(), let value = next.optionalInt(0) else { break }
-            next.reset()
-            found.append(value)
-            level = value
-        }
-        next.reset()
+        let found = try PageSpanIndex.levels(of: "frame_event", key: nil, in: store)
         let query = try store.database.cached(
             "SELECT seq, pfn_lo, pfn_hi, gmem, page_lo FROM frame_event WHERE level = ? AND bin BETWEEN ? AND ? AND pfn_lo <= ? AND pfn_hi >= ?")
         defer { query.reset() }

@@ -45,6 +45,25 @@ public enum PageSpanIndex {
         return spans
     }
 
+    /// The levels a binned index `table` uses (for rows whose `key` column has the value given,
+    /// if any), ascending, each found by one seek past the last: no scan of the index.
+    static func levels(of table: String, key: (column: String, value: Int64)?, in store: Store) throws(SQLiteError) -> [Int64] {
+        let keyTerm = key.map { "\($0.column) = ? AND " } ?? ""
+        let next = try store.database.cached("SELECT min(level) FROM \(table) WHERE \(keyTerm)level > ?")
+        defer { next.reset() }
+        var levels: [Int64] = []
+        var level: Int64 = -1
+        while true {
+            if let key { try next.bind(1, key.value) }
+            try next.bind(key == nil ? 1 : 2, level)
+            guard try next.step(), let found = next.optionalInt(0) else { break }
+            levels.append(found)
+            level = found
+            next.reset()
+        }
+        return levels
+    }
+
     /// Calls `body` with each row of a binned index `table` whose span [`bounds.0`, `bounds.1`)
     /// overlaps `range` (and whose `key` column, if any, has the value given): one range seek
     /// per level the rows use, those levels found by skipping from one to the next.
@@ -55,18 +74,7 @@ public enum PageSpanIndex {
         guard !range.isEmpty else { return }
         let keyTerm = key.map { "\($0.column) = ? AND " } ?? ""
         let first: Int32 = key == nil ? 1 : 2
-        var levels: [Int64] = []
-        let next = try store.database.cached("SELECT min(level) FROM \(table) WHERE \(keyTerm)level > ?")
-        defer { next.reset() }
-        var level: Int64 = -1
-        while true {
-            if let key { try next.bind(1, key.value) }
-            try next.bind(first, level)
-            guard try next.step(), let found = next.optionalInt(0) else { break }
-            levels.append(found)
-            level = found
-            next.reset()
-        }
+        let levels = try Self.levels(of: table, key: key, in: store)
         let query = try store.database.cached(
             "SELECT \(columns) FROM \(table) WHERE \(keyTerm)level = ? AND bin BETWEEN ? AND ? AND \(bounds.0) < ? AND \(bounds.1) > ?")
         defer { query.reset() }
