@@ -200,6 +200,10 @@ import Testing
         let referenceHead = try reference.store.headLink().seq
         #expect(StateReport.runs(of: try store.engine(at: head).state) == StateReport.runs(of: try reference.store.engine(at: referenceHead).state))
         #expect(gist(try store.findings()) == gist(try reference.store.findings()))
+        // The grid from batch 2 on was written again: every grid seq before the last
+        // retraction has a snapshot, as in a store that never retracted.
+        let grid = try store.database.scalarInt("SELECT count(*) FROM snapshot WHERE seq % 16 = 0 AND seq < \(head)")
+        #expect(grid == (head - 1) / 16)
         // Every snapshot left is of the log as it now stands.
         let fresh = try temporary.open(.readOnly(immutable: false))
         for seq in stride(from: Int64(1), through: head, by: 7) {

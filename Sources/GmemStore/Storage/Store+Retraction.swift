@@ -140,8 +140,9 @@ extension Store {
 
     /// After the retraction `retraction` was appended inside a batch: drops what was computed
     /// with the retracted events (snapshots and closed-file versions from the first retracted
-    /// seq on; the stored findings, when the audit had reached it) and returns the engine of
-    /// the log as it now stands at `seq`, every retracted event skipped.
+    /// seq on; the stored findings, when the audit had reached it), writes the grid snapshots
+    /// from the first retracted seq to `seq` again as the log now stands, and returns the
+    /// engine there, every retracted event skipped.
     func applyRetraction(_ retraction: Retraction, at seq: Int64) throws -> (engine: Engine, droppedFindings: Bool, droppedSnapshots: Int) {
         let first = retraction.seqs.lowerBound
         let snapshots = try database.cached("DELETE FROM snapshot WHERE seq >= ?")
@@ -156,7 +157,31 @@ extension Store {
             try database.execute("DELETE FROM finding; DELETE FROM audit_head")
             droppedFindings = true
         }
-        return (try engine(at: seq), droppedFindings, droppedSnapshots)
+        return (try rewriteSnapshotGrid(from: first, to: seq), droppedFindings, droppedSnapshots)
+    }
+
+    /// Replays the log as it now stands from the snapshot before seq `first` to seq `last` and
+    /// writes a snapshot at each grid seq in `first..<last` (the batch writes the one at
+    /// `last`), so that `state --at` a point after an early retraction starts from a nearby
+    /// snapshot again. A grid seq inside a retracted range gets the state after the last event
+    /// before it that counts. Closed files' versions from `first` on were dropped, so the
+    /// first snapshot written stores every closed file again. Returns the engine at `last`.
+    private func rewriteSnapshotGrid(from first: Int64, to last: Int64) throws -> Engine {
+        let start = try snapshot(atOrBefore: first - 1)
+        var engine = Engine(state: start.state)
+        guard start.seq < last else { return engine }
+        let retracted = try retractedEvents()
+        var changedClosedFiles = Set(engine.state.files.indices.filter { !engine.state.files[$0].isOpen })
+        try forEachDecodedEvent(in: (start.seq + 1)...last) { at, event in
+            if !retracted.contains(at) {
+                let verdict = engine.apply(event, seq: at)
+                for piece in verdict.pieces where !engine.state.files[piece.file].isOpen { changedClosedFiles.insert(piece.file) }
+            }
+            if snapshotInterval > 0, at >= first, at < last, at % snapshotInterval == 0 {
+                try writeSnapshot(seq: at, state: engine.state, changedClosedFiles: &changedClosedFiles)
+            }
+        }
+        return engine
     }
 
     /// Retracts batch `batch`: appends, in a batch of its own, a `retract` event that names the
