@@ -331,6 +331,13 @@ public struct Engine: Equatable, Sendable {
     /// Applies the state change `event` implies: the observed result decides; without one, the
     /// verdict's expected outcome does.
     public mutating func commit(_ event: Event, _ verdict: Verdict) {
+        var ignored = IgnoredTransitions()
+        commit(event, verdict, into: &ignored)
+    }
+
+    /// Applies the state change `event` implies (`commit(_:_:)`) and hands each transition it
+    /// makes to `fold`, in order (docs/MODEL.md "One state machine").
+    public mutating func commit<Fold: TransitionFold>(_ event: Event, _ verdict: Verdict, into fold: inout Fold) {
         guard let effective = verdict.effectiveOutcome(of: event) else { return }
         let succeeded = effective == .ok
         let zapFailed = !succeeded && effective == .EIO
@@ -343,17 +350,25 @@ public struct Engine: Equatable, Sendable {
         let stops = profile.failedRemovalStopsTheOperation || !succeeded
         switch event.op {
         case .vmCreate(let vm, let type, let tdxConnect):
-            if succeeded { state.vms[vm] = VirtualMachine(type: type, tdxConnect: tdxConnect, kernel: profile) }
+            guard succeeded else { return }
+            state.vms[vm] = VirtualMachine(type: type, tdxConnect: tdxConnect, kernel: profile)
+            fold.fold(.vmCreated(vm: vm))
         case .vmDestroy(let vm):
-            guard succeeded, state.vms[vm] != nil else { return }
+            guard succeeded, let before = state.vms[vm] else { return }
             state.vms[vm]!.life = .destroyed
             state.vms[vm]!.bindings = [:]
+            if before.life == .alive { fold.fold(.vmDied(vm: vm)) }
             for piece in verdict.pieces {
                 update(piece) { $0.mapped = false; $0.accepted = false }
+                fold.fold(.tornDown(piece))
+                if !profile.quarantineEndsAtTeardown { foldQuarantined(piece, into: &fold) }
             }
-            if profile.quarantineEndsAtTeardown { reclaimQuarantine(of: vm) }
+            if profile.quarantineEndsAtTeardown { reclaimQuarantine(of: vm, into: &fold) }
         case .vmBugged(let vm, _):
-            if succeeded, state.vms[vm]?.life == .alive { state.vms[vm]!.life = .bugged }
+            if succeeded, state.vms[vm]?.life == .alive {
+                state.vms[vm]!.life = .bugged
+                fold.fold(.vmDied(vm: vm))
+            }
         case .gmemCreate(let vm, let gmem, let size, let flags, let folioSize):
             guard succeeded else { return }
             let initial = PageState(shareability: flags.contains("init_shared") ? .shared : .private)
@@ -361,10 +376,13 @@ public struct Engine: Equatable, Sendable {
                 name: gmem, vm: vm, size: size, flags: flags, folioSize: folioSize,
                 pages: RangeMap(0..<(size / pageSize), initial)))
             state.fileIndex[gmem] = state.files.count - 1
+            fold.fold(.fileCreated(file: state.files.count - 1, pages: size / pageSize, shareability: initial.shareability))
         case .gmemClose:
             guard succeeded, let piece = verdict.pieces.first else { return }
-            if profile.closeZaps { removeMappings(verdict, failed: !verdict.blocked.isEmpty) }
+            fold.fold(.fileClosed(file: piece.file))
+            if profile.closeZaps { removeMappings(verdict, failed: !verdict.blocked.isEmpty, into: &fold) }
             state.files[piece.file].isOpen = false
+            foldQuarantined(piece, into: &fold)
             releaseFrames(piece) { $0.pins.isEmpty && !$0.quarantined }
             // A closed file keeps only the pages that still hold something: a pin or a
             // quarantine (and so their frames). The rest is gone with the file, so that memory
@@ -376,13 +394,17 @@ public struct Engine: Equatable, Sendable {
         case .bind(let vm, let gmem, let slot, let gpa, let size, let offset, let hva):
             if succeeded, state.vms[vm] != nil {
                 state.vms[vm]!.bindings[slot] = Binding(slot: slot, gmem: gmem, gpa: gpa, size: size, offset: offset, hva: hva)
+                fold.fold(.bound(vm: vm, gpaPages: (gpa / pageSize)..<((gpa + size) / pageSize)))
             }
         case .unbind(let vm, let slot):
             guard succeeded || zapFailed else { return }
+            if let binding = state.vms[vm]?.bindings[slot] {
+                fold.fold(.unbound(vm: vm, gpaPages: (binding.gpa / pageSize)..<((binding.gpa + binding.size) / pageSize)))
+            }
             if stops {
-                applyZap(verdict, succeeded: succeeded, failed: zapFailed)
+                applyZap(verdict, succeeded: succeeded, failed: zapFailed, into: &fold)
             } else {
-                removeMappings(verdict, failed: !verdict.blocked.isEmpty)
+                removeMappings(verdict, failed: !verdict.blocked.isEmpty, into: &fold)
             }
             state.vms[vm]?.bindings[slot] = nil
         case .punchHole:
@@ -390,9 +412,11 @@ public struct Engine: Equatable, Sendable {
             // the freeing below (it touches none of the fields that walk reads).
             let unmapsInPlace = !stops && verdict.blocked.isEmpty
             if stops {
-                applyZap(verdict, succeeded: succeeded, failed: zapFailed)
+                applyZap(verdict, succeeded: succeeded, failed: zapFailed, into: &fold)
             } else if !unmapsInPlace {
-                removeMappings(verdict, failed: true)
+                removeMappings(verdict, failed: true, into: &fold)
+            } else {
+                for piece in verdict.pieces { fold.fold(.zapped(piece, endsQuarantine: false)) }
             }
             if succeeded {
                 // The folios go back to the host; a quarantined page's frame stays recorded,
@@ -404,35 +428,43 @@ public struct Engine: Equatable, Sendable {
                         $0.populated = false
                         if !$0.quarantined { $0.frameDelta = nil }
                     }
+                    fold.fold(.holePunched(piece))
                 }
             }
         case .zap:
             if profile.failedRemovalStopsTheOperation {
-                applyZap(verdict, succeeded: succeeded, failed: zapFailed)
+                applyZap(verdict, succeeded: succeeded, failed: zapFailed, into: &fold)
             } else if succeeded || zapFailed {
                 // An observed ok says the removal worked; an EIO that some removal failed.
-                removeMappings(verdict, failed: zapFailed)
+                removeMappings(verdict, failed: zapFailed, into: &fold)
             }
         case .convert(_, let to):
             if stops {
+                if effective == .EAGAIN {
+                    // The folio references the conversion met stay until they are released.
+                    for piece in verdict.pieces { foldFailures(piece, cause: .hostPin, where: { $0.pins.hasHostPin }, into: &fold) }
+                }
                 var failure = verdict
                 // A conversion that returned early attempted no removal; an observed EIO still
                 // names the pages the TD holds.
                 if zapFailed, failure.blocked.isEmpty, !verdict.refused, !profile.failedRemovalStopsTheOperation {
                     failure.blocked = blockedPieces(verdict.pieces, profile)
                 }
-                applyZap(failure, succeeded: false, failed: zapFailed)
+                applyZap(failure, succeeded: false, failed: zapFailed, into: &fold)
             }
             guard succeeded else { return }
             let cleared: ConversionRequest = to == .shared ? .shared : .private
             if profile.unchangedConversionReturnsEarly,
                 !verdict.pieces.contains(where: { state.files[$0.file].pages.firstPage(in: $0.pages, where: { $0.shareability != to }) != nil })
             {
-                for piece in verdict.pieces { update(piece) { if $0.requested == cleared { $0.requested = .none } } }
+                for piece in verdict.pieces {
+                    update(piece) { if $0.requested == cleared { $0.requested = .none } }
+                    fold.fold(.alreadyConverted(piece, to: to))
+                }
                 return
             }
             // Without a failed removal, unmapping is part of the conversion's own walk below.
-            if !stops, !verdict.blocked.isEmpty { removeMappings(verdict, failed: true) }
+            if !stops, !verdict.blocked.isEmpty { removeMappings(verdict, failed: true, into: &fold) }
             let endsQuarantine = !profile.quarantineEndsAtTeardown
             for piece in verdict.pieces {
                 update(piece) {
@@ -442,6 +474,7 @@ public struct Engine: Equatable, Sendable {
                     if endsQuarantine { $0.quarantined = false }
                     if $0.requested == cleared { $0.requested = .none }
                 }
+                fold.fold(.converted(piece, to: to, endsQuarantine: endsQuarantine))
             }
         case .populate(let range, let pfn):
             guard succeeded else { return }
@@ -449,6 +482,7 @@ public struct Engine: Equatable, Sendable {
                 releaseFrames(piece) { _ in true }
                 guard let pfn else {
                     update(piece) { $0.populated = true; $0.frameDelta = nil }
+                    fold.fold(.populated(piece, firstFrame: nil))
                     continue
                 }
                 let firstFrame = piece.firstFrame(populating: range, from: pfn)
@@ -457,13 +491,21 @@ public struct Engine: Equatable, Sendable {
                 if let frames = FrameOwner.frames(from: firstFrame, count: piece.pages.count) {
                     state.frames.assign(frames, FrameOwner(file: piece.file, pageDelta: -delta))
                 }
+                fold.fold(.populated(piece, firstFrame: firstFrame))
             }
         case .map:
-            if succeeded { for piece in verdict.pieces { update(piece) { $0.mapped = true } } }
+            guard succeeded else { return }
+            for piece in verdict.pieces {
+                update(piece) { $0.mapped = true }
+                fold.fold(.mapped(piece))
+            }
         case .convertRequest(_, _, _, let to, _):
             guard succeeded else { return }
             let request: ConversionRequest = to == .shared ? .shared : .private
-            for piece in verdict.pieces { update(piece) { $0.requested = request } }
+            for piece in verdict.pieces {
+                update(piece) { $0.requested = request }
+                fold.fold(.requested(piece, to: to))
+            }
         case .accept:
             guard succeeded else { return }
             let pins = verdict.vm.flatMap { state.vms[$0] }?.tdxConnect ?? false
@@ -472,9 +514,14 @@ public struct Engine: Equatable, Sendable {
                     $0.accepted = true
                     if pins { $0.pins.td &+= 1 }
                 }
+                fold.fold(.accepted(piece, pinnedByTD: pins))
             }
         case .pin(_, let holder):
-            if succeeded { for piece in verdict.pieces { update(piece) { $0.pins[holder] &+= 1 } } }
+            guard succeeded else { return }
+            for piece in verdict.pieces {
+                update(piece) { $0.pins[holder] &+= 1 }
+                fold.fold(.pinned(piece, holder: holder))
+            }
         case .release(_, let holder):
             guard succeeded else { return }
             for piece in verdict.pieces {
@@ -482,50 +529,71 @@ public struct Engine: Equatable, Sendable {
                     if $0.pins[holder] > 0 { $0.pins[holder] -= 1 }
                     if holder == .td { $0.accepted = false }
                 }
+                guard !Fold.ignoresTransitions else { continue }
+                state.files[piece.file].pages.forEachRun(in: piece.pages) { run in
+                    fold.fold(.released(FileSpan(file: piece.file, pages: run.range), holder: holder, remaining: run.value.pins))
+                    return true
+                }
             }
         case .hostAccess, .mce, .context, .gap, .retract:
             return
         case .reuse(let pfn, let npages, let owner):
             guard succeeded else { return }
             let (end, overflow) = pfn.addingReportingOverflow(npages)
-            state.reusedFrames.assign(pfn..<(overflow ? UInt64.max : end), owner ?? "unknown")
+            let frames = pfn..<(overflow ? UInt64.max : end)
+            state.reusedFrames.assign(frames, owner ?? "unknown")
+            fold.fold(.reused(frames: frames, owner: owner ?? "unknown"))
         }
     }
 
     /// The state change of a zap: on success, unmapped, un-accepted, quarantine cleared; on
     /// failure, the VM bugged and the blocking pages quarantined.
-    private mutating func applyZap(_ verdict: Verdict, succeeded: Bool, failed: Bool) {
+    private mutating func applyZap<Fold: TransitionFold>(_ verdict: Verdict, succeeded: Bool, failed: Bool, into fold: inout Fold) {
         if succeeded {
             for piece in verdict.pieces {
                 update(piece) { $0.mapped = false; $0.accepted = false; $0.quarantined = false }
+                fold.fold(.zapped(piece, endsQuarantine: true))
             }
             return
         }
         guard failed else { return }
+        // Every page whose removal fails remembers it, also where the VM had refused the event.
+        for piece in verdict.pieces { foldFailures(piece, cause: .tdPin, where: verdict.kernel.removalFails, into: &fold) }
         if let vm = verdict.vm, state.vms[vm]?.life == .alive {
             state.vms[vm]!.life = .bugged
+            fold.fold(.vmDied(vm: vm))
         } else if verdict.blocked.isEmpty {
             return
         }
-        for piece in verdict.blocked { update(piece) { $0.quarantined = true } }
+        for piece in verdict.blocked {
+            update(piece) { $0.quarantined = true }
+            fold.fold(.quarantined(piece))
+        }
     }
 
     /// A removal that goes on past failures (upstream-2026): every page of the event loses its
     /// mapping and acceptance; when `failed`, the VM is bugged and the pages whose removal failed
     /// are quarantined (the TDX module still maps them).
-    private mutating func removeMappings(_ verdict: Verdict, failed: Bool) {
+    private mutating func removeMappings<Fold: TransitionFold>(_ verdict: Verdict, failed: Bool, into fold: inout Fold) {
         for piece in verdict.pieces {
             update(piece) { $0.mapped = false; $0.accepted = false }
+            fold.fold(.zapped(piece, endsQuarantine: false))
         }
         guard failed else { return }
-        if let vm = verdict.vm, state.vms[vm]?.life == .alive { state.vms[vm]!.life = .bugged }
-        for piece in verdict.blocked { update(piece) { $0.quarantined = true } }
+        if let vm = verdict.vm, state.vms[vm]?.life == .alive {
+            state.vms[vm]!.life = .bugged
+            fold.fold(.vmDied(vm: vm))
+        }
+        for piece in verdict.blocked {
+            update(piece) { $0.quarantined = true }
+            fold.fold(.quarantined(piece))
+        }
     }
 
     /// The teardown of VM `vm` reclaims its frames from the TDX module: its pages, in open and
     /// closed files, leave quarantine, and the frames of quarantined pages whose folios were
     /// already freed are forgotten.
-    private mutating func reclaimQuarantine(of vm: String) {
+    private mutating func reclaimQuarantine<Fold: TransitionFold>(of vm: String, into fold: inout Fold) {
         for index in state.files.indices where state.files[index].vm == vm {
             let all = Piece(file: index, pages: 0..<state.files[index].pageCount, address: 0)
             for run in state.files[index].pages.runs(in: all.pages) where run.value.quarantined && !run.value.populated {
@@ -540,7 +608,41 @@ public struct Engine: Equatable, Sendable {
                 $0.quarantined = false
                 if !$0.populated { $0.frameDelta = nil }
             }
+            fold.fold(.reclaimed(FileSpan(file: index, pages: all.pages)))
         }
+    }
+
+    /// Hands `fold` a `failed` transition for each run of `piece` whose state satisfies
+    /// `predicate` (merged), from the state as it is now.
+    private func foldFailures<Fold: TransitionFold>(
+        _ piece: Piece, cause: FailureCause, where predicate: (PageState) -> Bool, into fold: inout Fold
+    ) {
+        guard !Fold.ignoresTransitions else { return }
+        forEachRange(of: piece, where: predicate) { fold.fold(.failed($0, cause: cause)) }
+    }
+
+    /// Hands `fold` a `leftQuarantined` transition for each run of `piece` that is quarantined
+    /// now (merged).
+    private func foldQuarantined<Fold: TransitionFold>(_ piece: Piece, into fold: inout Fold) {
+        guard !Fold.ignoresTransitions else { return }
+        forEachRange(of: piece, where: { $0.quarantined }) { fold.fold(.leftQuarantined($0)) }
+    }
+
+    /// Calls `body` with each merged run of `piece`'s pages whose state satisfies `predicate`,
+    /// in page order, building no array.
+    private func forEachRange(of piece: Piece, where predicate: (PageState) -> Bool, _ body: (FileSpan) -> Void) {
+        var open: Range<UInt64>?
+        state.files[piece.file].pages.forEachRun(in: piece.pages) { run in
+            guard predicate(run.value) else { return true }
+            if let range = open, range.upperBound == run.lower {
+                open = range.lowerBound..<run.upper
+            } else {
+                if let range = open { body(FileSpan(file: piece.file, pages: range)) }
+                open = run.range
+            }
+            return true
+        }
+        if let range = open { body(FileSpan(file: piece.file, pages: range)) }
     }
 
     /// Forgets the frames of the pages of `piece` that satisfy `predicate`.

@@ -574,8 +574,10 @@ public enum EventLineDecoder {
                 let source = required(identifier(.source))
                 let lost = number(.lost)
                 return source.map { .gap(source: $0, lost: lost) }
-            case .context, .retract:
-                return nil  // ops this path does not take: the general decoder decides
+            default:
+                // Rare ops (`context`, `retract`, any op added later) take the general decoder,
+                // which reads them from the vocabulary table alone.
+                return nil
             }
         }
     }

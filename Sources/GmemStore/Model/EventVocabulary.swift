@@ -15,28 +15,29 @@ public struct OperationSpec: Sendable {
     /// The vocabulary, in code order: row `i` is op code `i + 1`. A new op is appended.
     public static let all: [OperationSpec] = [
         OperationSpec(.vmCreate, "vm_create", [
-            .init(.vm, .identifier, .vm), .init(.type, .text, .label), .init(.tdxConnect, .flag, .mode(bit: 0)),
+            .init(.vm, .identifier, .vm), .init(.type, .text, .label, default: .text("tdx")), .init(.tdxConnect, .flag, .mode(bit: 0), default: .flag(false)),
         ]),
         OperationSpec(.vmDestroy, "vm_destroy", [.init(.vm, .identifier, .vm)]),
         OperationSpec(.vmBugged, "vm_bugged", [.init(.vm, .identifier, .vm), .init(.reason, .text, .label, optional: true)]),
         OperationSpec(.gmemCreate, "gmem_create", [
             .init(.vm, .identifier, .vm), .init(.gmem, .identifier, .gmem), .init(.size, .size, .size),
-            .init(.flags, .names, .label), .init(.folioSize, .number, .count),
+            .init(.flags, .names, .label, default: .names([])),
+            .init(.folioSize, .number, .count, default: .number(4096), check: .oneOf([4096, 2_097_152, 1_073_741_824])),
         ]),
         OperationSpec(.gmemClose, "gmem_close", [.init(.gmem, .identifier, .gmem)]),
         OperationSpec(.bind, "bind", [
             .init(.vm, .identifier, .vm), .init(.gmem, .identifier, .gmem), .init(.slot, .number, .count),
-            .init(.gpa, .aligned, .gpa), .init(.size, .size, .size), .init(.offset, .aligned, .offset),
-            .init(.hva, .number, .hva, optional: true),
+            .init(.gpa, .aligned, .gpa, check: .startOfSize), .init(.size, .size, .size),
+            .init(.offset, .aligned, .offset, check: .startOfSize), .init(.hva, .number, .hva, optional: true),
         ]),
         OperationSpec(.unbind, "unbind", [.init(.vm, .identifier, .vm), .init(.slot, .number, .count)]),
-        OperationSpec(.populate, "populate", [.range, .init(.pfn, .number, .pfn, optional: true)]),
+        OperationSpec(.populate, "populate", [.range, .init(.pfn, .number, .pfn, optional: true, check: .firstFrameOfRange)]),
         OperationSpec(.punchHole, "punch_hole", [.range]),
         OperationSpec(.map, "map", [.range]),
         OperationSpec(.zap, "zap", [.range, .init(.reason, .text, .label, optional: true)]),
         OperationSpec(.convertRequest, "convert_request", [
-            .init(.vm, .identifier, .vm), .init(.gpa, .aligned, .gpa), .init(.size, .size, .size),
-            .init(.to, .shareability, .mode(bit: 0)), .init(.implicit, .flag, .mode(bit: 1)),
+            .init(.vm, .identifier, .vm), .init(.gpa, .aligned, .gpa, check: .startOfSize), .init(.size, .size, .size),
+            .init(.to, .shareability, .mode(bit: 0)), .init(.implicit, .flag, .mode(bit: 1), default: .flag(false)),
         ]),
         OperationSpec(.convert, "convert", [.range, .init(.to, .shareability, .mode(bit: 0))]),
         OperationSpec(.accept, "accept", [.range]),
@@ -44,14 +45,16 @@ public struct OperationSpec: Sendable {
         OperationSpec(.release, "release", [.range, .init(.holder, .holder, .holder)]),
         OperationSpec(.hostAccess, "host_access", [.range]),
         OperationSpec(.reuse, "reuse", [
-            .init(.pfn, .number, .pfn), .init(.npages, .number, .count), .init(.owner, .identifier, .label, optional: true),
+            .init(.pfn, .number, .pfn), .init(.npages, .number, .count, check: .framesFromPFN),
+            .init(.owner, .identifier, .label, optional: true),
         ]),
         OperationSpec(.mce, "mce", [.init(.pfn, .number, .pfn)]),
         OperationSpec(.context, "context", [.init(.tracepoint, .identifier, .label)]),
         OperationSpec(.gap, "gap", [.init(.source, .identifier, .label), .init(.lost, .number, .count, optional: true)]),
         OperationSpec(.retract, "retract", [
-            .init(.batch, .number, .count), .init(.firstSeq, .number, .offset), .init(.lastSeq, .number, .size),
-            .init(.lastHash, .digest, .digest), .init(.reason, .text, .label),
+            .init(.batch, .number, .count, check: .batchNumber), .init(.firstSeq, .number, .offset, check: .seqNumber),
+            .init(.lastSeq, .number, .size, check: .seqFromFirst), .init(.lastHash, .digest, .digest),
+            .init(.reason, .text, .label, check: .saysWhy),
         ]),
     ]
 
@@ -110,12 +113,41 @@ public struct OperationField: Sendable, Equatable {
     public let column: Column
     /// True when an event of the op may leave the field out.
     public let optional: Bool
+    /// The value a decoder gives the field when an event leaves it out (EVENTS.md §2's
+    /// defaults); nil when it must be given (or, for an optional field, stays absent).
+    public let defaultValue: OperationValue?
+    /// What a decoder demands of the value beyond its kind; nil for nothing more.
+    public let check: Check?
 
-    init(_ key: EventField, _ kind: Kind, _ column: Column, optional: Bool = false) {
+    /// A demand on a field's value beyond its kind, checked by the decoders after every field
+    /// of the op has been read.
+    public enum Check: Sendable, Equatable {
+        /// One of these numbers (`folio_size`: the folio sizes guest_memfd supports).
+        case oneOf([UInt64])
+        /// A start address: it plus the op's `size` must not wrap past 2^64.
+        case startOfSize
+        /// The first frame of a range: the range's frames must not run past frame 2^64 − 1.
+        case firstFrameOfRange
+        /// A frame count, above zero: that many frames from the op's `pfn` must not run past
+        /// frame 2^64 − 1.
+        case framesFromPFN
+        /// A batch number: 1 … 2^63 − 1.
+        case batchNumber
+        /// A seq: 1 … 2^63 − 1.
+        case seqNumber
+        /// A seq from the op's `first_seq` on, up to 2^63 − 1.
+        case seqFromFirst
+        /// Text that says why: more than whitespace (a retraction's reason).
+        case saysWhy
+    }
+
+    init(_ key: EventField, _ kind: Kind, _ column: Column, optional: Bool = false, default defaultValue: OperationValue? = nil, check: Check? = nil) {
         self.key = key
         self.kind = kind
         self.column = column
         self.optional = optional
+        self.defaultValue = defaultValue
+        self.check = check
     }
 
     private init(range: ()) {
@@ -123,6 +155,8 @@ public struct OperationField: Sendable, Equatable {
         kind = .range
         column = .range
         optional = false
+        defaultValue = nil
+        check = nil
     }
 
     /// The memory range an op acts on.

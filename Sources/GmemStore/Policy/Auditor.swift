@@ -1,6 +1,6 @@
 /// Runs the rules over a replay: for each event, the engine's verdict from the state before
 /// it, every rule against that state, the auditor's memory and the verdict, then the engine's
-/// commit. One pass over the log; no SQL. Pure, like the engine.
+/// commit, whose transitions the memory folds. One pass over the log; no SQL. Pure, like the engine.
 public struct Auditor: Sendable {
     public private(set) var engine: Engine
     public private(set) var memory: AuditMemory
@@ -17,11 +17,13 @@ public struct Auditor: Sendable {
     public mutating func audit(_ event: Event, seq: Int64) -> [Finding] {
         let verdict = engine.evaluate(event)
         let findings = Self.judge(rules, RuleContext(seq: seq, event: event, verdict: verdict, state: engine.state, memory: memory))
-        memory.record(seq: seq, event: event, verdict: verdict, state: engine.state)
-        let wasAlive = verdict.vm.flatMap { engine.state.vms[$0] }.map { !$0.life.isDead } ?? false
-        engine.commit(event, verdict)
+        // The memory folds what the commit does; moved out for the commit, so that no page map
+        // of it is copied.
+        var fold = AuditMemory.Fold(memory: AuditMemory(), seq: seq)
+        swap(&fold.memory, &memory)
+        engine.commit(event, verdict, into: &fold)
+        swap(&fold.memory, &memory)
         engine.noteEvidence(of: event, seq: seq)
-        memory.recordAfterCommit(seq: seq, vm: verdict.vm, wasAlive: wasAlive, state: engine.state)
         return findings
     }
 
