@@ -4,13 +4,14 @@
 -- page_pack replaces page_event: the spans a batch filed in one (gmem, level, pack) are one
 -- row, their (seq, page_lo, page_hi) packed in `spans` (`PagePack`: varints, seqs as deltas,
 -- pages relative to the pack), instead of one row per span. A span [lo, hi) of level L is in
--- pack lo >> (L + 6): a pack holds 64 adjacent bins of 2^L pages. Derived data: the writing open
+-- pack lo >> max(L + 6, 14): a pack holds at least 64 adjacent bins of 2^L pages and at least
+-- 16384 pages. Derived data: the writing open
 -- that applies this migration moves every page_event row into packs and drops page_event and
 -- page_event_view in the same transaction (`Migrator`, `PagePack.packSchemaTwoRows`).
 CREATE TABLE page_pack (
     gmem          INTEGER NOT NULL,           -- name(id)
     level         INTEGER NOT NULL,
-    pack          INTEGER NOT NULL,           -- page_lo >> (level + 6)
+    pack          INTEGER NOT NULL,           -- page_lo >> max(level + 6, 14)
     first_seq     INTEGER NOT NULL,           -- the seq of its first span
     last_seq      INTEGER NOT NULL,           -- the seq of its last span
     spans         BLOB    NOT NULL,

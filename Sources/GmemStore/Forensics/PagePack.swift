@@ -2,17 +2,23 @@
 /// (gmem, level, pack) are one row whose `spans` blob lists them, instead of one row each.
 ///
 /// A span [lo, hi) of event `seq` is filed at level L = `PageSpanIndex.level(of:)`, in pack
-/// lo >> (L + `shift`): a pack holds the spans of 2^`shift` adjacent bins of 2^L pages, so
-/// that a batch whose events are spread over a file still fills each row with several spans.
+/// lo >> max(L + `shift`, `minimumBits`): a pack holds at least 2^`shift` adjacent bins of 2^L
+/// pages and at least 2^`minimumBits` pages (64 MiB), so that a batch whose small events are
+/// spread over a big file still fills each row with many spans.
 /// The blob holds the spans sorted by (seq, lo), each as three unsigned LEB128 varints:
 /// seq − the previous span's seq (the first span's seq is the row's `first_seq`, so its
-/// delta is 0), lo − the pack's first page (pack << (L + shift)), and hi − lo − 1.
+/// delta is 0), lo − the pack's first page (`base(of:level:)`), and hi − lo − 1.
 /// A pack never changes once written; a later batch writes its own row for the same
 /// (gmem, level, pack), keyed by its first seq.
 enum PagePack {
     /// log2 of the bins one pack holds, at every level. Fixed by the schema: a store's packs
     /// are read with the shift they were written with.
     static let shift: UInt64 = 6
+    /// log2 of the pages one pack holds at least. Fixed by the schema, like `shift`.
+    static let minimumBits: UInt64 = 14
+
+    /// log2 of the pages of one pack at `level`.
+    static func bits(_ level: Int) -> UInt64 { max(UInt64(level) + shift, minimumBits) }
 
     /// One span of a pack.
     struct Span: Equatable {
@@ -22,13 +28,13 @@ enum PagePack {
 
     /// The pack a span [lo, …) at `level` is filed in.
     static func pack(of lo: UInt64, level: Int) -> UInt64 {
-        let bits = UInt64(level) + shift
+        let bits = bits(level)
         return bits >= 64 ? 0 : lo >> bits
     }
 
     /// The first page of pack `pack` at `level`.
     static func base(of pack: UInt64, level: Int) -> UInt64 {
-        let bits = UInt64(level) + shift
+        let bits = bits(level)
         return bits >= 64 ? 0 : pack << bits
     }
 
