@@ -1,6 +1,17 @@
 import Testing
 @testable import GmemStore
 
+/// Every span the packed page index holds, with its gmem's name.
+func packedSpans(_ store: Store) throws -> [(gmem: String, span: PagePack.Span)] {
+    let rows = try store.database.prepare("SELECT g.text, p.level, p.pack, p.first_seq, p.spans FROM page_pack p JOIN name g ON g.id = p.gmem")
+    var spans: [(gmem: String, span: PagePack.Span)] = []
+    while try rows.step() {
+        let decoded = try PagePack.decode(rows.blob(4), firstSeq: rows.int(3), level: Int(rows.int(1)), pack: UInt64(bitPattern: rows.int(2)))
+        spans += decoded.map { (rows.string(0), $0) }
+    }
+    return spans
+}
+
 /// The history of a page from the overlap index and a sparse replay must equal what a full
 /// replay of the log says about the same pages.
 @Suite struct PageHistoryTests {
@@ -75,13 +86,10 @@ import Testing
             let temporary = try TemporaryStore()
             let store = try temporary.open()
             _ = try SeedScenarios.ingest(scenario, into: store)
-            let names = try store.database.prepare("SELECT DISTINCT g.text, p.page_lo, p.page_hi FROM page_event p JOIN name g ON g.id = p.gmem")
             var subjects: [(String, Range<UInt64>)] = []
-            while try names.step() {
-                let lo = UInt64(names.int(1))
-                let hi = UInt64(names.int(2))
-                subjects.append((names.string(0), lo..<(lo + 1)))
-                subjects.append((names.string(0), (hi - 1)..<hi))
+            for (gmem, span) in try packedSpans(store) {
+                subjects.append((gmem, span.pages.lowerBound..<(span.pages.lowerBound + 1)))
+                subjects.append((gmem, (span.pages.upperBound - 1)..<span.pages.upperBound))
             }
             for (gmem, pages) in subjects { try check(store, gmem: gmem, pages: pages) }
         }

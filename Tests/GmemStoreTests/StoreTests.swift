@@ -83,7 +83,7 @@ import Testing
         _ = try JSONLIngest().ingest(path: Self.scenario.path, into: temporary.store)
         let head = try temporary.store.headLink()
         try temporary.store.database.execute("DROP TRIGGER event_is_append_only_delete")
-        try temporary.store.database.execute("DELETE FROM page_event WHERE seq > \(head.seq - 3); DELETE FROM event WHERE seq > \(head.seq - 3); DELETE FROM snapshot")
+        try temporary.store.database.execute("DELETE FROM page_pack WHERE last_seq > \(head.seq - 3); DELETE FROM event WHERE seq > \(head.seq - 3); DELETE FROM snapshot")
         let report = try Verifier(store: temporary.store).run(expectHead: (head.seq, head.hash))
         #expect(!report.passed)
         #expect(report.problems.contains { $0.contains("before the expected head \(head.seq)") })

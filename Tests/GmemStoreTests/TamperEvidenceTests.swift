@@ -91,23 +91,42 @@ import Testing
         }
     }
 
-    /// The page index is derived data: an edited span end or a dropped row is reported with the
-    /// event's seq.
+    /// The page index is derived data: a flipped byte in a pack (each byte of one pack in turn)
+    /// or a dropped pack is reported with the seq of the first event whose span it no longer
+    /// holds as a replay resolves it.
     @Test func editingThePageIndexIsCaughtWithItsSeq() throws {
         let base = try TemporaryStore()
         _ = try makeStore(base)
-        let seq = try base.open().database.scalarInt("SELECT min(seq) FROM page_event WHERE seq > 1500") ?? 0
-        let edits = [
-            "UPDATE page_event SET page_hi = page_hi + 1 WHERE seq = \(seq)",
-            "DELETE FROM page_event WHERE seq = \(seq)",
-        ]
+        let (key, blob): (String, [UInt8]) = try {
+            let database = try base.open().database
+            let row = try database.prepare(
+                "SELECT gmem, level, pack, first_seq, spans FROM page_pack WHERE first_seq > 1500 AND length(spans) >= 9 ORDER BY first_seq LIMIT 1")
+            #expect(try row.step())
+            return ("gmem = \(row.int(0)) AND level = \(row.int(1)) AND pack = \(row.int(2)) AND first_seq = \(row.int(3))", row.blob(4))
+        }()
+        let database = try base.open().database
+        let row = try database.prepare("SELECT level, pack, first_seq FROM page_pack WHERE \(key)")
+        #expect(try row.step())
+        let (level, pack, first) = (Int(row.int(0)), UInt64(bitPattern: row.int(1)), row.int(2))
+        let spans = try PagePack.decode(blob, firstSeq: first, level: level, pack: pack)
+        #expect(spans.count >= 3)
+        var edits: [(sql: String, firstBad: Int64)] = [("DELETE FROM page_pack WHERE \(key)", first)]
+        for index in blob.indices {
+            var flipped = blob
+            flipped[index] ^= 0x01
+            let hex = flipped.map { String(format: "%02X", $0) }.joined()
+            let changed = (try? PagePack.decode(flipped, firstSeq: first, level: level, pack: pack)) ?? []
+            // The first event whose span the pack no longer holds as it was written.
+            let firstBad = spans.first { !changed.contains($0) }?.seq
+            edits.append(("UPDATE page_pack SET spans = x'\(hex)' WHERE \(key)", try #require(firstBad, "byte \(index)")))
+        }
         for (index, edit) in edits.enumerated() {
             let copy = base.sibling("index\(index).db")
             try FileManager.default.copyItem(atPath: base.path, toPath: copy)
-            try tamper(copy, edit)
+            try tamper(copy, edit.sql)
             let report = try verify(copy)
-            #expect(report.firstBadSeq == seq, "\(edit): \(report.problems.prefix(3))")
-            #expect(report.problems.contains { $0.hasPrefix("seq \(seq): the page overlap index") }, "\(edit): \(report.problems.prefix(3))")
+            #expect(report.firstBadSeq == edit.firstBad, "\(edit.sql): \(report.problems.prefix(3))")
+            #expect(report.problems.contains { $0.hasPrefix("seq \(edit.firstBad): the page overlap index") }, "\(edit.sql): \(report.problems.prefix(3))")
         }
     }
 

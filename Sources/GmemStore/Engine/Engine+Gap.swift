@@ -18,8 +18,10 @@ extension Engine {
 
     /// `replay(_:expected:expectedErrorOffset:diverged:)` of event `seq`, with its trust marks.
     @discardableResult
-    public mutating func replay(_ event: Event, seq: Int64, expected: String?, expectedErrorOffset: Int64?, diverged: Bool) -> Verdict {
-        let verdict = replay(event, expected: expected, expectedErrorOffset: expectedErrorOffset, diverged: diverged)
+    public mutating func replay(
+        _ event: Event, seq: Int64, expected: String?, expectedErrorOffset: Int64?, diverged: Bool, returnedEarly: Bool? = nil
+    ) -> Verdict {
+        let verdict = replay(event, expected: expected, expectedErrorOffset: expectedErrorOffset, diverged: diverged, returnedEarly: returnedEarly)
         noteEvidence(of: event, seq: seq)
         return verdict
     }

@@ -7,7 +7,14 @@ extension Engine {
     /// outcome, the resolved pieces (VMs, bindings and files are exact) and those pages' own
     /// state (which pages of the range block a zap).
     @discardableResult
-    public mutating func replay(_ event: Event, expected: String?, expectedErrorOffset: Int64?, diverged: Bool) -> Verdict {
+    ///
+    /// `returnedEarly` is the recorded answer to whether a `convert` returned early
+    /// (`Verdict.returnedEarly`, the event's `returned_early` column): the full state knew the
+    /// whole range, a sparse one may not. nil (a row stored before schema 3) decides it from
+    /// this engine's state, which is exact only where every page of the range is followed.
+    public mutating func replay(
+        _ event: Event, expected: String?, expectedErrorOffset: Int64?, diverged: Bool, returnedEarly: Bool? = nil
+    ) -> Verdict {
         var verdict = evaluate(event)
         if case .convert(_, .private) = event.op {
             // The model checks host pins before the zap rule: the recorded outcome says which
@@ -18,6 +25,14 @@ extension Engine {
             } else if verdict.expectedOutcome == .EAGAIN {
                 _ = removalOutcome(&verdict, reportsFailure: false)
             }
+        }
+        if case .convert(_, let to) = event.op, returnedEarly == false, verdict.kernel.unchangedConversionReturnsEarly,
+            !verdict.refused, Outcome(expected) != .EAGAIN, verdict.blocked.isEmpty,
+            !verdict.pieces.contains(where: { state.files[$0.file].pages.firstPage(in: $0.pages, where: { $0.shareability != to }) != nil })
+        {
+            // This state takes the range for unchanged (its pages not followed are stale); the
+            // full state did not, so the conversion attempted its S-EPT removals.
+            verdict.blocked = blockedPieces(verdict.pieces, verdict.kernel)
         }
         if case .convert = event.op, !verdict.kernel.failedRemovalStopsTheOperation, !verdict.refused,
             Outcome(expected) == .EIO
@@ -31,6 +46,7 @@ extension Engine {
         verdict.expected = expected
         verdict.expectedErrorOffset = expectedErrorOffset.map { UInt64(bitPattern: $0) }
         verdict.diverged = diverged
+        if case .convert(_, let to) = event.op { verdict.returnedEarly = returnedEarly ?? returnsEarly(event, verdict, to: to) }
         commit(event, verdict)
         return verdict
     }

@@ -51,7 +51,16 @@ public struct Engine: Equatable, Sendable {
                 verdict.diverged = true
             }
         }
+        if case .convert(_, let to) = event.op { verdict.returnedEarly = returnsEarly(event, verdict, to: to) }
         return verdict
+    }
+
+    /// Whether a conversion judged by `verdict` returns early and changes nothing: it goes
+    /// through, its profile returns early on a conversion that changes nothing, and every page
+    /// of its range already is `to` (`Verdict.returnedEarly`).
+    func returnsEarly(_ event: Event, _ verdict: Verdict, to: Shareability) -> Bool {
+        guard verdict.kernel.unchangedConversionReturnsEarly, verdict.effectiveOutcome(of: event) == .ok else { return false }
+        return !verdict.pieces.contains { state.files[$0.file].pages.firstPage(in: $0.pages, where: { $0.shareability != to }) != nil }
     }
 
     private func vmName(of event: Event, _ verdict: Verdict) -> String? {
@@ -454,9 +463,7 @@ public struct Engine: Equatable, Sendable {
             }
             guard succeeded else { return }
             let cleared: ConversionRequest = to == .shared ? .shared : .private
-            if profile.unchangedConversionReturnsEarly,
-                !verdict.pieces.contains(where: { state.files[$0.file].pages.firstPage(in: $0.pages, where: { $0.shareability != to }) != nil })
-            {
+            if verdict.returnedEarly ?? returnsEarly(event, verdict, to: to) {
                 for piece in verdict.pieces {
                     update(piece) { if $0.requested == cleared { $0.requested = .none } }
                     fold.fold(.alreadyConverted(piece, to: to))

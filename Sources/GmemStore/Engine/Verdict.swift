@@ -47,6 +47,14 @@ public struct Verdict: Equatable, Sendable {
     public var kernel = KernelProfile.standard
     /// True when the event's VM is dead and its kernel refuses the event with `EIO`.
     public var refused = false
+    /// For a `convert`: true when the conversion returned early and changed nothing — it went
+    /// through (its effective outcome is `ok`) under a profile where a conversion whose whole
+    /// range already has the requested shareability returns early (upstream-2026), and every
+    /// page of its range had it; false when it converted its range (or did not go through).
+    /// nil for every other op, and for a verdict that leaves it to `Engine.commit` to decide
+    /// from the state. Stored as the event's `returned_early` column: a page's history applies
+    /// it instead of asking the rest of the range (docs/FORENSICS.md).
+    public var returnedEarly: Bool?
 
     public init() {}
 }

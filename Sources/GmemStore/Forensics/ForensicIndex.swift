@@ -1,9 +1,10 @@
 /// Collects, with each appended event, the derived data forensic queries need — its page spans
-/// (`page_event`), the frames it names (`frame_event`), its ts when it runs backwards
+/// (`page_pack`), the frames it names (`frame_event`), its ts when it runs backwards
 /// (`ts_disorder`) or ends a grid step (`ts_grid`), the Merkle subtree roots it completes — and
 /// writes them sorted by key in bulk (`flush`, at the end of a batch and every
 /// `flushThreshold` rows), so each index is filled in key order instead of one random B-tree
-/// insert per event. Lives in the batch writer; the store keeps it between batches.
+/// insert per event. Page spans are held across the flushes at snapshot points
+/// (`flush(store:pages:)`), so that a pack gathers the spans of up to `flushThreshold` events. Lives in the batch writer; the store keeps it between batches.
 struct ForensicIndexWriter {
     /// The right edge of the Merkle tree over the events so far.
     private(set) var frontier = MerkleFrontier()
@@ -15,7 +16,7 @@ struct ForensicIndexWriter {
     /// Rows held before they are written.
     static let flushThreshold = 1 << 16
 
-    private var pages: [(gmem: Int64, level: Int64, bin: Int64, seq: Int64, lo: Int64, hi: Int64)] = []
+    private var pages: [(gmem: Int64, level: Int, span: PagePack.Span)] = []
     private var frames: [(level: Int64, bin: Int64, seq: Int64, lo: Int64, hi: Int64, gmem: Int64?, page: Int64?)] = []
     private var disorder: [(seq: Int64, ts: Int64)] = []
     private var grid: [(seq: Int64, ts: Int64)] = []
@@ -64,10 +65,7 @@ struct ForensicIndexWriter {
         store: Store, seq: Int64, ts: Int64?, body: String, spans: [(gmem: Int64, pages: Range<UInt64>)], frames spans2: [FrameIndex.Span]
     ) throws {
         for span in spans where !span.pages.isEmpty {
-            let level = PageSpanIndex.level(of: span.pages)
-            pages.append((
-                span.gmem, Int64(level), Int64(bitPattern: span.pages.lowerBound >> UInt64(level)), seq,
-                Int64(bitPattern: span.pages.lowerBound), Int64(bitPattern: span.pages.upperBound)))
+            pages.append((span.gmem, PageSpanIndex.level(of: span.pages), PagePack.Span(seq: seq, pages: span.pages)))
         }
         for span in spans2 {
             let level = FrameIndex.level(of: span.frames)
@@ -90,24 +88,11 @@ struct ForensicIndexWriter {
         if pages.count + frames.count >= Self.flushThreshold { try flush(store: store) }
     }
 
-    /// Writes the rows held so far, each table's sorted by its key.
-    mutating func flush(store: Store) throws {
+    /// Writes the rows held so far, each table's sorted by its key; the page spans too unless
+    /// `pages` is false (a snapshot point: they wait to fill their packs).
+    mutating func flush(store: Store, pages flushPages: Bool = true) throws {
         let database = store.database
-        if !pages.isEmpty {
-            pages.sort { ($0.gmem, $0.level, $0.bin, $0.seq, $0.lo) < ($1.gmem, $1.level, $1.bin, $1.seq, $1.lo) }
-            let insert = try database.cached(
-                "INSERT OR IGNORE INTO page_event(gmem, level, bin, seq, page_lo, page_hi) VALUES (?,?,?,?,?,?)")
-            for row in pages {
-                try insert.bind(1, row.gmem)
-                try insert.bind(2, row.level)
-                try insert.bind(3, row.bin)
-                try insert.bind(4, row.seq)
-                try insert.bind(5, row.lo)
-                try insert.bind(6, row.hi)
-                try insert.run()
-            }
-            pages.removeAll(keepingCapacity: true)
-        }
+        if flushPages { try PagePack.write(&pages, to: database) }
         if !frames.isEmpty {
             frames.sort { ($0.level, $0.bin, $0.seq, $0.lo) < ($1.level, $1.bin, $1.seq, $1.lo) }
             let insert = try database.cached(

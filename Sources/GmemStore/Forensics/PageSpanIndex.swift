@@ -1,12 +1,12 @@
-/// The overlap index over the page ranges events resolved to (`page_event`): answers "which events
-/// touched pages [a, b) of this gmem" with one B-tree range seek per level instead of a scan of
-/// the log.
+/// The overlap index over the page ranges events resolved to (`page_pack`, packed per bin by
+/// `PagePack`): answers "which events touched pages [a, b) of this gmem" with one B-tree range
+/// seek per level instead of a scan of the log.
 ///
 /// A span [lo, hi) is filed at the smallest level L at which it lies within two adjacent bins
 /// of 2^L pages, in bin lo >> L. If it overlaps [a, b) then lo < b and hi - 1 >= a, so its bin
 /// is at least (a >> L) - 1 and at most (b - 1) >> L: the query reads that bin range at every
 /// level and keeps the spans that really overlap.
-/// - Complexity: O(levels · log n + k) for k spans found, with at most 53 levels.
+/// - Complexity: O(levels · log n + k) for k spans decoded, with at most 53 levels.
 public enum PageSpanIndex {
     /// The level a span is filed at.
     public static func level(of pages: Range<UInt64>) -> Int {
@@ -17,14 +17,8 @@ public enum PageSpanIndex {
     }
 
     /// The seqs of the events whose resolved pages overlap `pages` of `gmem`, ascending, once each.
-    public static func events(touching pages: Range<UInt64>, of gmem: String, in store: Store) throws(SQLiteError) -> [Int64] {
-        guard let id = try store.names.existingID(for: gmem) else { return [] }
-        var seqs: [Int64] = []
-        try forEachOverlap(
-            of: pages, table: "page_event", key: ("gmem", id), bounds: ("page_lo", "page_hi"), columns: "seq", in: store
-        ) { row in
-            seqs.append(row.int(0))
-        }
+    public static func events(touching pages: Range<UInt64>, of gmem: String, in store: Store) throws -> [Int64] {
+        var seqs = try spans(touching: pages, of: gmem, in: store).map(\.seq)
         seqs.sort()
         var unique: [Int64] = []
         unique.reserveCapacity(seqs.count)
@@ -33,14 +27,35 @@ public enum PageSpanIndex {
     }
 
     /// The spans of `gmem` that overlap `pages`, each with its event's seq (an event that
-    /// resolved to several spans of the file gives one each), in no particular order.
-    public static func spans(touching pages: Range<UInt64>, of gmem: String, in store: Store) throws(SQLiteError) -> [(seq: Int64, pages: Range<UInt64>)] {
-        guard let id = try store.names.existingID(for: gmem) else { return [] }
+    /// resolved to several spans of the file gives one each), in no particular order: at each
+    /// level the gmem uses, the packs that hold the bins a span overlapping `pages` can sit in
+    /// (`PagePack`), decoded, and their spans that really overlap.
+    public static func spans(touching pages: Range<UInt64>, of gmem: String, in store: Store) throws -> [(seq: Int64, pages: Range<UInt64>)] {
+        guard !pages.isEmpty, let id = try store.names.existingID(for: gmem) else { return [] }
         var spans: [(seq: Int64, pages: Range<UInt64>)] = []
-        try forEachOverlap(
-            of: pages, table: "page_event", key: ("gmem", id), bounds: ("page_lo", "page_hi"), columns: "seq, page_lo, page_hi", in: store
-        ) { row in
-            spans.append((row.int(0), UInt64(bitPattern: row.int(1))..<UInt64(bitPattern: row.int(2))))
+        let query = try store.database.cached(
+            "SELECT pack, first_seq, spans FROM page_pack WHERE gmem = ? AND level = ? AND pack BETWEEN ? AND ?")
+        defer { query.reset() }
+        for level in try levels(of: "page_pack", key: ("gmem", id), in: store) {
+            guard level >= 0, level < 64 else { throw StoreError.storedInput(reason: "page_pack names level \(level): it was changed") }
+            let shift = UInt64(level)
+            let low = (pages.lowerBound >> shift) == 0 ? 0 : (pages.lowerBound >> shift) - 1
+            let high = (pages.upperBound - 1) >> shift
+            try query.bind(1, id)
+            try query.bind(2, level)
+            try query.bind(3, Int64(bitPattern: PagePack.pack(of: low << shift, level: Int(level))))
+            try query.bind(4, Int64(bitPattern: PagePack.pack(of: high << shift, level: Int(level))))
+            while try query.step() {
+                let pack = UInt64(bitPattern: query.int(0))
+                let decoded: [PagePack.Span]
+                do {
+                    decoded = try PagePack.decode(query.blob(2), firstSeq: query.int(1), level: Int(level), pack: pack)
+                } catch {
+                    throw StoreError.storedInput(reason: "the page_pack row of seq \(query.int(1)) does not decode: it was changed")
+                }
+                for span in decoded where span.pages.overlaps(pages) { spans.append((span.seq, span.pages)) }
+            }
+            query.reset()
         }
         return spans
     }
@@ -62,33 +77,5 @@ public enum PageSpanIndex {
             next.reset()
         }
         return levels
-    }
-
-    /// Calls `body` with each row of a binned index `table` whose span [`bounds.0`, `bounds.1`)
-    /// overlaps `range` (and whose `key` column, if any, has the value given): one range seek
-    /// per level the rows use, those levels found by skipping from one to the next.
-    static func forEachOverlap(
-        of range: Range<UInt64>, table: String, key: (column: String, value: Int64)?, bounds: (String, String),
-        columns: String, in store: Store, _ body: (Statement) -> Void
-    ) throws(SQLiteError) {
-        guard !range.isEmpty else { return }
-        let keyTerm = key.map { "\($0.column) = ? AND " } ?? ""
-        let first: Int32 = key == nil ? 1 : 2
-        let levels = try Self.levels(of: table, key: key, in: store)
-        let query = try store.database.cached(
-            "SELECT \(columns) FROM \(table) WHERE \(keyTerm)level = ? AND bin BETWEEN ? AND ? AND \(bounds.0) < ? AND \(bounds.1) > ?")
-        defer { query.reset() }
-        for level in levels {
-            let shift = UInt64(level)
-            let low = (range.lowerBound >> shift) == 0 ? 0 : (range.lowerBound >> shift) - 1
-            if let key { try query.bind(1, key.value) }
-            try query.bind(first, level)
-            try query.bind(first + 1, Int64(bitPattern: low))
-            try query.bind(first + 2, Int64(bitPattern: (range.upperBound - 1) >> shift))
-            try query.bind(first + 3, Int64(bitPattern: range.upperBound))
-            try query.bind(first + 4, Int64(bitPattern: range.lowerBound))
-            while try query.step() { body(query) }
-            query.reset()
-        }
     }
 }

@@ -160,10 +160,12 @@ public struct History {
     /// A conversion's effect on the asked pages can depend on the rest of its range: under a
     /// profile where a conversion that changes nothing returns early (upstream-2026), pages
     /// already in the requested state stay mapped and accepted only if the whole range already
-    /// was. When a conversion reaches past the pages followed, a first replay without output
-    /// finds the conversions for which that is undecided (every followed page of the range
-    /// already in the requested state); their ranges join the pages followed, and again, until
-    /// none does. Then the replay that shows the history follows those pages.
+    /// was. A conversion appended under schema 3 carries the answer (`returned_early`, from the
+    /// full state at ingest), which the replay applies. For one stored before, when it reaches
+    /// past the pages followed, a first replay without output finds the conversions for which
+    /// that is undecided (every followed page of the range already in the requested state);
+    /// their ranges join the pages followed, and again, until none does. Then the replay that
+    /// shows the history follows those pages.
     private func replay(gmem: String?, pages: Range<UInt64>, extra: Set<Int64>, _ visit: (HistoryEntry) throws -> Void) throws {
         var followed = pages
         if let gmem, !pages.isEmpty, try reachesPast(pages, of: gmem) {
@@ -180,15 +182,16 @@ public struct History {
         }
     }
 
-    /// True when a `convert` that touches `pages` of `gmem` also covers pages outside them.
+    /// True when a `convert` that touches `pages` of `gmem`, and carries no recorded
+    /// `returned_early` (stored before schema 3), also covers pages outside them.
     private func reachesPast(_ pages: Range<UInt64>, of gmem: String) throws -> Bool {
         let convert = EventRow.opCodes["convert"]!
-        let opOf = try store.database.cached("SELECT op FROM event WHERE seq = ?")
+        let opOf = try store.database.cached("SELECT op, returned_early FROM event WHERE seq = ?")
         defer { opOf.reset() }
         for span in try PageSpanIndex.spans(touching: pages, of: gmem, in: store)
         where span.pages.lowerBound < pages.lowerBound || span.pages.upperBound > pages.upperBound {
             try opOf.bind(1, span.seq)
-            let isConvert = try opOf.step() && opOf.int(0) == convert
+            let isConvert = try opOf.step() && opOf.int(0) == convert && opOf.optionalInt(1) == nil
             opOf.reset()
             if isConvert { return true }
         }
@@ -287,14 +290,15 @@ public struct History {
             if retracted.contains(seq) { continue }
             guard let recorded = try store.storedEvent(seq)?.recorded() else { continue }
             engine.replay(
-                recorded.event, seq: seq, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
+                recorded.event, seq: seq, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged,
+                returnedEarly: recorded.returnedEarly)
         }
         while next < own.count {
             try show(own[next].seq, own[next].recorded!)
             next += 1
         }
         func show(_ seq: Int64, _ recorded: RecordedEvent) throws {
-            if let gmem, case .convert(_, let to) = recorded.event.op, !retracted.contains(seq) {
+            if let gmem, case .convert(_, let to) = recorded.event.op, recorded.returnedEarly == nil, !retracted.contains(seq) {
                 let probe = engine.evaluate(recorded.event)
                 if probe.kernel.unchangedConversionReturnsEarly {
                     for piece in probe.pieces where engine.state.files[piece.file].name == gmem {
@@ -310,7 +314,7 @@ public struct History {
                 if !retracted.contains(seq) {
                     engine.replay(
                         recorded.event, seq: seq, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset,
-                        diverged: recorded.diverged)
+                        diverged: recorded.diverged, returnedEarly: recorded.returnedEarly)
                 }
                 return
             }
@@ -320,11 +324,13 @@ public struct History {
                 verdict.expected = recorded.expected
                 verdict.expectedErrorOffset = recorded.expectedErrorOffset.map { UInt64(bitPattern: $0) }
                 verdict.diverged = recorded.diverged
+                if case .convert = recorded.event.op { verdict.returnedEarly = recorded.returnedEarly ?? verdict.returnedEarly }
                 return try visit(HistoryEntry(
                     seq: seq, event: recorded.event, verdict: verdict, before: before, after: before, retractedBy: retraction))
             }
             let verdict = engine.replay(
-                recorded.event, seq: seq, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged)
+                recorded.event, seq: seq, expected: recorded.expected, expectedErrorOffset: recorded.expectedErrorOffset, diverged: recorded.diverged,
+                returnedEarly: recorded.returnedEarly)
             try visit(HistoryEntry(seq: seq, event: recorded.event, verdict: verdict, before: before, after: runs()))
         }
     }

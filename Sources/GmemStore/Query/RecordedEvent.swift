@@ -5,4 +5,7 @@ public struct RecordedEvent: Equatable, Sendable {
     public var expected: String?
     public var expectedErrorOffset: Int64?
     public var diverged: Bool
+    /// For a `convert`: whether it returned early, as recorded (`Verdict.returnedEarly`); nil
+    /// for every other op and for a conversion stored before schema 3.
+    public var returnedEarly: Bool? = nil
 }

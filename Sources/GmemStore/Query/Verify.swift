@@ -83,13 +83,13 @@ public struct Verifier {
         var frameSpans: Int64 = 0
         let frameRow = try store.database.prepare(
             "SELECT pfn_hi, gmem, page_lo FROM frame_event WHERE level = ? AND bin = ? AND seq = ? AND pfn_lo = ?")
-        let spanRow = try store.database.prepare(
-            "SELECT page_hi FROM page_event WHERE gmem = ? AND level = ? AND bin = ? AND seq = ? AND page_lo = ?")
+        var packs = PackLookup(store: store)
+        let returnedEarlyFrom = try store.returnedEarlyFrom()
         let head = try store.headLink()
         let rows = try store.database.prepare(
             "SELECT \(Store.storedEventColumns), structural, input, input_line FROM event ORDER BY seq")
         let eventColumns = EventRow.columns.split(separator: ",").map { String($0.drop(while: { $0 == " " })) }
-        let tail = 6 + EventRow.columnCount
+        let tail = 7 + EventRow.columnCount
         while try rows.step() {
             let seq = rows.int(0)
             let hash = rows.blob(2)
@@ -164,20 +164,16 @@ public struct Verifier {
             for piece in verdict.pieces where !piece.pages.isEmpty {
                 pieces += 1
                 let gmem = engine.state.files[piece.file].name
-                let level = PageSpanIndex.level(of: piece.pages)
-                try spanRow.bind(1, try store.names.existingID(for: gmem) ?? 0)
-                try spanRow.bind(2, Int64(level))
-                try spanRow.bind(3, Int64(bitPattern: piece.pages.lowerBound >> UInt64(level)))
-                try spanRow.bind(4, seq)
-                try spanRow.bind(5, Int64(bitPattern: piece.pages.lowerBound))
-                defer { spanRow.reset() }
                 let span = "\(gmem) pages \(piece.pages.lowerBound)…\(piece.pages.upperBound - 1)"
-                guard try spanRow.step() else {
-                    problem(seq, "the page overlap index lacks the event's span \(span)")
-                    continue
-                }
-                if spanRow.int(0) != Int64(bitPattern: piece.pages.upperBound) {
-                    problem(seq, "the page overlap index's span \(span) ends elsewhere: the row was changed")
+                switch try packs.end(of: piece.pages.lowerBound, seq: seq, gmem: try store.names.existingID(for: gmem) ?? 0,
+                    level: PageSpanIndex.level(of: piece.pages))
+                {
+                case nil:
+                    problem(seq, "the page overlap index lacks the event's span \(span): a page pack was changed")
+                case let end? where end != piece.pages.upperBound:
+                    problem(seq, "the page overlap index's span \(span) ends elsewhere: a page pack was changed")
+                default:
+                    break
                 }
             }
             if let difference = verdict.differences(
@@ -187,6 +183,13 @@ public struct Verifier {
             }
             if Store.isStructural(event.op, verdict) != (rows.int(tail) == 1) {
                 problem(seq, "column structural differs from a replay: the row was changed")
+            }
+            // A conversion appended under schema 3 carries the replay's answer; every other
+            // event, and a conversion appended before, none.
+            let recordedEarly = rows.optionalInt(6 + EventRow.columnCount)
+            let expectedEarly = seq >= returnedEarlyFrom ? verdict.returnedEarly.map { $0 ? Int64(1) : 0 } : nil
+            if recordedEarly != expectedEarly {
+                problem(seq, "column returned_early (\(recordedEarly.map(String.init) ?? "NULL")) differs from a replay (\(expectedEarly.map(String.init) ?? "NULL")): the row was changed")
             }
             for span in FrameIndex.spans(of: event, verdict: verdict, fileName: { engine.state.files[$0].name }) {
                 frameSpans += 1
@@ -258,7 +261,7 @@ public struct Verifier {
         for key in merkleNodes.keys.sorted(by: { ($0.level, $0.index) < ($1.level, $1.index) }) {
             problem(nil, "Merkle subtree root of seqs \(key.index << UInt64(key.level) + 1)…\((key.index + 1) << UInt64(key.level)) has no events: the log was cut short")
         }
-        let spans = try store.database.scalarInt("SELECT count(*) FROM page_event") ?? 0
+        let spans = try packs.checkAll(problem: problem)
         if spans != pieces {
             problem(nil, "the page overlap index holds \(spans) spans, a replay resolves \(pieces): rebuild the store by exporting and ingesting it")
         }

@@ -13,14 +13,26 @@ public enum Migrator {
         let version = try database.scalarInt("PRAGMA user_version") ?? 0
         guard version < latestVersion else { return }
         for (index, migration) in Embedded.migrations.enumerated() where Int64(index) >= version {
-            try database.writeTransaction { () throws(SQLiteError) in
+            try database.writeTransaction { () throws in
                 // Another process (a second ingest on a new store) may have applied it since
                 // the version was read above: the write lock is held now, so look again.
                 guard try (database.scalarInt("PRAGMA user_version") ?? 0) == Int64(index) else { return }
                 try database.execute(migration.text)
+                try completeMigration(index + 1, database)
                 try database.execute("PRAGMA user_version = \(index + 1)")
                 try database.execute("PRAGMA application_id = \(applicationID)")
             }
         }
+    }
+
+    /// The part of a migration that SQL cannot do, in its transaction, after its SQL.
+    /// Schema 3: the page_event rows of schema 2 become packs (derived data: the index is
+    /// rewritten, the log is not), and the first seq whose conversions carry `returned_early`
+    /// is recorded.
+    private static func completeMigration(_ version: Int, _ database: Database) throws {
+        guard version == 3 else { return }
+        try PagePack.packSchemaTwoRows(database)
+        let next = (try database.scalarInt("SELECT max(seq) FROM event") ?? 0) + 1
+        try database.execute("INSERT OR REPLACE INTO setting(key, value) VALUES ('\(PagePack.returnedEarlyFromKey)', '\(next)')")
     }
 }

@@ -79,7 +79,10 @@ public final class Store {
             }
             if isReadOnly {
                 guard version == Migrator.latestVersion else {
-                    throw StoreError.notAStore(path: path, reason: "schema version \(version) is older than \(Migrator.latestVersion); run an ingest to migrate it")
+                    throw StoreError.notAStore(
+                        path: path,
+                        reason: "schema version \(version) is older than \(Migrator.latestVersion); migrate it once with a writing command, "
+                            + "`gmem-audit audit --db \(path)` (or an ingest): its derived indexes are rewritten, no event is")
                 }
             } else {
                 try database.execute("PRAGMA journal_mode = WAL")
@@ -142,13 +145,16 @@ public final class Store {
         public var expected: String?
         public var expectedErrorOffset: Int64?
         public var diverged: Bool
+        /// For a `convert` appended under schema 3: whether it returned early (the
+        /// `returned_early` column, `Verdict.returnedEarly`); nil otherwise.
+        public var returnedEarly: Bool? = nil
 
         /// The event's canonical JSON, derived from its columns: what the hash chain covers.
         public var body: String { event.canonicalJSON }
 
         /// The event with its recorded outcome.
         public func recorded() -> RecordedEvent {
-            RecordedEvent(event: event, expected: expected, expectedErrorOffset: expectedErrorOffset, diverged: diverged)
+            RecordedEvent(event: event, expected: expected, expectedErrorOffset: expectedErrorOffset, diverged: diverged, returnedEarly: returnedEarly)
         }
 
         /// The event.
@@ -156,11 +162,16 @@ public final class Store {
     }
 
     /// The columns `storedEvent(from:)` reads, in order.
-    static let storedEventColumns = "seq, batch, hash, expected, expected_error_offset, diverged, " + EventRow.columns
+    static let storedEventColumns = "seq, batch, hash, expected, expected_error_offset, diverged, " + EventRow.columns + ", returned_early"
+
+    /// How many event rows `storedEvent(from:)` has decoded on this connection: what a query
+    /// read of the log (a page's history reads its own and its structural events, not the log).
+    package private(set) var eventRowsRead = 0
 
     /// The stored event in a row selected with `storedEventColumns`.
     func storedEvent(from row: Statement) throws(StoreError) -> StoredEvent {
         let seq = row.int(0)
+        eventRowsRead += 1
         do throws(EventRow.Malformed) {
             let event = try EventRow.event(from: row, at: 6, names: names)
             var expected: String?
@@ -170,7 +181,8 @@ public final class Store {
             }
             return StoredEvent(
                 seq: seq, batch: row.int(1), event: event, hash: row.blob(2), expected: expected,
-                expectedErrorOffset: row.optionalInt(4), diverged: row.int(5) != 0)
+                expectedErrorOffset: row.optionalInt(4), diverged: row.int(5) != 0,
+                returnedEarly: row.optionalInt(6 + EventRow.columnCount).map { $0 != 0 })
         } catch {
             throw StoreError.decode(file: "event", line: UInt64(seq), message: "the stored row \(error.message)")
         }
@@ -309,6 +321,7 @@ public final class Store {
             try insert.bind(next + 4, Store.isStructural(event.op, verdict) ? 1 : 0)
             try insert.bind(next + 5, position?.input)
             try insert.bind(next + 6, position.map { Int64(bitPattern: $0.line) })
+            try insert.bind(next + 7, verdict.returnedEarly.map { $0 ? Int64(1) : 0 })
             try insert.run()
             for piece in verdict.pieces where !engine.state.files[piece.file].isOpen { changedClosedFiles.insert(piece.file) }
             try forensic.record(
@@ -329,7 +342,7 @@ public final class Store {
                 for (index, file) in engine.state.files.enumerated() where !file.isOpen { changedClosedFiles.insert(index) }
             }
             if store.snapshotInterval > 0, seq % store.snapshotInterval == 0 {
-                try forensic.flush(store: store)
+                try forensic.flush(store: store, pages: false)
                 try store.writeSnapshot(seq: seq, state: engine.state, changedClosedFiles: &changedClosedFiles)
             }
             summary.added += 1
@@ -356,8 +369,8 @@ public final class Store {
 
     /// The event insert, built once: `append` looks it up in the statement cache per event.
     static let insertEvent =
-        "INSERT INTO event(seq, batch, \(EventRow.columns), hash, expected, expected_error_offset, diverged, structural, input, input_line) VALUES (?, ?, "
-        + String(repeating: "?, ", count: Int(EventRow.columnCount)) + "?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO event(seq, batch, \(EventRow.columns), hash, expected, expected_error_offset, diverged, structural, input, input_line, returned_early) VALUES (?, ?, "
+        + String(repeating: "?, ", count: Int(EventRow.columnCount)) + "?, ?, ?, ?, ?, ?, ?, ?)"
 
     /// True for the events that change something other than page runs: VMs, bindings, the set
     /// of gmem files, and (through a failed zap or S-EPT removal: an EIO observed or expected,
