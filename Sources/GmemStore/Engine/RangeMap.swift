@@ -194,6 +194,7 @@ public struct RangeMap<Value: Equatable>: Equatable {
     /// Gives the runs the general path would, without walking a window.
     private mutating func updateInsideRun(_ run: Run, at position: Position, _ lower: UInt64, _ upper: UInt64, _ value: Value?) {
         if value == run.value { return }
+        if value == nil, removeInsideRun(run, at: position, lower, upper) { return }
         var start = position
         var end = next(position)
         var replacement: [Run] = []
@@ -221,6 +222,32 @@ public struct RangeMap<Value: Equatable>: Equatable {
         replace(from: start, to: end, with: replacement)
     }
 
+    /// Removes the values of pages `lower..<upper` inside `run` (at `position`) in place: the
+    /// run trimmed at one end, removed, or split around the range, with no array built (the
+    /// frames a populate or punch hole frees, one run each). False, changing nothing, when a
+    /// chunk's bounds would need restoring (the general path does that).
+    private mutating func removeInsideRun(_ run: Run, at position: Position, _ lower: UInt64, _ upper: UInt64) -> Bool {
+        let chunk = position.chunk
+        let index = position.index
+        let count = chunks[chunk].count
+        switch (run.lower == lower, run.upper == upper) {
+        case (true, true):
+            guard count > Self.chunkCapacity / 4 else { return false }
+            chunks[chunk].remove(at: index)
+            if index == 0 { chunkLowers[chunk] = chunks[chunk][0].lower }
+        case (true, false):
+            chunks[chunk][index].lower = upper
+            if index == 0 { chunkLowers[chunk] = upper }
+        case (false, true):
+            chunks[chunk][index].upper = lower
+        case (false, false):
+            guard count < 2 * Self.chunkCapacity else { return false }
+            chunks[chunk][index].upper = lower
+            chunks[chunk].insert(Run(upper, run.upper, run.value), at: index + 1)
+        }
+        return true
+    }
+
     /// True when the runs from `start` on equal `runs`: an update that changed nothing (a map
     /// of mapped pages, a request already pending) leaves the chunks untouched.
     private func unchanged(from start: Position, _ runs: [Run]) -> Bool {
@@ -246,6 +273,38 @@ public struct RangeMap<Value: Equatable>: Equatable {
         var firstChanged: Position?
         var lastChanged = position
         while position.chunk < chunks.count {
+            // The runs of this chunk that lie inside the range change in place, through the
+            // chunk's buffer: one uniqueness check per chunk, not two per run.
+            let chunk = position.chunk
+            let start = position.index
+            let (reached, first, last) = chunks[chunk].withUnsafeMutableBufferPointer { runs -> (Int, Int, Int) in
+                var index = start
+                var first = -1
+                var last = -1
+                while index < runs.count {
+                    let run = runs[index]
+                    if run.lower < lower || run.upper > upper { break }
+                    var value = run.value
+                    change(&value)
+                    if value != run.value {
+                        runs[index].value = value
+                        if first < 0 { first = index }
+                        last = index
+                    }
+                    index += 1
+                }
+                return (index, first, last)
+            }
+            if first >= 0 {
+                if firstChanged == nil { firstChanged = Position(chunk: chunk, index: first) }
+                lastChanged = Position(chunk: chunk, index: last)
+            }
+            guard reached < chunks[chunk].count else {
+                position = Position(chunk: chunk + 1, index: 0)
+                continue
+            }
+            position = Position(chunk: chunk, index: reached)
+            // A run that starts before the range or ends after it (or lies past it).
             let run = chunks[position.chunk][position.index]
             if run.lower >= upper { break }
             var value = run.value
@@ -254,7 +313,6 @@ public struct RangeMap<Value: Equatable>: Equatable {
                 position = next(position)
                 continue
             }
-            let chunk = position.chunk
             var index = position.index
             if run.lower < lower, run.upper > upper {
                 // The range inside one run (a 4 KiB op on a larger run): both ends split with
