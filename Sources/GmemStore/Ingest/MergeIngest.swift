@@ -97,15 +97,38 @@ public struct MergeIngest {
         return Store.contentHash(ofInputs: hashes)
     }
 
-    /// Appends the items of `sources` to `writer`, smallest key first.
+    /// Appends the items of `sources` to `writer`, smallest key first. Each input that is a
+    /// regular file is read and decoded ahead on a thread of its own (`PrefetchedSource`),
+    /// while this thread judges, hashes and writes.
     func merge(_ sources: [IngestSource], resolver: inout TraceResolver, into writer: Store.BatchWriter) throws {
+        var prefetches: [PrefetchedSource?] = []
+        // Whatever ends the batch, no reading thread outlives it.
+        defer { for prefetch in prefetches { prefetch?.stop() } }
+        var archives: [InputArchive.Writer?] = []
+        for source in sources {
+            let archive = writer.inputs.first { $0.input == source.input }
+            archive?.defersInserts = true
+            let prefetch = PrefetchedSource.start(source)
+            if prefetch == nil { archive?.defersInserts = false }
+            prefetches.append(prefetch)
+            archives.append(archive)
+        }
+        // Lines and bytes read: a prefetched input's as of the item last taken.
+        func linesRead(_ index: Int) -> UInt64 { prefetches[index]?.lines ?? sources[index].linesRead }
+        func bytesRead(_ index: Int) -> UInt64 { prefetches[index]?.bytes ?? sources[index].bytesRead }
         var heads: [(item: IngestSource.Item, key: Int64, at: Store.InputPosition?)?] = []
         var lastKeys = [Int64](repeating: .min, count: sources.count)
         func advance(_ index: Int) throws -> (item: IngestSource.Item, key: Int64, at: Store.InputPosition?)? {
-            guard let item = try sources[index].next(writer: writer) else { return nil }
+            let next: IngestSource.Item?
+            if let prefetch = prefetches[index] {
+                next = try prefetch.next(writer: writer) { try archives[index]?.storeReadyChunks() }
+            } else {
+                next = try sources[index].next(writer: writer)
+            }
+            guard let item = next else { return nil }
             let key = item.ts ?? lastKeys[index]
             lastKeys[index] = key
-            return (item, key, sources[index].input.map { Store.InputPosition(input: $0, line: sources[index].linesRead) })
+            return (item, key, sources[index].input.map { Store.InputPosition(input: $0, line: linesRead(index)) })
         }
         for index in sources.indices { heads.append(try advance(index)) }
         var appended = 0
@@ -124,7 +147,7 @@ public struct MergeIngest {
                     try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
                 } catch let refused as RetractionError {
                     // A `retract` line that cannot stand in this log: refused like a line that does not decode.
-                    throw StoreError.decode(file: sources[index].name, line: sources[index].linesRead, message: refused.description)
+                    throw StoreError.decode(file: sources[index].name, line: linesRead(index), message: refused.description)
                 }
             case .record(let record):
                 for var event in resolver.events(for: record, in: writer.state) {
@@ -137,7 +160,7 @@ public struct MergeIngest {
             heads[index] = try advance(index)
             appended += 1
             if let progress, appended % 16_384 == 0 {
-                progress(sources.reduce(0) { $0 + $1.bytesRead }, sources.reduce(0) { $0 + $1.linesRead })
+                progress(sources.indices.reduce(0) { $0 + bytesRead($1) }, sources.indices.reduce(0) { $0 + linesRead($1) })
             }
         }
     }
