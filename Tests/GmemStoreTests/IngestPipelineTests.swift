@@ -38,6 +38,8 @@ import Testing
             let previous = Merkle.leafHash(body: text)
             #expect(HashChain.link(previous: previous, canonical: buffer) == HashChain.link(previous: previous, body: text))
             #expect(Merkle.leafHash(canonical: buffer) == Merkle.leafHash(body: text))
+            let body = CanonicalBody(of: event)
+            #expect(body.bytes == buffer && body.leaf == Merkle.leafHash(body: text))
         }
     }
 
@@ -49,10 +51,11 @@ import Testing
         let insert = try store.database.prepare(
             "INSERT INTO bound(\(EventRow.columns)) VALUES (" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")")
         let read = try store.database.prepare("SELECT \(EventRow.columns) FROM bound")
-        for event in events() {
+        let events = events()
+        for event in events {
             try store.database.execute("DELETE FROM bound")
             // Bound twice: the second binding overwrites every parameter of the first.
-            try EventRow.bindColumns(of: events()[0], to: insert, from: 1, names: store.names)
+            try EventRow.bindColumns(of: events[0], to: insert, from: 1, names: store.names)
             try EventRow.bindColumns(of: event, to: insert, from: 1, names: store.names)
             try insert.run()
             let values = try EventRow.values(of: event, intern: store.names.id(for:))
@@ -108,15 +111,19 @@ import Testing
         let path = try temporary.file("log.jsonl", text)
         let trace = try temporary.file("t.trace", (0..<4000).map { MergeIngestTests.setSpte("1.\(100_000 + $0)", gfn: "100000") }.joined(separator: "\n") + "\n")
         let setup = try temporary.file("setup.jsonl", MergeIngestTests.setup.joined(separator: "\n") + "\n")
-        for inputs in [[path], [setup, trace, path]] {
+        // As read by `ingest` (a source added, the standard kernel profile named in each
+        // vm_create) and by `ingest --verbatim` (events stored as written).
+        for (inputs, addsSource) in [([path], true), ([setup, trace, path], true), ([path], false)] {
             let ahead = try TemporaryStore()
-            let sources = try inputs.map { try IngestSource(path: $0, format: nil, quarantine: true) }
-            let aheadSummary = try MergeIngest(quarantine: true).ingest(sources, into: ahead.store)
+            let sources = try inputs.map { try IngestSource(path: $0, format: nil, quarantine: true, addsSource: addsSource) }
+            let aheadSummary = try MergeIngest(quarantine: true, addsSource: addsSource).ingest(sources, into: ahead.store)
             let inline = try TemporaryStore()
             let memorySources = try inputs.map {
-                IngestSource(reader: LineReader(name: $0, contents: Array(try Data(contentsOf: URL(fileURLWithPath: $0)))), format: nil, quarantine: true)
+                IngestSource(
+                    reader: LineReader(name: $0, contents: Array(try Data(contentsOf: URL(fileURLWithPath: $0)))), format: nil,
+                    quarantine: true, addsSource: addsSource)
             }
-            let inlineSummary = try MergeIngest(quarantine: true).ingest(memorySources, into: inline.store)
+            let inlineSummary = try MergeIngest(quarantine: true, addsSource: addsSource).ingest(memorySources, into: inline.store)
             #expect(aheadSummary.batch == inlineSummary.batch)
             #expect(aheadSummary.batch.rejected == 3)
             #expect(try ahead.store.headLink() == inline.store.headLink())

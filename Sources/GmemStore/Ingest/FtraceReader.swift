@@ -22,7 +22,9 @@ public enum FtraceReader {
             return .record(gap)
         }
         // trace-cmd report names an instance's buffer first: `BUFFER: CPU:N [M EVENTS DROPPED]`.
-        if let range = trimmed.range(of: ": CPU:"), !trimmed[..<range.lowerBound].contains(" "),
+        // Looked for in the line's bytes: Foundation's `range(of:)` bridged every line to an
+        // NSString, a sixth of the reading thread's time on a kernel trace.
+        if let range = trimmed.utf8.firstRange(of: ": CPU:".utf8), !trimmed[..<range.lowerBound].contains(" "),
             let gap = gapRecord(trimmed[trimmed.index(range.lowerBound, offsetBy: 2)...], text: text, file: file, number: number)
         {
             return .record(gap)

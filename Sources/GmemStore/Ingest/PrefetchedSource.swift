@@ -17,8 +17,9 @@ import Glibc
 final class PrefetchedSource: @unchecked Sendable {
     /// What the reading thread hands over, in the input's order.
     private enum Element {
-        /// An item, with the lines and bytes read once it was read.
-        case item(IngestSource.Item, lines: UInt64, bytes: UInt64)
+        /// An item, with the lines and bytes read once it was read; an event comes with its
+        /// profile named (`kernel`) and its canonical body made.
+        case item(IngestSource.Item, body: CanonicalBody?, lines: UInt64, bytes: UInt64)
         case reject(source: String, line: UInt64, text: String, reason: String)
         case failure(any Error)
         case end
@@ -30,6 +31,8 @@ final class PrefetchedSource: @unchecked Sendable {
     static let maxBlocksAhead = 8
 
     let source: IngestSource
+    /// The kernel profile named in each `vm_create` that names none (`MergeIngest.kernel`).
+    let kernel: KernelProfile?
     /// The input's line the item last taken was read from (its `src.line`, its stored line).
     private(set) var lines: UInt64 = 0
     /// The input's bytes read once the item last taken was read.
@@ -40,6 +43,12 @@ final class PrefetchedSource: @unchecked Sendable {
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var blocks: [[Element]] = []
     private var stopped = false
+    /// Chunks of the stored input compressed by the reading thread and not yet stored.
+    private var chunksHeld = 0
+    /// Chunks held at most before the reading thread waits for the batch's thread to store
+    /// them: a long run of lines that give no item (a trace of skipped events, a cut line of
+    /// 100 MB) does not pile up compressed chunks in memory.
+    static let maxChunksHeld = 16
 
     // The batch's thread only.
     private var current: [Element] = []
@@ -47,17 +56,21 @@ final class PrefetchedSource: @unchecked Sendable {
     private var finished = false
     private var thread: pthread_t?
 
-    private init(_ source: IngestSource) {
+    private init(_ source: IngestSource, kernel: KernelProfile?) {
         self.source = source
+        self.kernel = kernel
         pthread_mutex_init(lock, nil)
         pthread_cond_init(changed, nil)
     }
 
     /// Starts reading `source` ahead, when it is a regular file and a thread can be started
-    /// (else nil: the batch reads it itself). Its stored input must be set up first.
-    static func start(_ source: IngestSource) -> PrefetchedSource? {
+    /// (else nil: the batch reads it itself). Its stored input must be set up first. Each
+    /// event gets `kernel` named in it (`Event.namingKernel`) and its canonical body made.
+    /// `prepare` is called before the thread starts (to hook the stored input to it).
+    static func start(_ source: IngestSource, kernel: KernelProfile?, prepare: (PrefetchedSource) -> Void) -> PrefetchedSource? {
         guard source.reader.isRegularFile else { return nil }
-        let prefetch = PrefetchedSource(source)
+        let prefetch = PrefetchedSource(source, kernel: kernel)
+        prepare(prefetch)
         source.readingAhead.store(true, ordering: .releasing)
         let context = Unmanaged.passRetained(prefetch)
         var thread = pthread_t()
@@ -82,23 +95,24 @@ final class PrefetchedSource: @unchecked Sendable {
         lock.deallocate()
     }
 
-    /// The next item, or nil at the end of the input. Quarantined lines before it go to
-    /// `writer`; a line that does not decode throws here. `storeChunks` stores the chunks the
-    /// reading thread compressed so far (called once per block).
-    func next(writer: Store.BatchWriter, storeChunks: () throws -> Void) throws -> IngestSource.Item? {
+    /// The next item, or nil at the end of the input: an event with `kernel` named in it and
+    /// its canonical body. Quarantined lines before it go to `writer`; a line that does not
+    /// decode throws here. `storeChunks` stores the chunks the reading thread compressed so
+    /// far (called once per block).
+    func next(writer: Store.BatchWriter, storeChunks: () throws -> Void) throws -> (item: IngestSource.Item, body: CanonicalBody?)? {
         while !finished {
             if cursor == current.count {
-                current = take()
+                current = try take(storeChunks: storeChunks)
                 cursor = 0
                 try storeChunks()
             }
             let element = current[cursor]
             cursor += 1
             switch element {
-            case .item(let item, let lines, let bytes):
+            case .item(let item, let body, let lines, let bytes):
                 self.lines = lines
                 self.bytes = bytes
-                return item
+                return (item, body)
             case .reject(let source, let line, let text, let reason):
                 try writer.reject(source: source, line: line, text: text, reason: reason)
             case .failure(let error):
@@ -123,14 +137,37 @@ final class PrefetchedSource: @unchecked Sendable {
         self.thread = nil
     }
 
-    /// The next block, waiting for the reading thread when it has none ready.
-    private func take() -> [Element] {
+    /// The next block, waiting for the reading thread when it has none ready; the chunks it
+    /// compresses meanwhile are stored (`storeChunks`) as they come.
+    private func take(storeChunks: () throws -> Void) throws -> [Element] {
         pthread_mutex_lock(lock)
-        while blocks.isEmpty { pthread_cond_wait(changed, lock) }
+        while blocks.isEmpty {
+            if chunksHeld > 0 {
+                chunksHeld = 0
+                pthread_cond_broadcast(changed)
+                pthread_mutex_unlock(lock)
+                try storeChunks()
+                pthread_mutex_lock(lock)
+                continue
+            }
+            pthread_cond_wait(changed, lock)
+        }
         let block = blocks.removeFirst()
+        chunksHeld = 0
         pthread_cond_broadcast(changed)
         pthread_mutex_unlock(lock)
         return block
+    }
+
+    /// On the reading thread, after it compressed a chunk of the stored input: waits while
+    /// `maxChunksHeld` are held; false once the batch has stopped.
+    func chunkCompressed() -> Bool {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        chunksHeld += 1
+        pthread_cond_broadcast(changed)
+        while chunksHeld >= Self.maxChunksHeld, !stopped { pthread_cond_wait(changed, lock) }
+        return !stopped
     }
 
     /// Hands a block over, waiting while `maxBlocksAhead` are pending; false once stopped.
@@ -166,7 +203,13 @@ final class PrefetchedSource: @unchecked Sendable {
                 _ = give(block)
                 return
             }
-            block.append(.item(item, lines: source.linesRead, bytes: source.bytesRead))
+            switch item {
+            case .event(let event):
+                let named = kernel.map { event.namingKernel($0) } ?? event
+                block.append(.item(.event(named), body: CanonicalBody(of: named), lines: source.linesRead, bytes: source.bytesRead))
+            case .record:
+                block.append(.item(item, body: nil, lines: source.linesRead, bytes: source.bytesRead))
+            }
             if block.count >= Self.blockSize {
                 guard give(block) else { return }
                 block = []

@@ -34,3 +34,18 @@ extension Merkle {
         return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 }
+
+/// An event's canonical JSON bytes and their Merkle leaf hash, made ahead of the append on the
+/// thread that read the event (`PrefetchedSource`): the batch's thread then only chains them.
+struct CanonicalBody: Sendable {
+    var bytes: [UInt8]
+    var leaf: [UInt8]
+
+    init(of event: Event) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        event.appendCanonicalJSON(to: &bytes)
+        self.bytes = bytes
+        leaf = Merkle.leafHash(canonical: bytes)
+    }
+}

@@ -66,6 +66,10 @@ public enum InputArchive {
         /// stores them (`storeReadyChunks`), since only that thread uses the connection. Set
         /// before the input is read.
         var defersInserts = false
+        /// Called on the reading thread after each chunk it compressed (with `defersInserts`):
+        /// it waits while too many are held, and returns false when the batch has stopped (the
+        /// chunks held are then dropped: the batch rolls back).
+        var chunkReady: (() -> Bool)?
         /// Compressed chunks not yet stored, in order (only with `defersInserts`).
         private let ready = Mutex<[(index: Int64, firstLine: Int64, data: [UInt8])]>([])
 
@@ -74,7 +78,10 @@ public enum InputArchive {
             let compressed = try InputArchive.compress(pending)
             let firstLine = reader.compression == .none ? nextChunkFirstLine : 0
             if defersInserts {
-                ready.withLock { $0.append((index, firstLine, compressed)) }
+                // Held at its compressed size, not zstd's bound (about a chunk each).
+                let held = Array(compressed[...])
+                ready.withLock { $0.append((index, firstLine, held)) }
+                if let chunkReady, !chunkReady() { ready.withLock { $0.removeAll() } }
             } else {
                 try insertChunk(index: index, firstLine: firstLine, data: compressed)
             }

@@ -288,6 +288,12 @@ public final class Store {
         /// Returns the verdict, or nil when its producer id is already stored (skipped).
         @discardableResult
         public func append(_ event: Event, at position: InputPosition? = nil) throws -> Verdict? {
+            try append(event, at: position, body: nil)
+        }
+
+        /// `append(_:at:)` with the event's canonical body already written and its leaf hash
+        /// taken (on the thread that read it, `PrefetchedSource`); nil to compute them here.
+        func append(_ event: Event, at position: InputPosition?, body prepared: CanonicalBody?) throws -> Verdict? {
             if let id = event.id {
                 if try batchIDs.contains(id) || store.hasProducerID(id) {
                     summary.skipped += 1
@@ -298,9 +304,16 @@ public final class Store {
             if event.op.isRetraction { try store.check(event.op, at: seq + 1) }
             let verdict = engine.evaluate(event)
             engine.commit(event, verdict)
-            canonical.removeAll(keepingCapacity: true)
-            event.appendCanonicalJSON(to: &canonical)
-            hash = HashChain.link(previous: hash, canonical: canonical)
+            let leaf: [UInt8]
+            if let prepared {
+                hash = HashChain.link(previous: hash, canonical: prepared.bytes)
+                leaf = prepared.leaf
+            } else {
+                canonical.removeAll(keepingCapacity: true)
+                event.appendCanonicalJSON(to: &canonical)
+                hash = HashChain.link(previous: hash, canonical: canonical)
+                leaf = Merkle.leafHash(canonical: canonical)
+            }
             seq += 1
             engine.noteEvidence(of: event, seq: seq)
             let insert = try insertStatement ?? store.database.cached(Store.insertEvent)
@@ -319,7 +332,7 @@ public final class Store {
             try insert.run()
             for piece in verdict.pieces where !engine.state.files[piece.file].isOpen { changedClosedFiles.insert(piece.file) }
             try forensic.record(
-                store: store, seq: seq, ts: event.ts, leaf: Merkle.leafHash(canonical: canonical),
+                store: store, seq: seq, ts: event.ts, leaf: leaf,
                 spans: try verdict.pieces.map { (try store.names.id(for: engine.state.files[$0.file].name), $0.pages) },
                 frames: FrameIndex.spans(of: event, verdict: verdict) { engine.state.files[$0].name })
             if case .retract(let batch, let first, let last, let lastHash, let reason) = event.op {
