@@ -60,9 +60,9 @@ struct ForensicIndexWriter {
     static func frame(key: Int64) -> UInt64 { UInt64(bitPattern: key) ^ (1 << 63) }
 
     /// Records event `seq` (already inserted): its page spans (gmem as a name id), its frame
-    /// spans, its ts, its Merkle leaf.
+    /// spans, its ts, its Merkle leaf hash (`Merkle.leafHash`).
     mutating func record(
-        store: Store, seq: Int64, ts: Int64?, body: String, spans: [(gmem: Int64, pages: Range<UInt64>)], frames spans2: [FrameIndex.Span]
+        store: Store, seq: Int64, ts: Int64?, leaf: [UInt8], spans: [(gmem: Int64, pages: Range<UInt64>)], frames spans2: [FrameIndex.Span]
     ) throws {
         for span in spans where !span.pages.isEmpty {
             pages.append((span.gmem, PageSpanIndex.level(of: span.pages), PagePack.Span(seq: seq, pages: span.pages)))
@@ -82,7 +82,7 @@ struct ForensicIndexWriter {
             }
         }
         if seq % Self.tsGridStep == 0, let maxTS { grid.append((seq, maxTS)) }
-        frontier.append(level: 0, hash: Merkle.leafHash(body: body)) { level, index, hash in
+        frontier.append(level: 0, hash: leaf) { level, index, hash in
             if level >= Merkle.storedLevel { nodes.append((Int64(level), Int64(index), hash)) }
         }
         if pages.count + frames.count >= Self.flushThreshold { try flush(store: store) }

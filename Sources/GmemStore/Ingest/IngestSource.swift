@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One input of an ingest: a file (or standard input) read line by line in one format, in
 /// constant memory. JSON Lines give events; traces give records, which `TraceResolver` places
 /// against the state only when the merge reaches them.
@@ -33,6 +35,9 @@ public final class IngestSource {
     public var linesRead: UInt64 { traceDat?.recordsRead ?? reader.lineNumber }
 
     let reader: LineReader
+    /// True while a thread of its own reads the input ahead (`PrefetchedSource`).
+    var isReadAhead: Bool { readingAhead.load(ordering: .acquiring) }
+    let readingAhead = Atomic<Bool>(false)
     /// The trace.dat reader, once the input was found to be one.
     private var traceDat: TraceDatReader?
     /// The stored input (`input` table) its bytes go to, once its batch has started.
@@ -69,6 +74,12 @@ public final class IngestSource {
     /// quarantine, go to `writer`'s reject table); trace lines never throw, they are skipped
     /// and counted.
     public func next(writer: Store.BatchWriter) throws -> Item? {
+        try next(rejects: writer)
+    }
+
+    /// `next(writer:)`, keeping quarantined lines through `rejects`: the batch writer, or a
+    /// prefetch that hands them over in order (`PrefetchedSource`).
+    func next(rejects writer: some RejectSink) throws -> Item? {
         if format == nil || format == .ftrace || format == .traceDat {
             try reader.peek()
             if reader.isTraceDat, traceDat == nil {
@@ -94,7 +105,7 @@ public final class IngestSource {
         return item
     }
 
-    private func read(_ bytes: UnsafeBufferPointer<UInt8>, writer: Store.BatchWriter) throws -> Item? {
+    private func read(_ bytes: UnsafeBufferPointer<UInt8>, writer: some RejectSink) throws -> Item? {
         if format == nil {
             if reader.lineWasCut { throw reader.longLine() }
             let text = String(decoding: bytes, as: UTF8.self)
@@ -150,3 +161,11 @@ public final class IngestSource {
         }
     }
 }
+
+/// Where quarantined lines go (`--quarantine`): the batch's reject table.
+protocol RejectSink {
+    /// Keeps an undecodable line.
+    func reject(source: String, line: UInt64, text: String, reason: String) throws
+}
+
+extension Store.BatchWriter: RejectSink {}

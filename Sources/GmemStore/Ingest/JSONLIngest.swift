@@ -42,7 +42,7 @@ public struct JSONLIngest {
     }
 
     /// Decodes one line: nil for a skipped or quarantined line.
-    func decode(_ bytes: UnsafeBufferPointer<UInt8>, reader: LineReader, writer: Store.BatchWriter) throws -> Event? {
+    func decode(_ bytes: UnsafeBufferPointer<UInt8>, reader: LineReader, writer: some RejectSink) throws -> Event? {
         do throws(EventDecodingError) {
             guard var event = try Self.event(of: bytes) else { return nil }
             if addsSource, event.source == nil { event.source = EventSource(file: reader.name, line: reader.lineNumber) }

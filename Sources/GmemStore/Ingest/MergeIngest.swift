@@ -97,15 +97,48 @@ public struct MergeIngest {
         return Store.contentHash(ofInputs: hashes)
     }
 
-    /// Appends the items of `sources` to `writer`, smallest key first.
+    /// Appends the items of `sources` to `writer`, smallest key first. Each input that is a
+    /// regular file is read and decoded ahead on a thread of its own (`PrefetchedSource`),
+    /// while this thread judges, hashes and writes.
     func merge(_ sources: [IngestSource], resolver: inout TraceResolver, into writer: Store.BatchWriter) throws {
-        var heads: [(item: IngestSource.Item, key: Int64, at: Store.InputPosition?)?] = []
+        var prefetches: [PrefetchedSource?] = []
+        // Whatever ends the batch, no reading thread outlives it.
+        var archives: [InputArchive.Writer?] = []
+        defer {
+            for prefetch in prefetches { prefetch?.stop() }
+            // The rest of each stored input is written by this thread (`finish`).
+            for archive in archives { archive?.chunkReady = nil }
+        }
+        for source in sources {
+            let archive = writer.inputs.first { $0.input == source.input }
+            archive?.defersInserts = true
+            let prefetch = PrefetchedSource.start(source, kernel: kernel) { [archive] prefetch in
+                archive?.chunkReady = { [unowned prefetch] in prefetch.chunkCompressed() }
+            }
+            if prefetch == nil {
+                archive?.defersInserts = false
+                archive?.chunkReady = nil
+            }
+            prefetches.append(prefetch)
+            archives.append(archive)
+        }
+        // Lines and bytes read: a prefetched input's as of the item last taken.
+        func linesRead(_ index: Int) -> UInt64 { prefetches[index]?.lines ?? sources[index].linesRead }
+        func bytesRead(_ index: Int) -> UInt64 { prefetches[index]?.bytes ?? sources[index].bytesRead }
+        // A head's event read ahead comes with its kernel profile named and its body made.
+        var heads: [(item: IngestSource.Item, body: CanonicalBody?, key: Int64, at: Store.InputPosition?)?] = []
         var lastKeys = [Int64](repeating: .min, count: sources.count)
-        func advance(_ index: Int) throws -> (item: IngestSource.Item, key: Int64, at: Store.InputPosition?)? {
-            guard let item = try sources[index].next(writer: writer) else { return nil }
-            let key = item.ts ?? lastKeys[index]
+        func advance(_ index: Int) throws -> (item: IngestSource.Item, body: CanonicalBody?, key: Int64, at: Store.InputPosition?)? {
+            let next: (item: IngestSource.Item, body: CanonicalBody?)?
+            if let prefetch = prefetches[index] {
+                next = try prefetch.next(writer: writer) { try archives[index]?.storeReadyChunks() }
+            } else {
+                next = try sources[index].next(writer: writer).map { ($0, nil) }
+            }
+            guard let next else { return nil }
+            let key = next.item.ts ?? lastKeys[index]
             lastKeys[index] = key
-            return (item, key, sources[index].input.map { Store.InputPosition(input: $0, line: sources[index].linesRead) })
+            return (next.item, next.body, key, sources[index].input.map { Store.InputPosition(input: $0, line: linesRead(index)) })
         }
         for index in sources.indices { heads.append(try advance(index)) }
         var appended = 0
@@ -121,10 +154,14 @@ public struct MergeIngest {
             switch heads[index]!.item {
             case .event(let event):
                 do {
-                    try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
+                    if let body = heads[index]!.body {
+                        try writer.append(event, at: position, body: body)
+                    } else {
+                        try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
+                    }
                 } catch let refused as RetractionError {
                     // A `retract` line that cannot stand in this log: refused like a line that does not decode.
-                    throw StoreError.decode(file: sources[index].name, line: sources[index].linesRead, message: refused.description)
+                    throw StoreError.decode(file: sources[index].name, line: linesRead(index), message: refused.description)
                 }
             case .record(let record):
                 for var event in resolver.events(for: record, in: writer.state) {
@@ -137,7 +174,7 @@ public struct MergeIngest {
             heads[index] = try advance(index)
             appended += 1
             if let progress, appended % 16_384 == 0 {
-                progress(sources.reduce(0) { $0 + $1.bytesRead }, sources.reduce(0) { $0 + $1.linesRead })
+                progress(sources.indices.reduce(0) { $0 + bytesRead($1) }, sources.indices.reduce(0) { $0 + linesRead($1) })
             }
         }
     }

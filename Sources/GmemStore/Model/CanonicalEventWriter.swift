@@ -36,6 +36,15 @@ enum CanonicalEventWriter {
 
     /// The canonical JSON of `event`, which must have no extra fields.
     static func string(_ event: Event) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        write(event, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the canonical JSON of `event`, which must have no extra fields, to `out`: the
+    /// ingest writes every event into one reused buffer and hashes it from there.
+    static func write(_ event: Event, into out: inout [UInt8]) {
         var values = [Value?](repeating: nil, count: Field.allCases.count)
         func put(_ field: Field, _ value: Value?) { values[field.rawValue] = value }
         put(.op, .string(event.op.name))
@@ -54,8 +63,6 @@ enum CanonicalEventWriter {
         put(.note, event.note.map { .string($0) })
         put(.src, event.source.map { .source($0) })
 
-        var out: [UInt8] = []
-        out.reserveCapacity(256)
         out.append(UInt8(ascii: "{"))
         var first = true
         for field in order {
@@ -68,7 +75,6 @@ enum CanonicalEventWriter {
             write(value, into: &out)
         }
         out.append(UInt8(ascii: "}"))
-        return String(decoding: out, as: UTF8.self)
     }
 
     private static func write(_ value: Value, into out: inout [UInt8]) {

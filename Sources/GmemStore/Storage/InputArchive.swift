@@ -1,4 +1,5 @@
 import CZstd
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -60,27 +61,63 @@ public enum InputArchive {
             }
         }
 
+        /// Set when the input is read on another thread than the batch's (`PrefetchedSource`):
+        /// chunks are then compressed on the reading thread and held until the batch's thread
+        /// stores them (`storeReadyChunks`), since only that thread uses the connection. Set
+        /// before the input is read.
+        var defersInserts = false
+        /// Called on the reading thread after each chunk it compressed (with `defersInserts`):
+        /// it waits while too many are held, and returns false when the batch has stopped (the
+        /// chunks held are then dropped: the batch rolls back).
+        var chunkReady: (() -> Bool)?
+        /// Compressed chunks not yet stored, in order (only with `defersInserts`).
+        private let ready = Mutex<[(index: Int64, firstLine: Int64, data: [UInt8])]>([])
+
         private func flush() throws {
             guard !pending.isEmpty else { return }
             let compressed = try InputArchive.compress(pending)
-            let insert = try database.cached("INSERT INTO input_chunk(input, idx, first_line, data) VALUES (?, ?, ?, ?)")
-            try insert.bind(1, input)
-            try insert.bind(2, index)
-            try insert.bind(3, reader.compression == .none ? nextChunkFirstLine : 0)
-            try insert.bind(4, compressed)
-            try insert.run()
+            let firstLine = reader.compression == .none ? nextChunkFirstLine : 0
+            if defersInserts {
+                // Held at its compressed size, not zstd's bound (about a chunk each).
+                let held = Array(compressed[...])
+                ready.withLock { $0.append((index, firstLine, held)) }
+                if let chunkReady, !chunkReady() { ready.withLock { $0.removeAll() } }
+            } else {
+                try insertChunk(index: index, firstLine: firstLine, data: compressed)
+            }
             lineBreaks += pending.withUnsafeBytes { InputArchive.lineBreaks(in: $0) }
             nextChunkFirstLine = lineBreaks + 1
             index += 1
             pending.removeAll(keepingCapacity: true)
         }
 
+        private func insertChunk(index: Int64, firstLine: Int64, data: [UInt8]) throws {
+            let insert = try database.cached("INSERT INTO input_chunk(input, idx, first_line, data) VALUES (?, ?, ?, ?)")
+            try insert.bind(1, input)
+            try insert.bind(2, index)
+            try insert.bind(3, firstLine)
+            try insert.bind(4, data)
+            try insert.run()
+        }
+
+        /// Stores the chunks the reading thread has compressed so far (with `defersInserts`);
+        /// called on the batch's thread.
+        func storeReadyChunks() throws {
+            let chunks = ready.withLock { chunks in
+                defer { chunks.removeAll() }
+                return chunks
+            }
+            for chunk in chunks { try insertChunk(index: chunk.index, firstLine: chunk.firstLine, data: chunk.data) }
+        }
+
         /// Writes the last chunk and the input's size, line count and hash (the reader's: the
-        /// SHA-256 of the same bytes, computed once).
+        /// SHA-256 of the same bytes, computed once). The input has been read to where the
+        /// batch stops, and no other thread reads it any more.
         func finish() throws {
             if let failure { throw failure }
             let last = pending.last
             try flush()
+            try storeReadyChunks()
             // The lines the reader read (after decompression; a lone CR ends a line too), or the
             // line breaks of the bytes when there are more (a batch stopped before the end).
             let lfLines = lineBreaks + (size > 0 && last != 0x0A ? 1 : 0)

@@ -270,6 +270,11 @@ public final class Store {
         /// and how many snapshots.
         var retractionDroppedFindings = false
         var retractionDroppedSnapshots = 0
+        /// The canonical JSON of the event being appended: one buffer, reused for every event.
+        private var canonical: [UInt8] = []
+        /// The event insert, taken from the statement cache once per batch: every parameter is
+        /// bound for each event, so it is neither looked up nor cleared per event.
+        private var insertStatement: Statement?
 
         init(store: Store, batch: Int64, seq: Int64, hash: [UInt8], engine: Engine, forensic: ForensicIndexWriter) {
             self.store = store
@@ -295,6 +300,12 @@ public final class Store {
         /// Returns the verdict, or nil when its producer id is already stored (skipped).
         @discardableResult
         public func append(_ event: Event, at position: InputPosition? = nil) throws -> Verdict? {
+            try append(event, at: position, body: nil)
+        }
+
+        /// `append(_:at:)` with the event's canonical body already written and its leaf hash
+        /// taken (on the thread that read it, `PrefetchedSource`); nil to compute them here.
+        func append(_ event: Event, at position: InputPosition?, body prepared: CanonicalBody?) throws -> Verdict? {
             if let id = event.id {
                 if try batchIDs.contains(id) || store.hasProducerID(id) {
                     summary.skipped += 1
@@ -305,14 +316,23 @@ public final class Store {
             if event.op.isRetraction { try store.check(event.op, at: seq + 1) }
             let verdict = engine.evaluate(event)
             engine.commit(event, verdict)
-            let body = event.canonicalJSON
-            hash = HashChain.link(previous: hash, body: body)
+            let leaf: [UInt8]
+            if let prepared {
+                hash = HashChain.link(previous: hash, canonical: prepared.bytes)
+                leaf = prepared.leaf
+            } else {
+                canonical.removeAll(keepingCapacity: true)
+                event.appendCanonicalJSON(to: &canonical)
+                hash = HashChain.link(previous: hash, canonical: canonical)
+                leaf = Merkle.leafHash(canonical: canonical)
+            }
             seq += 1
             engine.noteEvidence(of: event, seq: seq)
-            let insert = try store.database.cached(Store.insertEvent)
+            let insert = try insertStatement ?? store.database.cached(Store.insertEvent)
+            insertStatement = insert
             try insert.bind(1, seq)
             try insert.bind(2, batch)
-            try EventRow.bind(event, to: insert, from: 3, names: store.names)
+            try EventRow.bindColumns(of: event, to: insert, from: 3, names: store.names)
             let next = 3 + EventRow.columnCount
             try insert.bind(next, hash)
             try insert.bind(next + 1, try verdict.expected.map { try store.names.id(for: $0) })
@@ -325,7 +345,7 @@ public final class Store {
             try insert.run()
             for piece in verdict.pieces where !engine.state.files[piece.file].isOpen { changedClosedFiles.insert(piece.file) }
             try forensic.record(
-                store: store, seq: seq, ts: event.ts, body: body,
+                store: store, seq: seq, ts: event.ts, leaf: leaf,
                 spans: try verdict.pieces.map { (try store.names.id(for: engine.state.files[$0.file].name), $0.pages) },
                 frames: FrameIndex.spans(of: event, verdict: verdict) { engine.state.files[$0].name })
             if case .retract(let batch, let first, let last, let lastHash, let reason) = event.op {

@@ -1,0 +1,234 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One input of an ingest read on a thread of its own: reading, line splitting, decoding (a
+/// JSON line into an event, a trace line into a record) and compressing the stored input's
+/// chunks run there, while the batch's thread judges, hashes and writes. The machine gmem runs
+/// on has at least two cores; this puts the second to work.
+///
+/// What the batch sees does not change: items come in the input's order, a line that fails to
+/// decode throws at the point where the sequential read would have thrown, a quarantined line
+/// is kept (`Store.BatchWriter.reject`) when the batch's thread reaches it, and the stored
+/// input's chunks are written by the batch's thread, inside its transaction. Only regular files
+/// are read ahead: a read from a pipe or a terminal may block for ever, and a batch that fails
+/// must be able to stop its reader (`stop`) and roll back at once.
+final class PrefetchedSource: @unchecked Sendable {
+    /// What the reading thread hands over, in the input's order.
+    private enum Element {
+        /// An item, with the lines and bytes read once it was read; an event comes with its
+        /// profile named (`kernel`) and its canonical body made.
+        case item(IngestSource.Item, body: CanonicalBody?, lines: UInt64, bytes: UInt64)
+        case reject(source: String, line: UInt64, text: String, reason: String)
+        case failure(any Error)
+        case end
+    }
+
+    /// Elements per hand-over: one lock round trip per block, not per line.
+    static let blockSize = 512
+    /// Blocks read ahead at most: memory stays bounded whatever the input's size.
+    static let maxBlocksAhead = 8
+
+    let source: IngestSource
+    /// The kernel profile named in each `vm_create` that names none (`MergeIngest.kernel`).
+    let kernel: KernelProfile?
+    /// The input's line the item last taken was read from (its `src.line`, its stored line).
+    private(set) var lines: UInt64 = 0
+    /// The input's bytes read once the item last taken was read.
+    private(set) var bytes: UInt64 = 0
+
+    // Shared between the two threads, under `lock`.
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var blocks: [[Element]] = []
+    private var stopped = false
+    /// Chunks of the stored input compressed by the reading thread and not yet stored.
+    private var chunksHeld = 0
+    /// Chunks held at most before the reading thread waits for the batch's thread to store
+    /// them: a long run of lines that give no item (a trace of skipped events, a cut line of
+    /// 100 MB) does not pile up compressed chunks in memory.
+    static let maxChunksHeld = 16
+
+    // The batch's thread only.
+    private var current: [Element] = []
+    private var cursor = 0
+    private var finished = false
+    private var thread: pthread_t?
+
+    private init(_ source: IngestSource, kernel: KernelProfile?) {
+        self.source = source
+        self.kernel = kernel
+        pthread_mutex_init(lock, nil)
+        pthread_cond_init(changed, nil)
+    }
+
+    /// Starts reading `source` ahead, when it is a regular file and a thread can be started
+    /// (else nil: the batch reads it itself). Its stored input must be set up first. Each
+    /// event gets `kernel` named in it (`Event.namingKernel`) and its canonical body made.
+    /// `prepare` is called before the thread starts (to hook the stored input to it).
+    static func start(_ source: IngestSource, kernel: KernelProfile?, prepare: (PrefetchedSource) -> Void) -> PrefetchedSource? {
+        guard source.reader.isRegularFile else { return nil }
+        let prefetch = PrefetchedSource(source, kernel: kernel)
+        prepare(prefetch)
+        source.readingAhead.store(true, ordering: .releasing)
+        let context = Unmanaged.passRetained(prefetch)
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { context in
+            let prefetch = Unmanaged<PrefetchedSource>.fromOpaque(context!).takeRetainedValue()
+            prefetch.produce()
+            return nil
+        }, context.toOpaque())
+        guard started == 0 else {
+            source.readingAhead.store(false, ordering: .releasing)
+            context.release()
+            return nil
+        }
+        prefetch.thread = thread
+        return prefetch
+    }
+
+    deinit {
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(lock)
+        changed.deallocate()
+        lock.deallocate()
+    }
+
+    /// The next item, or nil at the end of the input: an event with `kernel` named in it and
+    /// its canonical body. Quarantined lines before it go to `writer`; a line that does not
+    /// decode throws here. `storeChunks` stores the chunks the reading thread compressed so
+    /// far (called once per block).
+    func next(writer: Store.BatchWriter, storeChunks: () throws -> Void) throws -> (item: IngestSource.Item, body: CanonicalBody?)? {
+        while !finished {
+            if cursor == current.count {
+                current = try take(storeChunks: storeChunks)
+                cursor = 0
+                try storeChunks()
+            }
+            let element = current[cursor]
+            cursor += 1
+            switch element {
+            case .item(let item, let body, let lines, let bytes):
+                self.lines = lines
+                self.bytes = bytes
+                return (item, body)
+            case .reject(let source, let line, let text, let reason):
+                try writer.reject(source: source, line: line, text: text, reason: reason)
+            case .failure(let error):
+                finished = true
+                throw error
+            case .end:
+                finished = true
+            }
+        }
+        return nil
+    }
+
+    /// Stops the reading thread (it ends at its next hand-over) and waits for it: after this
+    /// no other thread touches the input, its reader or its stored input.
+    func stop() {
+        guard let thread else { return }
+        pthread_mutex_lock(lock)
+        stopped = true
+        pthread_cond_broadcast(changed)
+        pthread_mutex_unlock(lock)
+        pthread_join(thread, nil)
+        self.thread = nil
+    }
+
+    /// The next block, waiting for the reading thread when it has none ready; the chunks it
+    /// compresses meanwhile are stored (`storeChunks`) as they come.
+    private func take(storeChunks: () throws -> Void) throws -> [Element] {
+        pthread_mutex_lock(lock)
+        while blocks.isEmpty {
+            if chunksHeld > 0 {
+                chunksHeld = 0
+                pthread_cond_broadcast(changed)
+                pthread_mutex_unlock(lock)
+                try storeChunks()
+                pthread_mutex_lock(lock)
+                continue
+            }
+            pthread_cond_wait(changed, lock)
+        }
+        let block = blocks.removeFirst()
+        chunksHeld = 0
+        pthread_cond_broadcast(changed)
+        pthread_mutex_unlock(lock)
+        return block
+    }
+
+    /// On the reading thread, after it compressed a chunk of the stored input: waits while
+    /// `maxChunksHeld` are held; false once the batch has stopped.
+    func chunkCompressed() -> Bool {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        chunksHeld += 1
+        pthread_cond_broadcast(changed)
+        while chunksHeld >= Self.maxChunksHeld, !stopped { pthread_cond_wait(changed, lock) }
+        return !stopped
+    }
+
+    /// Hands a block over, waiting while `maxBlocksAhead` are pending; false once stopped.
+    private func give(_ block: [Element]) -> Bool {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        while blocks.count >= Self.maxBlocksAhead, !stopped { pthread_cond_wait(changed, lock) }
+        if stopped { return false }
+        blocks.append(block)
+        pthread_cond_broadcast(changed)
+        return true
+    }
+
+    /// The reading thread: reads the whole input (or until stopped), block by block.
+    private func produce() {
+        defer { source.readingAhead.store(false, ordering: .releasing) }
+        let rejects = RejectCollector()
+        var block: [Element] = []
+        block.reserveCapacity(Self.blockSize)
+        while true {
+            let item: IngestSource.Item?
+            do {
+                item = try source.next(rejects: rejects)
+            } catch {
+                block.append(contentsOf: rejects.take())
+                block.append(.failure(error))
+                _ = give(block)
+                return
+            }
+            block.append(contentsOf: rejects.take())
+            guard let item else {
+                block.append(.end)
+                _ = give(block)
+                return
+            }
+            switch item {
+            case .event(let event):
+                let named = kernel.map { event.namingKernel($0) } ?? event
+                block.append(.item(.event(named), body: CanonicalBody(of: named), lines: source.linesRead, bytes: source.bytesRead))
+            case .record:
+                block.append(.item(item, body: nil, lines: source.linesRead, bytes: source.bytesRead))
+            }
+            if block.count >= Self.blockSize {
+                guard give(block) else { return }
+                block = []
+                block.reserveCapacity(Self.blockSize)
+            }
+        }
+    }
+
+    /// Quarantined lines met on the reading thread, handed over in order with the items.
+    private final class RejectCollector: RejectSink {
+        private var elements: [Element] = []
+
+        func reject(source: String, line: UInt64, text: String, reason: String) throws {
+            elements.append(.reject(source: source, line: line, text: text, reason: reason))
+        }
+
+        func take() -> [Element] {
+            defer { elements.removeAll() }
+            return elements
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Crypto
+
+extension Event {
+    /// Appends the event's canonical JSON (the bytes of `canonicalJSON`) to `out`. The batch
+    /// writer writes every event into one reused buffer and hashes it from there, so no
+    /// `String` is built per event.
+    func appendCanonicalJSON(to out: inout [UInt8]) {
+        if extra.isEmpty {
+            CanonicalEventWriter.write(self, into: &out)
+        } else {
+            out.append(contentsOf: canonicalJSON.utf8)
+        }
+    }
+}
+
+extension HashChain {
+    /// The chain link SHA-256(previous ‖ body) of canonical bytes: `link(previous:body:)`
+    /// without a `String`.
+    static func link(previous: [UInt8], canonical body: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        previous.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        body.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return hasher.finalize().withUnsafeBytes { Array($0) }
+    }
+}
+
+extension Merkle {
+    /// The leaf hash SHA-256(0x00 ‖ body) of canonical bytes: `leafHash(body:)` without a
+    /// `String`.
+    static func leafHash(canonical body: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
+        body.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return hasher.finalize().withUnsafeBytes { Array($0) }
+    }
+}
+
+/// An event's canonical JSON bytes and their Merkle leaf hash, made ahead of the append on the
+/// thread that read the event (`PrefetchedSource`): the batch's thread then only chains them.
+struct CanonicalBody: Sendable {
+    var bytes: [UInt8]
+    var leaf: [UInt8]
+
+    init(of event: Event) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
+        event.appendCanonicalJSON(to: &bytes)
+        self.bytes = bytes
+        leaf = Merkle.leafHash(canonical: bytes)
+    }
+}
