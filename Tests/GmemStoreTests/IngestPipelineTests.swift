@@ -87,11 +87,12 @@ import Testing
     func rows(_ store: Store) throws -> [String] {
         var rows: [String] = []
         for query in [
-            "SELECT seq, hex(hash), \(EventRow.columns), input, input_line, expected, diverged FROM event ORDER BY seq",
+            "SELECT seq, hex(hash), \(EventRow.columns), input, input_line, expected, diverged, returned_early FROM event ORDER BY seq",
             "SELECT source, line, text, reason FROM reject ORDER BY id",
             "SELECT name, size, compression, lines, lf_lines, hex(content_hash) FROM input ORDER BY id",
             "SELECT input, idx, first_line, hex(data) FROM input_chunk ORDER BY input, idx",
-            "SELECT gmem, level, bin, seq FROM page_event ORDER BY 1, 2, 3, 4",
+            "SELECT gmem, level, pack, first_seq, last_seq, hex(spans) FROM page_pack ORDER BY 1, 2, 3, 4",
+            "SELECT level, bin, seq, pfn_lo, pfn_hi FROM frame_event ORDER BY 1, 2, 3, 4",
         ] {
             let statement = try store.database.prepare(query)
             while try statement.step() {
