@@ -32,12 +32,25 @@ public struct Engine: Equatable, Sendable {
     /// The verdict on `event` given the current state. Does not change the state.
     public func evaluate(_ event: Event) -> Verdict {
         var verdict = Verdict()
+        judge(event, into: &verdict)
+        return verdict
+    }
+
+    /// What the judgement of an event needs of its VM: read out of `state.vms` at once, so that
+    /// no copy of the VM (its bindings, their dictionary and array) is made and kept per event.
+    private struct VMFacts {
+        var life: VMLife
+        var kernel: KernelProfile
+    }
+
+    /// `evaluate`'s body, writing into the caller's verdict (returned without a copy).
+    private func judge(_ event: Event, into verdict: inout Verdict) {
         // A gpa range's VM is looked up by `place`; every other event's VM once here.
-        var placedVM: VirtualMachine??
+        var placedVM: VMFacts??
         if let range = event.op.range { placedVM = place(range, into: &verdict) }
         verdict.vm = vmName(of: event, placedIn: verdict.pieces.first?.file)
         // The event's VM, looked up once for the whole judgement.
-        let vm = placedVM ?? verdict.vm.flatMap { state.vms[$0] }
+        let vm = placedVM ?? verdict.vm.flatMap { name in state.vms[name].map { VMFacts(life: $0.life, kernel: $0.kernel) } }
         if case .vmCreate = event.op {
             verdict.kernel = kernelOverride ?? event.kernel ?? .standard
         } else {
@@ -63,7 +76,6 @@ public struct Engine: Equatable, Sendable {
             }
             verdict.returnedEarly = returned
         }
-        return verdict
     }
 
     /// Whether a conversion judged by `verdict` returns early and changes nothing: it goes
@@ -99,7 +111,7 @@ public struct Engine: Equatable, Sendable {
 
     /// The outcome `event` would get. For a `convert` whose scan walked its whole range, sets
     /// `everyPageIsTo` (whether every page of the range already has the requested shareability).
-    private func expectedOutcome(_ event: Event, _ verdict: inout Verdict, _ vm: VirtualMachine?, everyPageIsTo: inout Bool?) -> Outcome? {
+    private func expectedOutcome(_ event: Event, _ verdict: inout Verdict, _ vm: VMFacts?, everyPageIsTo: inout Bool?) -> Outcome? {
         if case .vmDestroy(let name) = event.op, vm != nil {
             // Teardown unmaps every page of the VM's files, also when the VM is bugged.
             verdict.pieces = filePieces { $0.vm == name }
@@ -131,7 +143,7 @@ public struct Engine: Equatable, Sendable {
             if verdict.kernel.closeZaps { return removalOutcome(&verdict, reportsFailure: false) }
             return .ok
         case .bind(let vmName, let gmem, let slot, let gpa, let size, let offset, _):
-            guard let vm else { return unresolved(&verdict, "unknown vm '\(vmName)'") }
+            guard let vm = state.vms[vmName] else { return unresolved(&verdict, "unknown vm '\(vmName)'") }
             guard let index = state.fileIndex[gmem], state.files[index].isOpen else {
                 return unresolved(&verdict, "unknown gmem '\(gmem)'")
             }
@@ -150,7 +162,7 @@ public struct Engine: Equatable, Sendable {
             verdict.pieces = [Piece(file: index, pages: pages, address: offset)]
             return .ok
         case .unbind(let vmName, let slot):
-            guard let vm else { return unresolved(&verdict, "unknown vm '\(vmName)'") }
+            guard let vm = state.vms[vmName] else { return unresolved(&verdict, "unknown vm '\(vmName)'") }
             guard let binding = vm.bindings[slot], let index = state.fileIndex[binding.gmem] else {
                 return unresolved(&verdict, "vm '\(vmName)' has no slot \(slot)")
             }
@@ -292,7 +304,7 @@ public struct Engine: Equatable, Sendable {
 
     /// Resolves a range to file pages (EVENTS.md §2, docs/MODEL.md "Addressing"). For a gpa
     /// range, gives the VM it looked up (`.some(nil)`: no such VM); nil for a file range.
-    private func place(_ range: MemoryRange, into verdict: inout Verdict) -> VirtualMachine?? {
+    private func place(_ range: MemoryRange, into verdict: inout Verdict) -> VMFacts?? {
         switch range {
         case .file(let gmem, let offset, let size):
             guard let index = state.fileIndex[gmem] else {
@@ -349,7 +361,7 @@ public struct Engine: Equatable, Sendable {
                 verdict.unresolvedReason = "no memslot of vm '\(vmName)' binds gpa " +
                     verdict.unresolved.map { "\(hex($0.lowerBound))-\(hex($0.upperBound))" }.joined(separator: ", ")
             }
-            return .some(vm)
+            return .some(VMFacts(life: vm.life, kernel: vm.kernel))
         }
     }
 
