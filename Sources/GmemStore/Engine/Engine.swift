@@ -32,18 +32,34 @@ public struct Engine: Equatable, Sendable {
     /// The verdict on `event` given the current state. Does not change the state.
     public func evaluate(_ event: Event) -> Verdict {
         var verdict = Verdict()
+        judge(event, into: &verdict)
+        return verdict
+    }
+
+    /// What the judgement of an event needs of its VM: read out of `state.vms` at once, so that
+    /// no copy of the VM (its bindings, their dictionary and array) is made and kept per event.
+    private struct VMFacts {
+        var life: VMLife
+        var kernel: KernelProfile
+    }
+
+    /// `evaluate`'s body, writing into the caller's verdict (returned without a copy).
+    private func judge(_ event: Event, into verdict: inout Verdict) {
         // A gpa range's VM is looked up by `place`; every other event's VM once here.
-        var placedVM: VirtualMachine??
+        var placedVM: VMFacts??
         if let range = event.op.range { placedVM = place(range, into: &verdict) }
-        verdict.vm = vmName(of: event, verdict)
+        verdict.vm = vmName(of: event, placedIn: verdict.pieces.first?.file)
         // The event's VM, looked up once for the whole judgement.
-        let vm = placedVM ?? verdict.vm.flatMap { state.vms[$0] }
+        let vm = placedVM ?? verdict.vm.flatMap { name in state.vms[name].map { VMFacts(life: $0.life, kernel: $0.kernel) } }
         if case .vmCreate = event.op {
             verdict.kernel = kernelOverride ?? event.kernel ?? .standard
         } else {
             verdict.kernel = kernelOverride ?? vm?.kernel ?? .standard
         }
-        verdict.expected = expectedOutcome(event, &verdict, vm)?.rawValue
+        // A convert's scan of its range says whether every page already is `to`; when it
+        // walked the whole range, the early return needs no second walk.
+        var everyPageIsTo: Bool?
+        verdict.expected = expectedOutcome(event, &verdict, vm, everyPageIsTo: &everyPageIsTo)?.rawValue
         if let observed = event.outcome, let expected = verdict.expectedOutcome {
             if observed != expected {
                 verdict.diverged = true
@@ -51,8 +67,15 @@ public struct Engine: Equatable, Sendable {
                 verdict.diverged = true
             }
         }
-        if case .convert(_, let to) = event.op { verdict.returnedEarly = returnsEarly(event, verdict, to: to) }
-        return verdict
+        if case .convert(_, let to) = event.op {
+            let returned: Bool
+            if let everyPageIsTo {
+                returned = everyPageIsTo && verdict.kernel.unchangedConversionReturnsEarly && verdict.effectiveOutcome(of: event) == .ok
+            } else {
+                returned = returnsEarly(event, verdict, to: to)
+            }
+            verdict.returnedEarly = returned
+        }
     }
 
     /// Whether a conversion judged by `verdict` returns early and changes nothing: it goes
@@ -63,7 +86,9 @@ public struct Engine: Equatable, Sendable {
         return !verdict.pieces.contains { state.files[$0.file].pages.firstPage(in: $0.pages, where: { $0.shareability != to }) != nil }
     }
 
-    private func vmName(of event: Event, _ verdict: Verdict) -> String? {
+    /// The name of the VM `event` acts on; `placedIn`: the file its range was placed in, if any
+    /// (only that is passed, not the verdict, which the caller is changing: a copy of it per event).
+    private func vmName(of event: Event, placedIn placedFile: Int?) -> String? {
         switch event.op {
         case .vmCreate(let vm, _, _), .vmDestroy(let vm), .vmBugged(let vm, _), .gmemCreate(let vm, _, _, _, _),
             .bind(let vm, _, _, _, _, _, _), .unbind(let vm, _), .convertRequest(let vm, _, _, _, _):
@@ -77,14 +102,16 @@ public struct Engine: Equatable, Sendable {
             case .guest(let vm, _, _): return vm
             case .file(let gmem, _, _):
                 // A placed range names its file already: no second lookup of the gmem.
-                if let piece = verdict.pieces.first { return state.files[piece.file].vm }
+                if let placedFile { return state.files[placedFile].vm }
                 return state.file(gmem)?.vm
             case nil: return nil
             }
         }
     }
 
-    private func expectedOutcome(_ event: Event, _ verdict: inout Verdict, _ vm: VirtualMachine?) -> Outcome? {
+    /// The outcome `event` would get. For a `convert` whose scan walked its whole range, sets
+    /// `everyPageIsTo` (whether every page of the range already has the requested shareability).
+    private func expectedOutcome(_ event: Event, _ verdict: inout Verdict, _ vm: VMFacts?, everyPageIsTo: inout Bool?) -> Outcome? {
         if case .vmDestroy(let name) = event.op, vm != nil {
             // Teardown unmaps every page of the VM's files, also when the VM is bugged.
             verdict.pieces = filePieces { $0.vm == name }
@@ -116,7 +143,7 @@ public struct Engine: Equatable, Sendable {
             if verdict.kernel.closeZaps { return removalOutcome(&verdict, reportsFailure: false) }
             return .ok
         case .bind(let vmName, let gmem, let slot, let gpa, let size, let offset, _):
-            guard let vm else { return unresolved(&verdict, "unknown vm '\(vmName)'") }
+            guard let vm = state.vms[vmName] else { return unresolved(&verdict, "unknown vm '\(vmName)'") }
             guard let index = state.fileIndex[gmem], state.files[index].isOpen else {
                 return unresolved(&verdict, "unknown gmem '\(gmem)'")
             }
@@ -135,7 +162,7 @@ public struct Engine: Equatable, Sendable {
             verdict.pieces = [Piece(file: index, pages: pages, address: offset)]
             return .ok
         case .unbind(let vmName, let slot):
-            guard let vm else { return unresolved(&verdict, "unknown vm '\(vmName)'") }
+            guard let vm = state.vms[vmName] else { return unresolved(&verdict, "unknown vm '\(vmName)'") }
             guard let binding = vm.bindings[slot], let index = state.fileIndex[binding.gmem] else {
                 return unresolved(&verdict, "vm '\(vmName)' has no slot \(slot)")
             }
@@ -160,6 +187,8 @@ public struct Engine: Equatable, Sendable {
         case .convert(_, let to):
             // One walk of the range answers every question the rule asks (EVENTS.md §4a).
             let scan = conversionScan(verdict.pieces, to: to, verdict.kernel)
+            // The scan stops at the first host pin of a conversion to private only.
+            if to == .shared || scan.firstHostPin == nil { everyPageIsTo = !scan.anyOther }
             if to == .private, let page = scan.firstHostPin {
                 verdict.expectedErrorOffset = page
                 return .EAGAIN
@@ -275,7 +304,7 @@ public struct Engine: Equatable, Sendable {
 
     /// Resolves a range to file pages (EVENTS.md §2, docs/MODEL.md "Addressing"). For a gpa
     /// range, gives the VM it looked up (`.some(nil)`: no such VM); nil for a file range.
-    private func place(_ range: MemoryRange, into verdict: inout Verdict) -> VirtualMachine?? {
+    private func place(_ range: MemoryRange, into verdict: inout Verdict) -> VMFacts?? {
         switch range {
         case .file(let gmem, let offset, let size):
             guard let index = state.fileIndex[gmem] else {
@@ -283,14 +312,15 @@ public struct Engine: Equatable, Sendable {
                 verdict.unresolved = [offset..<(offset + size)]
                 return nil
             }
-            let file = state.files[index]
-            guard file.isOpen else {
+            // The fields read in place: a copy of the file would retain its name, VM, flags and runs.
+            guard state.files[index].isOpen else {
                 verdict.unresolvedReason = "gmem '\(gmem)' is closed"
                 verdict.unresolved = [offset..<(offset + size)]
                 return nil
             }
-            guard offset + size <= file.size else {
-                verdict.unresolvedReason = "offset \(hex(offset)) + size \(hex(size)) passes the end of gmem '\(gmem)' (size \(hex(file.size)))"
+            let fileSize = state.files[index].size
+            guard offset + size <= fileSize else {
+                verdict.unresolvedReason = "offset \(hex(offset)) + size \(hex(size)) passes the end of gmem '\(gmem)' (size \(hex(fileSize)))"
                 verdict.unresolved = [offset..<(offset + size)]
                 return nil
             }
@@ -331,7 +361,7 @@ public struct Engine: Equatable, Sendable {
                 verdict.unresolvedReason = "no memslot of vm '\(vmName)' binds gpa " +
                     verdict.unresolved.map { "\(hex($0.lowerBound))-\(hex($0.upperBound))" }.joined(separator: ", ")
             }
-            return .some(vm)
+            return .some(VMFacts(life: vm.life, kernel: vm.kernel))
         }
     }
 
@@ -657,15 +687,32 @@ public struct Engine: Equatable, Sendable {
         // The runs are walked on a copy of the map (it shares the storage, nothing is copied)
         // so that no array of them is built; the copy ends with this scope, before the pages
         // are changed.
+        //
+        // Touching runs with the same frame delta back contiguous frames, which one owner holds
+        // (the pages of one populate, later split by maps, accepts or conversions): they are
+        // freed by one update of the frames map, not one search of it per run.
         let pages = state.files[piece.file].pages
+        var pending: (pages: Range<UInt64>, delta: Int64)?
         pages.forEachRun(in: piece.pages) { run in
             guard predicate(run.value), run.value.populated, let delta = run.value.frameDelta else { return true }
-            let first = UInt64(bitPattern: Int64(bitPattern: run.lower) &+ delta)
-            guard let frames = FrameOwner.frames(from: first, count: run.range.count), !frames.isEmpty else { return true }
-            let owner = FrameOwner(file: piece.file, pageDelta: -delta)
-            state.frames.update(frames) { _, current in current == owner ? nil : current }
+            if let open = pending, open.delta == delta, open.pages.upperBound == run.lower {
+                pending = (open.pages.lowerBound..<run.upper, delta)
+            } else {
+                if let open = pending { forgetFrames(of: open.pages, delta: open.delta, file: piece.file) }
+                pending = (run.range, delta)
+            }
             return true
         }
+        if let open = pending { forgetFrames(of: open.pages, delta: open.delta, file: piece.file) }
+    }
+
+    /// Forgets the frames behind pages `pages` of file `file` (frame = page + `delta`) where the
+    /// frames map still gives them to those pages.
+    private mutating func forgetFrames(of pages: Range<UInt64>, delta: Int64, file: Int) {
+        let first = UInt64(bitPattern: Int64(bitPattern: pages.lowerBound) &+ delta)
+        guard let frames = FrameOwner.frames(from: first, count: pages.count), !frames.isEmpty else { return }
+        let owner = FrameOwner(file: file, pageDelta: -delta)
+        state.frames.update(frames) { _, current in current == owner ? nil : current }
     }
 
     private mutating func update(_ piece: Piece, _ change: (inout PageState) -> Void) {

@@ -78,6 +78,10 @@ extension Verdict {
     /// The outcome that decides the state change of `event`: the observed one, else the
     /// expected one (docs/MODEL.md "The observed result decides the state").
     public func effectiveOutcome(of event: Event) -> Outcome? {
-        event.outcome ?? expectedOutcome
+        // Spelled out: `??` here copied its optional through the generic value witness, once
+        // per event in `evaluate` and again in `commit`.
+        if let result = event.result { return Outcome(rawValue: result) }
+        if let expected { return Outcome(rawValue: expected) }
+        return nil
     }
 }
