@@ -450,7 +450,8 @@ public final class WatchSession {
     /// by the merge go to the new store.
     public func rotate(path: String, archive: String) throws {
         try commit(finalBatch: true)
-        let interval = store.snapshotInterval
+        // A store given its interval passes it on; one on the default grid leaves the next on it.
+        let interval = store.snapshotBudget == nil ? store.snapshotInterval : nil
         // The old store is closed (its WAL folded back) before it is renamed.
         store = try Store(path: ":memory:", access: .readWrite)
         for suffix in ["", "-wal", "-shm"] where access(path + suffix, F_OK) == 0 {
@@ -460,8 +461,7 @@ public final class WatchSession {
         }
         let previous = try Store(path: archive, access: .readOnly(immutable: false))
         let next = try Store.createContinuing(from: previous, at: path)
-        next.snapshotInterval = interval
-        try next.recordSnapshotInterval(interval)
+        if let interval { try next.recordSnapshotInterval(interval) }
         store = next
         cachedAuditor = nil
         reported = 0

@@ -161,8 +161,8 @@ extension Store {
     }
 
     /// Replays the log as it now stands from the snapshot before seq `first` to seq `last` and
-    /// writes a snapshot at each grid seq in `first..<last` (the batch writes the one at
-    /// `last`), so that `state --at` a point after an early retraction starts from a nearby
+    /// writes a snapshot at each grid seq in `first..<last` that is due (`isGridSnapshotDue`;
+    /// the batch writes the one at `last`), so that `state --at` a point after an early retraction starts from a nearby
     /// snapshot again. A grid seq inside a retracted range gets the state after the last event
     /// before it that counts. Closed files' versions from `first` on were dropped, so the
     /// first snapshot written stores every closed file again. Returns the engine at `last`.
@@ -172,13 +172,14 @@ extension Store {
         guard start.seq < last else { return engine }
         let retracted = try retractedEvents()
         var changedClosedFiles = Set(engine.state.files.indices.filter { !engine.state.files[$0].isOpen })
+        var lastGrid = try lastGridSnapshot(before: first)
         try forEachDecodedEvent(in: (start.seq + 1)...last) { at, event in
             if !retracted.contains(at) {
                 let verdict = engine.apply(event, seq: at)
                 for piece in verdict.pieces where !engine.state.files[piece.file].isOpen { changedClosedFiles.insert(piece.file) }
             }
-            if snapshotInterval > 0, at >= first, at < last, at % snapshotInterval == 0 {
-                try writeSnapshot(seq: at, state: engine.state, changedClosedFiles: &changedClosedFiles)
+            if snapshotInterval > 0, at >= first, at < last, at % snapshotInterval == 0, isGridSnapshotDue(at: at, after: lastGrid) {
+                lastGrid = (at, try writeSnapshot(seq: at, state: engine.state, changedClosedFiles: &changedClosedFiles))
             }
         }
         return engine

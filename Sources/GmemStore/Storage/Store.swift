@@ -10,8 +10,16 @@ import Glibc
 public final class Store {
     public let database: Database
     public let isReadOnly: Bool
-    /// Take a periodic snapshot whenever seq is a multiple of this (batch ends always get one).
-    public var snapshotInterval: Int64 = Store.defaultSnapshotInterval
+    /// Snapshots go on a grid of seq, the multiples of this (batch ends always get one). Set
+    /// (`ingest --snapshot-interval`, or the interval a store recorded), every grid seq gets a
+    /// snapshot; left at the default, a grid seq gets one when it is due under
+    /// `snapshotBudget`.
+    public var snapshotInterval: Int64 = Store.defaultSnapshotInterval {
+        didSet { snapshotBudget = nil }
+    }
+    /// The bytes of snapshot an event of the log may cost (`isGridSnapshotDue`); nil once an
+    /// interval was set, for a snapshot at every grid seq.
+    public var snapshotBudget: Int64? = Store.snapshotBytesPerEvent
 
     /// The size a writer truncates the WAL back to when it restarts it after a complete
     /// checkpoint (`PRAGMA journal_size_limit`): a WAL swollen by a big batch or a long reader
@@ -270,6 +278,9 @@ public final class Store {
         /// and how many snapshots.
         var retractionDroppedFindings = false
         var retractionDroppedSnapshots = 0
+        /// The newest grid snapshot before this point of the batch (its seq and stored size),
+        /// read from the store at the batch's first grid point: whether the next one is due.
+        var lastGridSnapshot: (seq: Int64, bytes: Int64)?
         /// The canonical JSON of the event being appended: one buffer, reused for every event.
         private var canonical: [UInt8] = []
         /// The event insert, taken from the statement cache once per batch: every parameter is
@@ -360,10 +371,15 @@ public final class Store {
                 // Closed files' stored versions after the first retracted seq are gone: the
                 // next snapshot stores every closed file again.
                 for (index, file) in engine.state.files.enumerated() where !file.isOpen { changedClosedFiles.insert(index) }
+                lastGridSnapshot = nil  // the grid after the retracted batch was written again
             }
             if store.snapshotInterval > 0, seq % store.snapshotInterval == 0 {
-                try forensic.flush(store: store, pages: false)
-                try store.writeSnapshot(seq: seq, state: engine.state, changedClosedFiles: &changedClosedFiles)
+                if lastGridSnapshot == nil { lastGridSnapshot = try store.lastGridSnapshot(before: seq) }
+                if store.isGridSnapshotDue(at: seq, after: lastGridSnapshot!) {
+                    try forensic.flush(store: store, pages: false)
+                    let bytes = try store.writeSnapshot(seq: seq, state: engine.state, changedClosedFiles: &changedClosedFiles)
+                    lastGridSnapshot = (seq, bytes)
+                }
             }
             summary.added += 1
             summary.firstSeq = summary.firstSeq ?? seq
@@ -414,13 +430,17 @@ public final class Store {
         return try statement.step()
     }
 
-    func writeSnapshot(seq: Int64, state: GmemState, changedClosedFiles: inout Set<Int>) throws {
+    /// Stores the state after `seq` (closed files apart) and returns the snapshot blob's size.
+    @discardableResult
+    func writeSnapshot(seq: Int64, state: GmemState, changedClosedFiles: inout Set<Int>) throws -> Int64 {
         try SnapshotFormat.storeClosedFiles(of: state, at: seq, changed: changedClosedFiles, in: self)
         changedClosedFiles.removeAll(keepingCapacity: true)
+        let blob = SnapshotFormat.pack(state)
         let insert = try database.cached("INSERT OR REPLACE INTO snapshot(seq, state) VALUES (?, ?)")
         try insert.bind(1, seq)
-        try insert.bind(2, SnapshotFormat.pack(state))
+        try insert.bind(2, blob)
         try insert.run()
+        return Int64(blob.count)
     }
 
     /// Runs one batch in one SQLite transaction: `body` appends events through the writer and
