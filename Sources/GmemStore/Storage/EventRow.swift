@@ -72,15 +72,15 @@ enum EventRow {
         }
     }
 
-    /// `event`'s values for `columns`, in order; `intern` gives a name's id.
-    static func values(of event: Event, intern: (String) throws -> Int64) throws -> [Value] {
-        var values = [Int64?](repeating: nil, count: 17)
-        // Indexes into `values`: the integer columns of `columns`, in order.
-        let ts = 0, op = 1, host = 2, actor = 3, vm = 4, gmem = 5, offset = 6, size = 7, gpa = 8, pfn = 9, holder = 10,
-            mode = 11, count = 12, label = 13, hva = 14, result = 15, errorOffset = 16
-        func bits(_ value: UInt64?) -> Int64? { value.map { Int64(bitPattern: $0) } }
-        func name(_ text: String?) throws -> Int64? { try text.map { try intern($0) } }
-        func integer(_ column: OperationField.Column) -> Int? {
+    /// The integer columns of `columns` (ts … error_offset, 17 of them) in order.
+    enum Slot {
+        static let ts = 0, op = 1, host = 2, actor = 3, vm = 4, gmem = 5, offset = 6, size = 7, gpa = 8, pfn = 9,
+            holder = 10, mode = 11, count = 12, label = 13, hva = 14, result = 15, errorOffset = 16
+        /// How many there are.
+        static let all = 17
+
+        /// The slot of a vocabulary column that holds one integer.
+        static func of(_ column: OperationField.Column) -> Int? {
             switch column {
             case .vm: vm
             case .gmem: gmem
@@ -95,52 +95,80 @@ enum EventRow {
             case .mode, .digest, .range: nil
             }
         }
+    }
+
+    /// Writes `event`'s integer columns into `values` (`Slot.all` of them, by `Slot`), and
+    /// returns which are set (bit `slot`) and the digest column: the one place that lays an
+    /// event out in its row, for the insert (`bindColumns`) and for `values(of:intern:)`.
+    /// `intern` gives a name's id.
+    static func integerColumns(
+        of event: Event, into values: UnsafeMutableBufferPointer<Int64>, intern: (String) throws -> Int64
+    ) rethrows -> (present: UInt32, digest: [UInt8]?) {
+        var present: UInt32 = 0
+        func set(_ slot: Int, _ value: Int64?) {
+            if let value {
+                values[slot] = value
+                present |= 1 << UInt32(slot)
+            }
+        }
+        func orMode(_ bits: Int64) {
+            set(Slot.mode, (present & (1 << UInt32(Slot.mode)) != 0 ? values[Slot.mode] : 0) | bits)
+        }
+        func bits(_ value: UInt64) -> Int64 { Int64(bitPattern: value) }
         var digest: [UInt8]?
-        values[ts] = event.ts
-        values[op] = event.op.spec.code
-        values[host] = try name(event.host)
-        values[actor] = event.actor == event.op.defaultActor ? nil : try name(event.actor)
+        set(Slot.ts, event.ts)
+        set(Slot.op, event.op.spec.code)
+        set(Slot.host, try intern(event.host))
+        set(Slot.actor, event.actor == event.op.defaultActor ? nil : try intern(event.actor))
         // Each field of the op in the column its table row names.
         for (field, value) in zip(event.op.spec.fields, event.op.values) {
             guard let value else { continue }
             switch (field.column, value) {
             case (.range, .range(.file(let name_, let offset_, let size_))):
-                values[gmem] = try name(name_); values[offset] = bits(offset_); values[size] = bits(size_)
+                set(Slot.gmem, try intern(name_)); set(Slot.offset, bits(offset_)); set(Slot.size, bits(size_))
             case (.range, .range(.guest(let name_, let gpa_, let size_))):
-                values[vm] = try name(name_); values[gpa] = bits(gpa_); values[size] = bits(size_)
+                set(Slot.vm, try intern(name_)); set(Slot.gpa, bits(gpa_)); set(Slot.size, bits(size_))
             case (.mode(let bit), .flag(let on)):
-                values[mode] = (values[mode] ?? 0) | (on ? 1 << bit : 0)
+                orMode(on ? 1 << bit : 0)
             case (.mode(let bit), .shareability(let to)):
-                values[mode] = (values[mode] ?? 0) | (to == .private ? 1 << bit : 0)
+                orMode(to == .private ? 1 << bit : 0)
             case (.digest, .digest(let bytes)):
                 digest = bytes
             case (let column, .text(let text)):
-                values[integer(column)!] = try name(text)
-            case (let column, .names(let names)):
-                values[integer(column)!] = try name(JSONWriter.string(.array(names.map { .string($0) }), sortsKeys: false))
+                set(Slot.of(column)!, try intern(text))
+            case (let column, .names(let list)):
+                set(Slot.of(column)!, try intern(JSONWriter.string(.array(list.map { .string($0) }), sortsKeys: false)))
             case (let column, .number(let number)):
-                values[integer(column)!] = bits(number)
+                set(Slot.of(column)!, bits(number))
             case (let column, .holder(let holder_)):
-                values[integer(column)!] = code(of: holder_)
+                set(Slot.of(column)!, code(of: holder_))
             default:
                 preconditionFailure("the vocabulary stores \(field) in a column that cannot hold it")
             }
         }
         // The kernel profile (vm_create) and the conversion path (convert): bits 3–4 and 5–6 of
         // `mode`, on whatever op carries them.
-        let extraMode = (Self.code(of: event.kernel) << 3) | (Self.code(of: event.via) << 5)
-        if extraMode != 0 { values[mode] = (values[mode] ?? 0) | extraMode }
-        values[result] = try name(event.result)
-        values[errorOffset] = bits(event.errorOffset)
-        var row = values.map(Value.init)
-        row.append(Value(event.id))
-        row.append(Value(event.note))
-        row.append(Value(try name(event.source?.file)))
-        row.append(Value(event.source.map { Int64(bitPattern: $0.line) }))
-        row.append(Value(event.source?.text))
-        row.append(Value(event.extra.isEmpty ? nil : JSONWriter.string(.object(event.extra), sortsKeys: false)))
-        row.append(digest.map(Value.blob) ?? .null)
-        return row
+        let extraMode = (code(of: event.kernel) << 3) | (code(of: event.via) << 5)
+        if extraMode != 0 { orMode(extraMode) }
+        set(Slot.result, try event.result.map(intern))
+        set(Slot.errorOffset, event.errorOffset.map(bits))
+        return (present, digest)
+    }
+
+    /// `event`'s values for `columns`, in order; `intern` gives a name's id.
+    static func values(of event: Event, intern: (String) throws -> Int64) throws -> [Value] {
+        try withUnsafeTemporaryAllocation(of: Int64.self, capacity: Slot.all) { values in
+            let (present, digest) = try integerColumns(of: event, into: values, intern: intern)
+            var row = (0..<Slot.all).map { present & (1 << UInt32($0)) != 0 ? Value.integer(values[$0]) : .null }
+            row.append(Value(event.id))
+            row.append(Value(event.note))
+            row.append(Value(try event.source.map { try intern($0.file) }))
+            row.append(Value(event.source.map { Int64(bitPattern: $0.line) }))
+            row.append(Value(event.source?.text))
+            row.append(Value(event.extra.isEmpty ? nil : JSONWriter.string(.object(event.extra), sortsKeys: false)))
+            row.append(digest.map(Value.blob) ?? .null)
+            return row
+        }
     }
 
     /// Binds `event`'s columns to `statement` from parameter `first` on, interning its names.
