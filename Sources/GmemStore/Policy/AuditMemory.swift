@@ -1,27 +1,81 @@
 /// What the auditor remembers about a page beyond its state: the seq of the events that put it
 /// where it is. Kept as runs, like the state, so that remembering costs what the state costs.
+///
+/// Each seq is stored as a plain `Int64` with `Int64.min` for "none" (a log's seqs start at 1),
+/// so that a page is 81 bytes, not ten optionals of 9 bytes each padded to 16 (161): every run
+/// the fold splits, shifts or compares moves half the memory. The fields read and write as
+/// `Int64?`.
 public struct PageMemory: Hashable, Sendable {
     /// The last event that took a `td` pin, while the TD holds one.
-    public var tdPin: Int64?
+    public var tdPin: Int64? {
+        get { stored.tdPin == Self.none ? nil : stored.tdPin }
+        set { stored.tdPin = newValue ?? Self.none }
+    }
     /// The last `iommu`/`vfio` pin, while one is held.
-    public var dmaPin: Int64?
+    public var dmaPin: Int64? {
+        get { stored.dmaPin == Self.none ? nil : stored.dmaPin }
+        set { stored.dmaPin = newValue ?? Self.none }
+    }
     /// The last `gup` pin, while one is held.
-    public var gupPin: Int64?
+    public var gupPin: Int64? {
+        get { stored.gupPin == Self.none ? nil : stored.gupPin }
+        set { stored.gupPin = newValue ?? Self.none }
+    }
     /// The last successful `map`, while mapped.
-    public var mapped: Int64?
+    public var mapped: Int64? {
+        get { stored.mapped == Self.none ? nil : stored.mapped }
+        set { stored.mapped = newValue ?? Self.none }
+    }
     /// The last successful `accept`, while accepted.
-    public var accepted: Int64?
+    public var accepted: Int64? {
+        get { stored.accepted == Self.none ? nil : stored.accepted }
+        set { stored.accepted = newValue ?? Self.none }
+    }
     /// The last successful `release holder=td`.
-    public var tdRelease: Int64?
+    public var tdRelease: Int64? {
+        get { stored.tdRelease == Self.none ? nil : stored.tdRelease }
+        set { stored.tdRelease = newValue ?? Self.none }
+    }
     /// The `gmem_create` or conversion that made the page private, while private.
-    public var madePrivate: Int64?
+    public var madePrivate: Int64? {
+        get { stored.madePrivate == Self.none ? nil : stored.madePrivate }
+        set { stored.madePrivate = newValue ?? Self.none }
+    }
     /// The last failed zap or conversion whose cause still stands.
-    public var failure: Int64?
-    public var failureCause = FailureCause.none
+    public var failure: Int64? {
+        get { stored.failure == Self.none ? nil : stored.failure }
+        set { stored.failure = newValue ?? Self.none }
+    }
     /// The failed zap that quarantined the page, while quarantined.
-    public var quarantined: Int64?
+    public var quarantined: Int64? {
+        get { stored.quarantined == Self.none ? nil : stored.quarantined }
+        set { stored.quarantined = newValue ?? Self.none }
+    }
     /// The `vm_destroy` or `gmem_close` that left the page quarantined.
-    public var exit: Int64?
+    public var exit: Int64? {
+        get { stored.exit == Self.none ? nil : stored.exit }
+        set { stored.exit = newValue ?? Self.none }
+    }
+
+    /// The stored seqs, `none` where a field is nil (first, so that the cause packs after them).
+    private var stored = Seqs()
+    /// What made `failure` fail, while it stands.
+    public var failureCause = FailureCause.none
+
+    private static let none = Int64.min
+
+    private struct Seqs: Hashable, Sendable {
+        var tdPin = PageMemory.none
+        var dmaPin = PageMemory.none
+        var gupPin = PageMemory.none
+        var mapped = PageMemory.none
+        var accepted = PageMemory.none
+        var tdRelease = PageMemory.none
+        var madePrivate = PageMemory.none
+        var failure = PageMemory.none
+        var quarantined = PageMemory.none
+        var exit = PageMemory.none
+    }
 
     public init() {}
 }
@@ -51,6 +105,18 @@ public struct AuditMemory: Equatable, Sendable {
             }
         }
         return found.sorted()
+    }
+
+    /// True when a page of `pages` of file `file` has a memory that satisfies `predicate`; walks
+    /// the runs without building any array.
+    public func contains(file: Int, pages: Range<UInt64>, where predicate: (PageMemory) -> Bool) -> Bool {
+        guard file < files.count else { return false }
+        var found = false
+        files[file].forEachRun(in: pages) { run in
+            found = predicate(run.value)
+            return !found
+        }
+        return found
     }
 
     /// Folds one transition of event `seq` into the memory: each page remembers the event that

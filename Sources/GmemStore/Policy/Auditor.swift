@@ -5,18 +5,25 @@ public struct Auditor: Sendable {
     public private(set) var engine: Engine
     public private(set) var memory: AuditMemory
     public let rules: [any Rule]
+    /// True when `rules` are `RuleCatalog.all`, rule for rule: `judge` then calls each rule's
+    /// `check` on its own type instead of through `any Rule`, which copied and destroyed an
+    /// existential per rule and event.
+    let rulesAreTheCatalog: Bool
 
     /// An auditor that continues from `engine` and `memory` (both empty for a new log).
     public init(engine: Engine = Engine(), memory: AuditMemory = AuditMemory(), rules: [any Rule] = RuleCatalog.all) {
         self.engine = engine
         self.memory = memory
         self.rules = rules
+        self.rulesAreTheCatalog = RuleCatalog.isAll(rules)
     }
 
     /// Audits and applies event `seq`; returns its findings in rule order.
     public mutating func audit(_ event: Event, seq: Int64) -> [Finding] {
         let verdict = engine.evaluate(event)
-        let findings = Self.judge(rules, RuleContext(seq: seq, event: event, verdict: verdict, state: engine.state, memory: memory))
+        let findings = rulesAreTheCatalog
+            ? Self.judgeByCatalog(RuleContext(seq: seq, event: event, verdict: verdict, state: engine.state, memory: memory))
+            : Self.judge(rules, RuleContext(seq: seq, event: event, verdict: verdict, state: engine.state, memory: memory))
         // The memory folds what the commit does; moved out for the commit, so that no page map
         // of it is copied.
         var fold = AuditMemory.Fold(memory: AuditMemory(), seq: seq)
@@ -33,18 +40,48 @@ public struct Auditor: Sendable {
         var findings: [Finding] = []
         for rule in rules {
             guard let detection = rule.check(context) else { continue }
-            var ranges = detection.spans.map { span in
-                FindingRange(
-                    gmem: context.state.files[span.file].name, offset: span.pages.lowerBound * pageSize,
-                    size: UInt64(span.pages.count) * pageSize)
-            }
-            ranges += detection.otherRanges
-            findings.append(Finding(
-                rule: rule.id, name: rule.name, severity: detection.severity ?? rule.defaultSeverity, seq: context.seq,
-                ts: context.event.ts, host: context.event.host, vm: detection.vm ?? context.verdict.vm, ranges: ranges,
-                related: detection.related.filter { $0 < context.seq }, message: detection.message,
-                kernel: detection.vm.flatMap { context.state.vms[$0]?.kernel } ?? context.verdict.kernel))
+            findings.append(finding(of: rule, detection, context))
         }
         return findings
+    }
+
+    /// `judge` over `RuleCatalog.all`, in its order, each rule called on its own type.
+    private static func judgeByCatalog(_ context: RuleContext) -> [Finding] {
+        var findings: [Finding] = []
+        func run<R: Rule>(_ rule: R) {
+            guard let detection = rule.check(context) else { return }
+            findings.append(finding(of: rule, detection, context))
+        }
+        run(ConvertPinnedToShared())
+        run(ZapOfTDPinned())
+        run(FutileRetry())
+        run(UnrequestedPrivateZap())
+        run(ReuseOfUnreclaimedFrame())
+        run(ConvertWithElevatedRefcount())
+        run(HostAccessToPrivate())
+        run(PinLeak())
+        run(OpOnDeadVM())
+        run(DMAOrdering())
+        run(OutcomeDivergence())
+        run(AcceptReleaseImbalance())
+        run(UnresolvedAddress())
+        run(UnsafeQuarantineExit())
+        run(EvidenceGap())
+        return findings
+    }
+
+    /// `detection` stamped with the event's seq, time, host, VM and kernel profile.
+    private static func finding<R: Rule>(of rule: R, _ detection: Detection, _ context: RuleContext) -> Finding {
+        var ranges = detection.spans.map { span in
+            FindingRange(
+                gmem: context.state.files[span.file].name, offset: span.pages.lowerBound * pageSize,
+                size: UInt64(span.pages.count) * pageSize)
+        }
+        ranges += detection.otherRanges
+        return Finding(
+            rule: rule.id, name: rule.name, severity: detection.severity ?? rule.defaultSeverity, seq: context.seq,
+            ts: context.event.ts, host: context.event.host, vm: detection.vm ?? context.verdict.vm, ranges: ranges,
+            related: detection.related.filter { $0 < context.seq }, message: detection.message,
+            kernel: detection.vm.flatMap { context.state.vms[$0]?.kernel } ?? context.verdict.kernel)
     }
 }

@@ -29,4 +29,11 @@ public enum RuleCatalog {
 
     /// The rule with `id`, when there is one.
     public static func rule(_ id: String) -> (any Rule)? { all.first { $0.id == id } }
+
+    /// True when `rules` are `all`: the same rule types in the same order (the rules hold no
+    /// values, so the type is the rule).
+    static func isAll(_ rules: [any Rule]) -> Bool {
+        rules.count == all.count
+            && zip(rules, all).allSatisfy { ObjectIdentifier(type(of: $0.0)) == ObjectIdentifier(type(of: $0.1)) }
+    }
 }

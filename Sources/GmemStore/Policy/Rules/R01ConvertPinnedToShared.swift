@@ -1,11 +1,11 @@
 /// GM-R01: a conversion to shared, asked by the guest or done by the host, of pages the TD
 /// still has pinned. The guest must call tdg.mem.page.release before KVM_HC_MAP_GPA_RANGE.
 public struct ConvertPinnedToShared: Rule {
-    public let id = "GM-R01"
-    public let name = "convert-pinned-to-shared"
-    public let defaultSeverity = Severity.critical
-    public let firesOn = "a convert_request to=shared or convert to=shared covering a page the TD still has pinned (td pin, no release holder=td since)"
-    public let rationale = "the guest must call tdg.mem.page.release before KVM_HC_MAP_GPA_RANGE; if it doesn't, by mistake or maliciously, the unmap fails (seed thread: Xu Yilun, Ira Weiny)"
+    public var id: String { "GM-R01" }
+    public var name: String { "convert-pinned-to-shared" }
+    public var defaultSeverity: Severity { .critical }
+    public var firesOn: String { "a convert_request to=shared or convert to=shared covering a page the TD still has pinned (td pin, no release holder=td since)" }
+    public var rationale: String { "the guest must call tdg.mem.page.release before KVM_HC_MAP_GPA_RANGE; if it doesn't, by mistake or maliciously, the unmap fails (seed thread: Xu Yilun, Ira Weiny)" }
 
     public init() {}
 

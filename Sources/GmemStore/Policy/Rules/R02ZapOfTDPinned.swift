@@ -1,11 +1,11 @@
 /// GM-R02: a zap of mapped pages the TD has pinned. The TDX module refuses the S-EPT unmap;
 /// guest_memfd should refuse before attempting it.
 public struct ZapOfTDPinned: Rule {
-    public let id = "GM-R02"
-    public let name = "zap-of-td-pinned"
-    public let defaultSeverity = Severity.error
-    public let firesOn = "a zap, punch_hole, unbind or to-shared convert whose range holds a mapped, td-pinned page; under upstream-2026, any event whose S-EPT removal of a TD-held page fails (also a mixed to-private convert and gmem_close)"
-    public let rationale = "the TDX module refuses the S-EPT unmap; guest_memfd should refuse before attempting it (seed: Yan Zhao)"
+    public var id: String { "GM-R02" }
+    public var name: String { "zap-of-td-pinned" }
+    public var defaultSeverity: Severity { .error }
+    public var firesOn: String { "a zap, punch_hole, unbind or to-shared convert whose range holds a mapped, td-pinned page; under upstream-2026, any event whose S-EPT removal of a TD-held page fails (also a mixed to-private convert and gmem_close)" }
+    public var rationale: String { "the TDX module refuses the S-EPT unmap; guest_memfd should refuse before attempting it (seed: Yan Zhao)" }
 
     public init() {}
 

@@ -1,11 +1,11 @@
 /// GM-R04: the host unmaps a mapped private page the guest never asked to convert. The unmap
 /// works and the guest is broken.
 public struct UnrequestedPrivateZap: Rule {
-    public let id = "GM-R04"
-    public let name = "unrequested-private-zap"
-    public let defaultSeverity = Severity.error
-    public let firesOn = "a successful zap/punch_hole/convert to=shared of a mapped private page with no guest convert_request to=shared covering it, outside VM teardown"
-    public let rationale = "\"if the host unmaps a guest private page … without the guest requesting it, the unmapping will work and the guest will be broken\" (seed: Ackerley Tng, Xu Yilun)"
+    public var id: String { "GM-R04" }
+    public var name: String { "unrequested-private-zap" }
+    public var defaultSeverity: Severity { .error }
+    public var firesOn: String { "a successful zap/punch_hole/convert to=shared of a mapped private page with no guest convert_request to=shared covering it, outside VM teardown" }
+    public var rationale: String { "\"if the host unmaps a guest private page … without the guest requesting it, the unmapping will work and the guest will be broken\" (seed: Ackerley Tng, Xu Yilun)" }
 
     public init() {}
 

@@ -1,11 +1,11 @@
 /// GM-R05: the host hands out a frame that still backs a page the TD has pinned, that is
 /// quarantined, or that is still mapped in stage 2.
 public struct ReuseOfUnreclaimedFrame: Rule {
-    public let id = "GM-R05"
-    public let name = "reuse-of-unreclaimed-frame"
-    public let defaultSeverity = Severity.critical
-    public let firesOn = "a reuse of a pfn that backs a page still td-pinned, quarantined, or still mapped in stage-2"
-    public let rationale = "\"can't this be a DOS from one TD to crash the system if the host uses the private page for something else and the machine #MC's?\" (seed: Ira Weiny)"
+    public var id: String { "GM-R05" }
+    public var name: String { "reuse-of-unreclaimed-frame" }
+    public var defaultSeverity: Severity { .critical }
+    public var firesOn: String { "a reuse of a pfn that backs a page still td-pinned, quarantined, or still mapped in stage-2" }
+    public var rationale: String { "\"can't this be a DOS from one TD to crash the system if the host uses the private page for something else and the machine #MC's?\" (seed: Ira Weiny)" }
 
     public init() {}
 

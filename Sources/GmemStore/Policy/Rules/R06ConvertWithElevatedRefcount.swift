@@ -1,11 +1,11 @@
 /// GM-R06: a conversion to private over pages the host still holds references to; the kernel
 /// answers EAGAIN (kvm_gmem_has_safe_refcount() fails).
 public struct ConvertWithElevatedRefcount: Rule {
-    public let id = "GM-R06"
-    public let name = "convert-with-elevated-refcount"
-    public let defaultSeverity = Severity.warning
-    public let firesOn = "a convert to=private over pages with iommu/vfio/gup pins (the kernel answers EAGAIN)"
-    public let rationale = "kvm_gmem_has_safe_refcount() fails when the IOMMU holds folio references (seed: Alexey Kardashevskiy)"
+    public var id: String { "GM-R06" }
+    public var name: String { "convert-with-elevated-refcount" }
+    public var defaultSeverity: Severity { .warning }
+    public var firesOn: String { "a convert to=private over pages with iommu/vfio/gup pins (the kernel answers EAGAIN)" }
+    public var rationale: String { "kvm_gmem_has_safe_refcount() fails when the IOMMU holds folio references (seed: Alexey Kardashevskiy)" }
 
     public init() {}
 

@@ -1,11 +1,11 @@
 /// GM-R07: the host touches private pages through mmap. They must SIGBUS; when the log says
 /// the access worked, the page was readable and the finding is critical.
 public struct HostAccessToPrivate: Rule {
-    public let id = "GM-R07"
-    public let name = "host-access-to-private"
-    public let defaultSeverity = Severity.error
-    public let firesOn = "a host_access to a private page, or to a quarantined page; critical when its observed result is ok (the page was readable)"
-    public let rationale = "private pages must SIGBUS on host access (guest_memfd selftests); a quarantined page's frame is still private to the TDX module and can machine-check the host"
+    public var id: String { "GM-R07" }
+    public var name: String { "host-access-to-private" }
+    public var defaultSeverity: Severity { .error }
+    public var firesOn: String { "a host_access to a private page, or to a quarantined page; critical when its observed result is ok (the page was readable)" }
+    public var rationale: String { "private pages must SIGBUS on host access (guest_memfd selftests); a quarantined page's frame is still private to the TDX module and can machine-check the host" }
 
     public init() {}
 

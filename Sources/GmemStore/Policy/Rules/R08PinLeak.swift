@@ -1,11 +1,11 @@
 /// GM-R08: pins that can never be dropped: a VM or gmem file torn down while its pages are
 /// pinned, or a host holder releasing a pin it does not hold.
 public struct PinLeak: Rule {
-    public let id = "GM-R08"
-    public let name = "pin-leak"
-    public let defaultSeverity = Severity.error
-    public let firesOn = "a vm_destroy or gmem_close while pins are held on its pages; a release of a host holder (iommu, vfio, gup) with no matching pin"
-    public let rationale = "pinned private memory never reclaimed is \"an open hole for guests to leak a host's memory\" (thread: Ackerley Tng)"
+    public var id: String { "GM-R08" }
+    public var name: String { "pin-leak" }
+    public var defaultSeverity: Severity { .error }
+    public var firesOn: String { "a vm_destroy or gmem_close while pins are held on its pages; a release of a host holder (iommu, vfio, gup) with no matching pin" }
+    public var rationale: String { "pinned private memory never reclaimed is \"an open hole for guests to leak a host's memory\" (thread: Ackerley Tng)" }
 
     public init() {}
 

@@ -1,11 +1,11 @@
 /// GM-R09: the log says an operation succeeded on a VM that KVM_BUG_ON or teardown had already
 /// killed, where every VM ioctl returns -EIO.
 public struct OpOnDeadVM: Rule {
-    public let id = "GM-R09"
-    public let name = "op-on-dead-vm"
-    public let defaultSeverity = Severity.error
-    public let firesOn = "an op with observed result ok on a bugged or destroyed VM, except the ops that still run there under the VM's kernel profile"
-    public let rationale = "after KVM_BUG_ON every VM ioctl returns -EIO"
+    public var id: String { "GM-R09" }
+    public var name: String { "op-on-dead-vm" }
+    public var defaultSeverity: Severity { .error }
+    public var firesOn: String { "an op with observed result ok on a bugged or destroyed VM, except the ops that still run there under the VM's kernel profile" }
+    public var rationale: String { "after KVM_BUG_ON every VM ioctl returns -EIO" }
 
     public init() {}
 

@@ -1,11 +1,11 @@
 /// GM-R10: DMA mappings out of order with conversions: a device mapping of a private page, or a
 /// conversion to private while a device still maps the page.
 public struct DMAOrdering: Rule {
-    public let id = "GM-R10"
-    public let name = "dma-ordering"
-    public let defaultSeverity = Severity.warning
-    public let firesOn = "an iommu/vfio pin of a private page, or a convert to=private while such a pin is held"
-    public let rationale = "shared device assignment needs unmap-before-conversion-to-private and map-after-conversion-to-shared"
+    public var id: String { "GM-R10" }
+    public var name: String { "dma-ordering" }
+    public var defaultSeverity: Severity { .warning }
+    public var firesOn: String { "an iommu/vfio pin of a private page, or a convert to=private while such a pin is held" }
+    public var rationale: String { "shared device assignment needs unmap-before-conversion-to-private and map-after-conversion-to-shared" }
 
     public init() {}
 

@@ -1,11 +1,11 @@
 /// GM-R11: the log's observed result differs from what the model says the kernel would answer.
 /// Either the log is incomplete or the kernel did not do what the rules say.
 public struct OutcomeDivergence: Rule {
-    public let id = "GM-R11"
-    public let name = "outcome-divergence"
-    public let defaultSeverity = Severity.error
-    public let firesOn = "an observed result that differs from the outcome the model expects"
-    public let rationale = "either the log is incomplete or the kernel did not do what the rules say: both need a human"
+    public var id: String { "GM-R11" }
+    public var name: String { "outcome-divergence" }
+    public var defaultSeverity: Severity { .error }
+    public var firesOn: String { "an observed result that differs from the outcome the model expects" }
+    public var rationale: String { "either the log is incomplete or the kernel did not do what the rules say: both need a human" }
 
     public init() {}
 

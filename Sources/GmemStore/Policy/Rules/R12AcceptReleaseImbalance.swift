@@ -1,11 +1,11 @@
 /// GM-R12: ACCEPT and RELEASE that do not pair up: a page accepted twice, or a TD release of a
 /// page the TD has not pinned.
 public struct AcceptReleaseImbalance: Rule {
-    public let id = "GM-R12"
-    public let name = "accept-release-imbalance"
-    public let defaultSeverity = Severity.warning
-    public let firesOn = "accept of an accepted page (stale-data risk), release holder=td without a pin"
-    public let rationale = "re-accept \"can mislead the guest into believing re-accepted memory is zeroed\""
+    public var id: String { "GM-R12" }
+    public var name: String { "accept-release-imbalance" }
+    public var defaultSeverity: Severity { .warning }
+    public var firesOn: String { "accept of an accepted page (stale-data risk), release holder=td without a pin" }
+    public var rationale: String { "re-accept \"can mislead the guest into believing re-accepted memory is zeroed\"" }
 
     public init() {}
 

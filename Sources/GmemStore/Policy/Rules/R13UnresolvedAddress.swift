@@ -2,11 +2,11 @@
 /// a range past the end of the file, an unknown VM. The evidence is kept; the auditor says so.
 /// The finding's ranges are the parts that could not be placed, in the event's own addressing.
 public struct UnresolvedAddress: Rule {
-    public let id = "GM-R13"
-    public let name = "unresolved-address"
-    public let defaultSeverity = Severity.warning
-    public let firesOn = "an event whose range cannot be resolved (no binding for a gpa, unknown gmem, beyond the file's size)"
-    public let rationale = "the evidence is kept; the auditor says it could not place it"
+    public var id: String { "GM-R13" }
+    public var name: String { "unresolved-address" }
+    public var defaultSeverity: Severity { .warning }
+    public var firesOn: String { "an event whose range cannot be resolved (no binding for a gpa, unknown gmem, beyond the file's size)" }
+    public var rationale: String { "the evidence is kept; the auditor says it could not place it" }
 
     public init() {}
 

@@ -3,11 +3,11 @@
 /// reused, so the finding's trigger is the `reuse`; `related` names the exit and the failed
 /// zap that quarantined the pages.
 public struct UnsafeQuarantineExit: Rule {
-    public let id = "GM-R14"
-    public let name = "unsafe-quarantine-exit"
-    public let defaultSeverity = Severity.critical
-    public let firesOn = "gmem_close or vm_destroy that leaves quarantined pages whose frames are later reused"
-    public let rationale = "the REMOVE/WBINVD/RECLAIM \"state hole\": a page that is either leaked or reused unsafely"
+    public var id: String { "GM-R14" }
+    public var name: String { "unsafe-quarantine-exit" }
+    public var defaultSeverity: Severity { .critical }
+    public var firesOn: String { "gmem_close or vm_destroy that leaves quarantined pages whose frames are later reused" }
+    public var rationale: String { "the REMOVE/WBINVD/RECLAIM \"state hole\": a page that is either leaked or reused unsafely" }
 
     public init() {}
 

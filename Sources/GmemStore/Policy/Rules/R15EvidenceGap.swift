@@ -3,11 +3,11 @@
 /// state, so every open gmem file is a reconstruction across the hole from here on, and
 /// findings about its pages may be missing or wrong. The finding covers those files.
 public struct EvidenceGap: Rule {
-    public let id = "GM-R15"
-    public let name = "evidence-gap"
-    public let defaultSeverity = Severity.error
-    public let firesOn = "a gap event: the log lost events; findings about pages after it may be missing or wrong until their state is re-established"
-    public let rationale = "a reconstruction across a hole in the evidence cannot be trusted, and an auditor must say so"
+    public var id: String { "GM-R15" }
+    public var name: String { "evidence-gap" }
+    public var defaultSeverity: Severity { .error }
+    public var firesOn: String { "a gap event: the log lost events; findings about pages after it may be missing or wrong until their state is re-established" }
+    public var rationale: String { "a reconstruction across a hole in the evidence cannot be trusted, and an auditor must say so" }
 
     public init() {}
 

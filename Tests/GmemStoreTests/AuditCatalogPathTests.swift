@@ -1,0 +1,47 @@
+import Testing
+@testable import GmemStore
+
+/// The auditor calls the catalog's rules on their own types when its rules are the catalog
+/// (docs/PERFORMANCE.md, "Audit"), and through `any Rule` otherwise: both give the same findings.
+@Suite struct AuditCatalogPathTests {
+    /// A rule seen only through `any Rule`, so that an auditor given these is not the catalog.
+    private struct Opaque: Rule {
+        let rule: any Rule
+        var id: String { rule.id }
+        var name: String { rule.name }
+        var defaultSeverity: Severity { rule.defaultSeverity }
+        var firesOn: String { rule.firesOn }
+        var rationale: String { rule.rationale }
+        func check(_ context: RuleContext) -> Detection? { rule.check(context) }
+    }
+
+    @Test func onlyTheCatalogInItsOrderTakesTheDirectPath() {
+        #expect(Auditor().rulesAreTheCatalog)
+        #expect(Auditor(rules: RuleCatalog.all).rulesAreTheCatalog)
+        #expect(!Auditor(rules: Array(RuleCatalog.all.reversed())).rulesAreTheCatalog)
+        #expect(!Auditor(rules: Array(RuleCatalog.all.dropLast())).rulesAreTheCatalog)
+        #expect(!Auditor(rules: RuleCatalog.all.map { Opaque(rule: $0) }).rulesAreTheCatalog)
+    }
+
+    /// Both kernel profiles, a misbehaving generated log: every event's findings are the same
+    /// through either path, and the run finds some.
+    @Test(arguments: [KernelProfile.rfc2025, .upstream2026])
+    func bothPathsFindTheSame(kernel: KernelProfile) {
+        var configuration = LogGenerator.Configuration()
+        configuration.events = 6_000
+        configuration.seed = 11
+        configuration.misbehaviour = 0.1
+        configuration.kernel = kernel
+        var direct = Auditor()
+        var opaque = Auditor(rules: RuleCatalog.all.map { Opaque(rule: $0) })
+        var total = 0
+        for (index, event) in LogGenerator(configuration).enumerated() {
+            let seq = Int64(index + 1)
+            let found = direct.audit(event, seq: seq)
+            #expect(found == opaque.audit(event, seq: seq), "seq \(seq)")
+            total += found.count
+        }
+        #expect(total > 0)
+        #expect(direct.memory == opaque.memory)
+    }
+}
