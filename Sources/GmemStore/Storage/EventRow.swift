@@ -157,6 +157,13 @@ enum EventRow {
 
     /// The event in `row`'s columns from `first` on (as `columns` lists them).
     static func event(from row: Statement, at first: Int32, names: NameTable) throws(Malformed) -> Event {
+        var lookup = NameLookup(names)
+        return try event(from: row, at: first, names: &lookup)
+    }
+
+    /// The event in `row`'s columns from `first` on, its names from `names`: a scan keeps one
+    /// lookup for all its rows.
+    static func event(from row: Statement, at first: Int32, names: inout NameLookup) throws(Malformed) -> Event {
         func int(_ index: Int32) -> Int64? { row.optionalInt(first + index) }
         func u(_ index: Int32) -> UInt64? { int(index).map { UInt64(bitPattern: $0) } }
         func name(_ index: Int32) throws(Malformed) -> String? {
