@@ -185,6 +185,13 @@ enum EventRow {
 
     /// The event in `row`'s columns from `first` on (as `columns` lists them).
     static func event(from row: Statement, at first: Int32, names: NameTable) throws(Malformed) -> Event {
+        var lookup = NameLookup(names)
+        return try event(from: row, at: first, names: &lookup)
+    }
+
+    /// The event in `row`'s columns from `first` on, its names from `names`: a scan keeps one
+    /// lookup for all its rows.
+    static func event(from row: Statement, at first: Int32, names: inout NameLookup) throws(Malformed) -> Event {
         func int(_ index: Int32) -> Int64? { row.optionalInt(first + index) }
         func u(_ index: Int32) -> UInt64? { int(index).map { UInt64(bitPattern: $0) } }
         func name(_ index: Int32) throws(Malformed) -> String? {
@@ -196,9 +203,7 @@ enum EventRow {
             guard let value else { throw Malformed(message: "has no \(column)") }
             return value
         }
-        let ts: Int32 = 0, op: Int32 = 1, host: Int32 = 2, actor: Int32 = 3, vm: Int32 = 4, gmem: Int32 = 5, offset: Int32 = 6,
-            size: Int32 = 7, gpa: Int32 = 8, pfn: Int32 = 9, holder: Int32 = 10, mode: Int32 = 11, count: Int32 = 12,
-            label: Int32 = 13, hva: Int32 = 14, result: Int32 = 15, errorOffset: Int32 = 16
+        let op: Int32 = 1, vm: Int32 = 4, gmem: Int32 = 5, offset: Int32 = 6, size: Int32 = 7, gpa: Int32 = 8, holder: Int32 = 10
         func range() throws(Malformed) -> MemoryRange {
             if let gmem_ = try name(gmem) {
                 return .file(gmem: gmem_, offset: try required(u(offset), "offset"), size: try required(u(size), "size"))
@@ -213,6 +218,58 @@ enum EventRow {
         guard code >= 1, let kind = Operation.Kind(rawValue: Int(clamping: code)) else {
             throw Malformed(message: "has an unknown op code \(code)")
         }
+        let operation: Operation
+        if let rangeOperation = try rangeOperation(kind, range: range, int: int, name: name, holder: holderValue) {
+            operation = rangeOperation
+        } else {
+            operation = try generalOperation(kind, row: row, at: first, int: int, u: u, name: name, range: range, holder: holderValue)
+        }
+        return try event(operation, row: row, at: first, int: int, u: u, name: name)
+    }
+
+    /// The ops that act on a range (most of a log's events), built straight from
+    /// their columns: the same columns, values and messages as `generalOperation`, without an
+    /// array of field values per row. Nil for any other op.
+    @inline(__always)
+    private static func rangeOperation(
+        _ kind: Operation.Kind, range: () throws(Malformed) -> MemoryRange, int: (Int32) -> Int64?,
+        name: (Int32) throws(Malformed) -> String?, holder: () throws(Malformed) -> Holder
+    ) throws(Malformed) -> Operation? {
+        let pfn: Int32 = 9, mode: Int32 = 11, label: Int32 = 13
+        switch kind {
+        case .populate: return .populate(try range(), pfn: int(pfn).map { UInt64(bitPattern: $0) })
+        case .punchHole: return .punchHole(try range())
+        case .map: return .map(try range())
+        case .accept: return .accept(try range())
+        case .hostAccess: return .hostAccess(try range())
+        case .zap:
+            let range = try range()
+            return .zap(range, reason: try name(label))
+        case .convert:
+            let range = try range()
+            guard let bits = int(mode) else { throw Malformed(message: "has no to") }
+            return .convert(range, to: bits & 1 == 1 ? .private : .shared)
+        case .pin:
+            let range = try range()
+            return .pin(range, holder: try holder())
+        case .release:
+            let range = try range()
+            return .release(range, holder: try holder())
+        default: return nil
+        }
+    }
+
+    /// Any op, built by its table row: each field from the column the row names.
+    private static func generalOperation(
+        _ kind: Operation.Kind, row: Statement, at first: Int32, int: (Int32) -> Int64?, u: (Int32) -> UInt64?,
+        name: (Int32) throws(Malformed) -> String?, range: () throws(Malformed) -> MemoryRange, holder holderValue: () throws(Malformed) -> Holder
+    ) throws(Malformed) -> Operation {
+        func required<T>(_ value: T?, _ column: String) throws(Malformed) -> T {
+            guard let value else { throw Malformed(message: "has no \(column)") }
+            return value
+        }
+        let vm: Int32 = 4, gmem: Int32 = 5, offset: Int32 = 6, size: Int32 = 7, gpa: Int32 = 8, pfn: Int32 = 9, mode: Int32 = 11,
+            count: Int32 = 12, label: Int32 = 13, hva: Int32 = 14
         // Each field of the op from the column its table row names.
         let fields = kind.spec.fields
         var values: [OperationValue?] = []
@@ -272,6 +329,20 @@ enum EventRow {
             values.append(value)
         }
         guard let operation = Operation(kind, values: values) else { throw Malformed(message: "does not hold a \(kind.spec.name)") }
+        return operation
+    }
+
+    /// The event of `operation` with the rest of `row`'s columns.
+    @inline(__always)
+    private static func event(
+        _ operation: Operation, row: Statement, at first: Int32, int: (Int32) -> Int64?, u: (Int32) -> UInt64?,
+        name: (Int32) throws(Malformed) -> String?
+    ) throws(Malformed) -> Event {
+        func required<T>(_ value: T?, _ column: String) throws(Malformed) -> T {
+            guard let value else { throw Malformed(message: "has no \(column)") }
+            return value
+        }
+        let ts: Int32 = 0, host: Int32 = 2, actor: Int32 = 3, mode: Int32 = 11, result: Int32 = 15, errorOffset: Int32 = 16
         var source: EventSource?
         if let file = try name(19) {
             source = EventSource(file: file, line: try required(u(20), "src_line"), text: row.optionalString(first + 21))

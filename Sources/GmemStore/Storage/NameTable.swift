@@ -5,7 +5,7 @@
 final class NameTable {
     private unowned let database: Database
     /// Text by id; index 0 is never an id.
-    private var texts: [String?] = [nil]
+    private(set) var texts: [String?] = [nil]
     private var ids: [String: Int64] = [:]
 
     init(database: Database) {

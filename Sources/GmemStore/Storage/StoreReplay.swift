@@ -12,11 +12,12 @@ extension Store {
         let statement = try database.prepare("SELECT seq, \(EventRow.columns) FROM event WHERE seq BETWEEN ? AND ? ORDER BY seq")
         try statement.bind(1, range.lowerBound)
         try statement.bind(2, range.upperBound)
+        var lookup = NameLookup(names)
         while try statement.step() {
             let seq = statement.int(0)
             let event: Event
             do throws(EventRow.Malformed) {
-                event = try EventRow.event(from: statement, at: 1, names: names)
+                event = try EventRow.event(from: statement, at: 1, names: &lookup)
             } catch {
                 throw StoreError.decode(file: "event", line: UInt64(seq), message: "the stored row \(error.message)")
             }
