@@ -192,6 +192,33 @@ enum RawSQLite {
         return (rows, checksum)
     }
 
+    /// The floor for any reader of gmem's schema: the C API stepping `SELECT seq, <the event
+    /// columns> FROM event` on a gmem store and reading every column of every row (its type, then
+    /// its integer, or its bytes for text and blobs). gmem's read-back does this and builds an
+    /// `Event`; the difference between the two is what gmem's own code costs.
+    static func scanEventColumns(_ path: String) throws -> (rows: Int, checksum: UInt64) {
+        let connection = try RawConnection(path: path)
+        let select = try connection.prepare("SELECT seq, \(EventRow.columns) FROM event")
+        defer { sqlite3_finalize(select) }
+        let columns = sqlite3_column_count(select)
+        var rows = 0
+        var checksum: UInt64 = 0
+        while true {
+            let rc = sqlite3_step(select)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { throw BenchError("\(path): scan: \(String(cString: sqlite3_errmsg(connection.handle)))") }
+            rows += 1
+            for column in 0..<columns {
+                switch sqlite3_column_type(select, column) {
+                case SQLITE_INTEGER: checksum &+= UInt64(bitPattern: sqlite3_column_int64(select, column))
+                case SQLITE_TEXT, SQLITE_BLOB: checksum &+= UInt64(sqlite3_column_bytes(select, column))
+                default: break
+                }
+            }
+        }
+        return (rows, checksum)
+    }
+
     /// The bytes a SQLite file takes on disk with everything written to it: checkpointed
     /// (`wal_checkpoint(TRUNCATE)`), then the sizes of every file of the store's directory
     /// whose name starts with the store's (the main file, a `-wal` left behind, any file gmem

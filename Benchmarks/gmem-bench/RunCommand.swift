@@ -113,7 +113,19 @@ struct RunCommand: ParsableCommand {
         progress("gmem read back into events")
         let (read, readSeconds) = try seconds { try ReadBack.events(reader) }
         guard read.events == count else { throw BenchError("reading the store back gave \(read.events) events of \(count)") }
-        rows += [b2, Row.rate(id: "read_events", kind: .figure, name: "read the log back into events, no engine", items: count, seconds: readSeconds, baseline: b2, target: .ratioAtLeast(0.5))]
+        progress("the C API reading gmem's event rows")
+        let (floor, floorSeconds) = try seconds { try RawSQLite.scanEventColumns(storePath) }
+        guard floor.rows == count else { throw BenchError("the C scan of \(storePath) read \(floor.rows) rows of \(count)") }
+        let readRate = Double(count) / readSeconds, floorRate = Double(count) / floorSeconds
+        rows += [
+            b2,
+            Row.rate(
+                id: "read_events", kind: .figure, name: "read the log back into events, no engine", items: count, seconds: readSeconds, baseline: b2,
+                target: .ratioAtLeast(0.5), note: "\(String(format2: readRate / floorRate))× the C scan of the same rows below"),
+            Row.rate(
+                id: "event_rows_c_scan", kind: .info, name: "the C API stepping gmem's event rows, every column read (this schema's floor)",
+                items: count, seconds: floorSeconds, baseline: b2),
+        ]
 
         progress("gmem replay")
         let (replayed, replaySeconds) = try seconds { try Replay.full(reader) }

@@ -4,9 +4,9 @@ import CSQLite
 /// names interned in `name`, the op as its code. The canonical JSON, which the hash chain covers,
 /// is derived from these columns: every column that `event(from:)` reads changes the canonical
 /// body when it changes, so `verify` catches an edit to any of them.
-enum EventRow {
+package enum EventRow {
     /// The columns that hold the event itself, in the order `bind` and `event(from:)` use.
-    static let columns =
+    package static let columns =
         "ts, op, host, actor, vm, gmem, offset, size, gpa, pfn, holder, mode, count, label, hva, result, error_offset, producer_id, note, src_file, src_line, src_text, extras, digest"
     /// How many columns `columns` names.
     static let columnCount: Int32 = 24
