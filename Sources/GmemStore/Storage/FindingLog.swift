@@ -44,13 +44,17 @@ extension Store {
                 let to = min(link.seq, from + max(chunk, 1))
                 let insert = try database.cached(
                     "INSERT INTO finding(\(Self.findingColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
-                try forEachEffectiveEvent(in: (from + 1)...to) { seq, event in
-                    for finding in auditor.audit(event, seq: seq) {
-                        for (index, value) in Self.columnValues(of: finding).enumerated() { try insert.bind(Int32(index + 1), value) }
-                        try insert.run()
-                        summary.added += 1
-                    }
+                // The chunk's events are read ahead on a second thread, which holds the
+                // connection until the loop ends: its findings are stored after it.
+                var found: [Finding] = []
+                try forEachEffectiveEvent(in: (from + 1)...to, readingAhead: true) { seq, event in
+                    found += auditor.audit(event, seq: seq)
                 }
+                for finding in found {
+                    for (index, value) in Self.columnValues(of: finding).enumerated() { try insert.bind(Int32(index + 1), value) }
+                    try insert.run()
+                }
+                summary.added += found.count
                 let lastHash = try eventHash(to) ?? []
                 let save = try database.cached("INSERT OR REPLACE INTO audit_head(id, seq, hash, catalog, state) VALUES (1, ?, ?, ?, ?)")
                 try save.bind(1, to)

@@ -16,7 +16,7 @@ extension Store {
         var auditor = Auditor(engine: try genesisEngine(kernelOverride: kernel))
         var found: [Finding] = []
         guard head >= 1 else { return [] }
-        try forEachEffectiveEvent(in: 1...head) { seq, event in
+        try forEachEffectiveEvent(in: 1...head, readingAhead: true) { seq, event in
             let findings = auditor.audit(event, seq: seq)
             if range.contains(seq) { found += findings }
         }

@@ -93,9 +93,15 @@ extension Store {
     /// retracted, in order: the replay loop of everything that judges the log (state, audit,
     /// report, explain).
     public func forEachEffectiveEvent(in range: ClosedRange<Int64>, _ body: (Int64, Event) throws -> Void) throws {
+        try forEachEffectiveEvent(in: range, readingAhead: false, body)
+    }
+
+    /// `forEachEffectiveEvent`, with a long range read on a second thread when `readingAhead`
+    /// is set (`EventReadAhead`): then `body` must not use this store.
+    func forEachEffectiveEvent(in range: ClosedRange<Int64>, readingAhead: Bool, _ body: (Int64, Event) throws -> Void) throws {
         let retracted = try retractedEvents()
-        if retracted.isEmpty { return try forEachDecodedEvent(in: range, body) }
-        try forEachDecodedEvent(in: range) { seq, event in
+        if retracted.isEmpty { return try forEachDecodedEvent(in: range, readingAhead: readingAhead, body) }
+        try forEachDecodedEvent(in: range, readingAhead: readingAhead) { seq, event in
             if !retracted.contains(seq) { try body(seq, event) }
         }
     }
@@ -105,7 +111,7 @@ extension Store {
     func engine(through seq: Int64, skipping: RetractedEvents) throws -> Engine {
         var engine = Engine()
         guard seq >= 1 else { return engine }
-        try forEachDecodedEvent(in: 1...seq) { seq, event in
+        try forEachDecodedEvent(in: 1...seq, readingAhead: true) { seq, event in
             if !skipping.contains(seq) { engine.apply(event, seq: seq) }
         }
         return engine

@@ -1,27 +1,40 @@
 extension Store {
     /// Applies the events with `seq` in `range` to `engine`, in order, skipping retracted ones
     /// (`forEachEffectiveEvent`): the replay loop of `engine(at:)`, and of anything that
-    /// rebuilds state from the log.
+    /// rebuilds state from the log. A long range is read on a second thread while the engine
+    /// runs on this one (`EventReadAhead`).
     public func replay(_ range: ClosedRange<Int64>, into engine: inout Engine) throws {
-        try forEachEffectiveEvent(in: range) { seq, event in engine.apply(event, seq: seq) }
+        try forEachEffectiveEvent(in: range, readingAhead: true) { seq, event in engine.apply(event, seq: seq) }
     }
 
     /// Calls `body` with each event with `seq` in `range`, in order, built from its columns:
     /// no JSON is parsed on the replay path (only an event with extra fields parses them).
     public func forEachDecodedEvent(in range: ClosedRange<Int64>, _ body: (Int64, Event) throws -> Void) throws {
+        try forEachDecodedEvent(in: range, readingAhead: false, body)
+    }
+
+    /// `forEachDecodedEvent`, with a range of at least `EventReadAhead.minimumEvents` read on a
+    /// second thread when `readingAhead` is set: then `body` must not use this store.
+    func forEachDecodedEvent(in range: ClosedRange<Int64>, readingAhead: Bool, _ body: (Int64, Event) throws -> Void) throws {
         let statement = try database.prepare("SELECT seq, \(EventRow.columns) FROM event WHERE seq BETWEEN ? AND ? ORDER BY seq")
         try statement.bind(1, range.lowerBound)
         try statement.bind(2, range.upperBound)
         var lookup = NameLookup(names)
-        while try statement.step() {
-            let seq = statement.int(0)
-            let event: Event
-            do throws(EventRow.Malformed) {
-                event = try EventRow.event(from: statement, at: 1, names: &lookup)
-            } catch {
-                throw StoreError.decode(file: "event", line: UInt64(seq), message: "the stored row \(error.message)")
-            }
-            try body(seq, event)
+        if readingAhead, range.upperBound - range.lowerBound >= EventReadAhead.minimumEvents {
+            return try EventReadAhead.forEach(statement, names: lookup, body)
+        }
+        while let (seq, event) = try Self.decodedEvent(statement, names: &lookup) { try body(seq, event) }
+    }
+
+    /// The next row of a `SELECT seq, <EventRow.columns>` as its seq and event; nil after the
+    /// last row.
+    static func decodedEvent(_ statement: Statement, names: inout NameLookup) throws -> (Int64, Event)? {
+        guard try statement.step() else { return nil }
+        let seq = statement.int(0)
+        do throws(EventRow.Malformed) {
+            return (seq, try EventRow.event(from: statement, at: 1, names: &names))
+        } catch {
+            throw StoreError.decode(file: "event", line: UInt64(seq), message: "the stored row \(error.message)")
         }
     }
 

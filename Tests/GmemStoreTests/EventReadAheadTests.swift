@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+
+@testable import GmemStore
+
+/// A long replay reads its events on a second thread (`EventReadAhead`): it must hand over
+/// exactly what the plain loop reads, stop where the plain loop would throw, and give the
+/// connection back before it returns.
+@Suite struct EventReadAheadTests {
+    /// A store of `events` generated events, ingested in batches of 7,000 (so that batch ends
+    /// fall inside hand-over blocks).
+    static func generatedStore(events: Int) throws -> TemporaryStore {
+        let temporary = try TemporaryStore()
+        var configuration = LogGenerator.Configuration()
+        configuration.events = events
+        configuration.seed = 11
+        var generator = LogGenerator(configuration)
+        var done = false
+        while !done {
+            _ = try temporary.store.ingest(source: "<generated>", format: "api") { writer in
+                for _ in 0..<7000 {
+                    guard let event = generator.next() else { done = true; break }
+                    try writer.append(event)
+                }
+                return nil
+            }
+        }
+        return temporary
+    }
+
+    static func read(_ store: Store, _ range: ClosedRange<Int64>, readingAhead: Bool) throws -> [(seq: Int64, event: Event)] {
+        var events: [(seq: Int64, event: Event)] = []
+        try store.forEachDecodedEvent(in: range, readingAhead: readingAhead) { seq, event in events.append((seq, event)) }
+        return events
+    }
+
+    @Test func readsExactlyWhatThePlainLoopReads() throws {
+        let temporary = try Self.generatedStore(events: 20_000)
+        let store = temporary.store
+        let head = try store.headLink().seq
+        #expect(head == 20_000)
+        let block = Int64(EventReadAhead.blockSize)
+        // Whole blocks, a partial last block, a range just long enough to be read ahead, and
+        // ranges past the head.
+        let ranges: [ClosedRange<Int64>] = [
+            1...head, 1...(40 * block), 3...(head - 7), 5_000...(5_000 + EventReadAhead.minimumEvents), 11_111...30_000,
+        ]
+        for range in ranges {
+            #expect(range.upperBound - range.lowerBound >= EventReadAhead.minimumEvents)
+            let plain = try Self.read(store, range, readingAhead: false)
+            let ahead = try Self.read(store, range, readingAhead: true)
+            #expect(plain.count == Int(min(range.upperBound, head) - range.lowerBound + 1), "\(range)")
+            // The first difference, named (not two arrays of thousands printed).
+            let firstDifference = zip(ahead, plain).enumerated().first { $1.0.seq != $1.1.seq || $1.0.event != $1.1.event }?.offset
+            #expect(ahead.count == plain.count, "\(range): \(ahead.count) events read ahead, \(plain.count) in turn")
+            #expect(firstDifference == nil, "\(range): they differ at seq \(firstDifference.map { plain[$0].seq } ?? 0)")
+        }
+        // The replay that reads ahead reaches the state of the engine fed the same events in turn.
+        var inTurn = Engine()
+        for (seq, event) in try Self.read(store, 1...head, readingAhead: false) { inTurn.apply(event, seq: seq) }
+        var replayed = Engine()
+        try store.replay(1...head, into: &replayed)
+        #expect(replayed == inTurn)
+    }
+
+    @Test func aMalformedRowThrowsAfterTheEventsBeforeIt() throws {
+        let temporary = try Self.generatedStore(events: 12_000)
+        let store = temporary.store
+        try store.database.execute("DROP TRIGGER event_is_append_only_update")
+        try store.database.execute("UPDATE event SET op = 99 WHERE seq = 10001")
+        func failure(readingAhead: Bool) -> (seqs: [Int64], message: String) {
+            var seqs: [Int64] = []
+            do {
+                try store.forEachDecodedEvent(in: 1...12_000, readingAhead: readingAhead) { seq, _ in seqs.append(seq) }
+                return (seqs, "no error")
+            } catch {
+                return (seqs, "\(error)")
+            }
+        }
+        let plain = failure(readingAhead: false)
+        let ahead = failure(readingAhead: true)
+        #expect(plain.seqs.count == 10_000 && plain.seqs.last == 10_000)
+        #expect(plain.message.contains("unknown op code 99"), "\(plain.message)")
+        #expect(ahead.seqs == plain.seqs)
+        #expect(ahead.message == plain.message)
+        // The connection is the caller's again.
+        #expect(try store.headLink().seq == 12_000)
+    }
+
+    @Test func aBodyThatThrowsStopsTheReadingThread() throws {
+        struct Enough: Error {}
+        let temporary = try Self.generatedStore(events: 30_000)
+        let store = temporary.store
+        for stop in [1, 300, 29_999] as [Int64] {
+            var last: Int64 = 0
+            #expect(throws: Enough.self) {
+                try store.forEachDecodedEvent(in: 1...30_000, readingAhead: true) { seq, _ in
+                    if seq == stop { throw Enough() }
+                    last = seq
+                }
+            }
+            #expect(last == stop - 1)
+            // The reading thread has ended: the store reads and writes on this thread at once.
+            #expect(try store.headLink().seq == 30_000 + (stop == 1 ? 0 : stop == 300 ? 1 : 2))
+            _ = try store.ingest(source: "<after \(stop)>", format: "api") { writer in
+                try writer.append(Event(.vmCreate(vm: "after-\(stop)", type: "tdx", tdxConnect: false)))
+                return nil
+            }
+        }
+    }
+}
