@@ -172,24 +172,14 @@ enum RawSQLite {
     /// bytes through `sqlite3_column_text`, as a reader that wants them would). Returns the
     /// rows read and a checksum, so that nothing is optimised away.
     static func scan(_ path: String) throws -> (rows: Int, checksum: UInt64) {
-        let connection = try RawConnection(path: path)
-        let select = try connection.prepare("SELECT seq, ts, line FROM raw")
-        defer { sqlite3_finalize(select) }
-        var rows = 0
-        var checksum: UInt64 = 0
-        while true {
-            let rc = sqlite3_step(select)
-            if rc == SQLITE_DONE { break }
-            guard rc == SQLITE_ROW else { throw BenchError("\(path): scan: \(String(cString: sqlite3_errmsg(connection.handle)))") }
-            rows += 1
-            checksum &+= UInt64(bitPattern: sqlite3_column_int64(select, 0))
-            checksum &+= UInt64(bitPattern: sqlite3_column_int64(select, 1))
+        try scan(path, "SELECT seq, ts, line FROM raw") { select in
+            var checksum = UInt64(bitPattern: sqlite3_column_int64(select, 0)) &+ UInt64(bitPattern: sqlite3_column_int64(select, 1))
             if let line = sqlite3_column_text(select, 2) {
                 let count = Int(sqlite3_column_bytes(select, 2))
                 checksum &+= UInt64(count) &+ (count > 0 ? UInt64(line[count - 1]) : 0)
             }
+            return checksum
         }
-        return (rows, checksum)
     }
 
     /// The floor for any reader of gmem's schema: the C API stepping `SELECT seq, <the event
@@ -197,10 +187,25 @@ enum RawSQLite {
     /// its integer, or its bytes for text and blobs). gmem's read-back does this and builds an
     /// `Event`; the difference between the two is what gmem's own code costs.
     static func scanEventColumns(_ path: String) throws -> (rows: Int, checksum: UInt64) {
+        try scan(path, "SELECT seq, \(EventRow.columns) FROM event") { select in
+            var checksum: UInt64 = 0
+            for column in 0..<sqlite3_column_count(select) {
+                switch sqlite3_column_type(select, column) {
+                case SQLITE_INTEGER: checksum &+= UInt64(bitPattern: sqlite3_column_int64(select, column))
+                case SQLITE_TEXT, SQLITE_BLOB: checksum &+= UInt64(sqlite3_column_bytes(select, column))
+                default: break
+                }
+            }
+            return checksum
+        }
+    }
+
+    /// Steps `sql` over the file at `path` to its end, `read` taking each row's columns into a
+    /// checksum; returns the rows and the sum of the checksums.
+    private static func scan(_ path: String, _ sql: String, read: (OpaquePointer) -> UInt64) throws -> (rows: Int, checksum: UInt64) {
         let connection = try RawConnection(path: path)
-        let select = try connection.prepare("SELECT seq, \(EventRow.columns) FROM event")
+        let select = try connection.prepare(sql)
         defer { sqlite3_finalize(select) }
-        let columns = sqlite3_column_count(select)
         var rows = 0
         var checksum: UInt64 = 0
         while true {
@@ -208,13 +213,7 @@ enum RawSQLite {
             if rc == SQLITE_DONE { break }
             guard rc == SQLITE_ROW else { throw BenchError("\(path): scan: \(String(cString: sqlite3_errmsg(connection.handle)))") }
             rows += 1
-            for column in 0..<columns {
-                switch sqlite3_column_type(select, column) {
-                case SQLITE_INTEGER: checksum &+= UInt64(bitPattern: sqlite3_column_int64(select, column))
-                case SQLITE_TEXT, SQLITE_BLOB: checksum &+= UInt64(sqlite3_column_bytes(select, column))
-                default: break
-                }
-            }
+            checksum &+= read(select)
         }
         return (rows, checksum)
     }
