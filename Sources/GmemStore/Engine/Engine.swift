@@ -43,6 +43,15 @@ public struct Engine: Equatable, Sendable {
         var kernel: KernelProfile
     }
 
+    /// The facts of the VM named `name` (`state.vms[name]`), from the recent names when they
+    /// hold it.
+    private func vmFacts(_ name: String) -> VMFacts? {
+        if let position = state.recent.vmPosition(name) {
+            return VMFacts(life: state.recent.vms[position].life, kernel: state.recent.vms[position].kernel)
+        }
+        return state.vms[name].map { VMFacts(life: $0.life, kernel: $0.kernel) }
+    }
+
     /// `evaluate`'s body, writing into the caller's verdict (returned without a copy).
     private func judge(_ event: Event, into verdict: inout Verdict) {
         // A gpa range's VM is looked up by `place`; every other event's VM once here.
@@ -50,7 +59,7 @@ public struct Engine: Equatable, Sendable {
         if let range = event.op.range { placedVM = place(range, into: &verdict) }
         verdict.vm = vmName(of: event, placedIn: verdict.pieces.first?.file)
         // The event's VM, looked up once for the whole judgement.
-        let vm = placedVM ?? verdict.vm.flatMap { name in state.vms[name].map { VMFacts(life: $0.life, kernel: $0.kernel) } }
+        let vm = placedVM ?? verdict.vm.flatMap { vmFacts($0) }
         if case .vmCreate = event.op {
             verdict.kernel = kernelOverride ?? event.kernel ?? .standard
         } else {
@@ -307,7 +316,7 @@ public struct Engine: Equatable, Sendable {
     private func place(_ range: MemoryRange, into verdict: inout Verdict) -> VMFacts?? {
         switch range {
         case .file(let gmem, let offset, let size):
-            guard let index = state.fileIndex[gmem] else {
+            guard let index = state.currentFileIndex(gmem) else {
                 verdict.unresolvedReason = "unknown gmem '\(gmem)'"
                 verdict.unresolved = [offset..<(offset + size)]
                 return nil
@@ -328,7 +337,15 @@ public struct Engine: Equatable, Sendable {
             return nil
         case .guest(let vmName, let gpa, let size):
             let end = gpa + size
-            guard let vm = state.vms[vmName] else {
+            let bindings: [Binding]
+            let facts: VMFacts
+            if let position = state.recent.vmPosition(vmName) {
+                bindings = state.recent.vms[position].bindingsByAddress
+                facts = VMFacts(life: state.recent.vms[position].life, kernel: state.recent.vms[position].kernel)
+            } else if let vm = state.vms[vmName] {
+                bindings = vm.bindingsByAddress
+                facts = VMFacts(life: vm.life, kernel: vm.kernel)
+            } else {
                 verdict.unresolvedReason = "unknown vm '\(vmName)'"
                 verdict.unresolved = [gpa..<end]
                 return .some(nil)
@@ -336,13 +353,13 @@ public struct Engine: Equatable, Sendable {
             var cursor = gpa
             // Overlapping bindings exist only when a log says an overlapping bind succeeded;
             // a page then resolves through the binding with the lowest gpa (then slot).
-            for binding in vm.bindingsByAddress where binding.gpaRange.overlaps(gpa..<end) {
+            for binding in bindings where binding.gpaRange.overlaps(gpa..<end) {
                 let lower = max(gpa, binding.gpa, cursor)
                 let upper = min(end, binding.gpa + binding.size)
                 guard lower < upper else { continue }
                 if cursor < lower { verdict.unresolved.append(cursor..<lower) }
                 cursor = upper
-                guard let index = state.fileIndex[binding.gmem], state.files[index].isOpen else {
+                guard let index = state.currentFileIndex(binding.gmem), state.files[index].isOpen else {
                     verdict.unresolved.append(lower..<upper)
                     continue
                 }
@@ -361,7 +378,7 @@ public struct Engine: Equatable, Sendable {
                 verdict.unresolvedReason = "no memslot of vm '\(vmName)' binds gpa " +
                     verdict.unresolved.map { "\(hex($0.lowerBound))-\(hex($0.upperBound))" }.joined(separator: ", ")
             }
-            return .some(VMFacts(life: vm.life, kernel: vm.kernel))
+            return .some(facts)
         }
     }
 
@@ -377,6 +394,7 @@ public struct Engine: Equatable, Sendable {
     /// Applies the state change `event` implies (`commit(_:_:)`) and hands each transition it
     /// makes to `fold`, in order (docs/MODEL.md "One state machine").
     public mutating func commit<Fold: TransitionFold>(_ event: Event, _ verdict: Verdict, into fold: inout Fold) {
+        rememberNames(of: event, verdict)
         guard let effective = verdict.effectiveOutcome(of: event) else { return }
         let succeeded = effective == .ok
         let zapFailed = !succeeded && effective == .EIO
@@ -545,7 +563,10 @@ public struct Engine: Equatable, Sendable {
             }
         case .accept:
             guard succeeded else { return }
-            let pins = verdict.vm.flatMap { state.vms[$0] }?.tdxConnect ?? false
+            let pins = verdict.vm.map { vm in
+                if let position = state.recent.vmPosition(vm) { return state.recent.vms[position].tdxConnect }
+                return state.vms[vm]?.tdxConnect ?? false
+            } ?? false
             for piece in verdict.pieces {
                 update(piece) {
                     $0.accepted = true
@@ -596,7 +617,7 @@ public struct Engine: Equatable, Sendable {
         guard failed else { return }
         // Every page whose removal fails remembers it, also where the VM had refused the event.
         for piece in verdict.pieces { foldFailures(piece, cause: .tdPin, where: verdict.kernel.removalFails, into: &fold) }
-        if let vm = verdict.vm, state.vms[vm]?.life == .alive {
+        if let vm = verdict.vm, vmFacts(vm)?.life == .alive {
             state.vms[vm]!.life = .bugged
             fold.fold(.vmDied(vm: vm))
         } else if verdict.blocked.isEmpty {
@@ -617,7 +638,7 @@ public struct Engine: Equatable, Sendable {
             fold.fold(.zapped(piece, endsQuarantine: false))
         }
         guard failed else { return }
-        if let vm = verdict.vm, state.vms[vm]?.life == .alive {
+        if let vm = verdict.vm, vmFacts(vm)?.life == .alive {
             state.vms[vm]!.life = .bugged
             fold.fold(.vmDied(vm: vm))
         }
@@ -713,6 +734,21 @@ public struct Engine: Equatable, Sendable {
         guard let frames = FrameOwner.frames(from: first, count: pages.count), !frames.isEmpty else { return }
         let owner = FrameOwner(file: file, pageDelta: -delta)
         state.frames.update(frames) { _, current in current == owner ? nil : current }
+    }
+
+    /// Keeps the VM and gmem names `event` used among the state's recent names, so that the
+    /// next event naming them is judged without hashing them (`RecentNames`).
+    private mutating func rememberNames(of event: Event, _ verdict: Verdict) {
+        var gmem: String?
+        if case .file(let name, _, _)? = event.op.range {
+            gmem = name
+        } else if let piece = verdict.pieces.first {
+            // A gpa range: the file its first page resolved to, when that file is the current
+            // one of its name.
+            let name = state.files[piece.file].name
+            if state.recent.filePosition(name) == nil, state.fileIndex[name] == piece.file { gmem = name }
+        }
+        state.rememberNames(vm: verdict.vm, gmem: gmem)
     }
 
     private mutating func update(_ piece: Piece, _ change: (inout PageState) -> Void) {
