@@ -123,7 +123,7 @@ public struct Engine: Equatable, Sendable {
     private func expectedOutcome(_ event: Event, _ verdict: inout Verdict, _ vm: VMFacts?, everyPageIsTo: inout Bool?) -> Outcome? {
         if case .vmDestroy(let name) = event.op, vm != nil {
             // Teardown unmaps every page of the VM's files, also when the VM is bugged.
-            verdict.pieces = filePieces { $0.vm == name }
+            verdict.pieces = Pieces(filePieces { $0.vm == name })
         }
         if let vm, vm.life.isDead, !verdict.kernel.stillRuns(event, on: vm.life) {
             if case .vmDestroy = event.op, vm.life == .bugged { return .ok }
@@ -136,7 +136,7 @@ public struct Engine: Equatable, Sendable {
             return .ok
         case .gap:
             // It may have touched any page: every open file is its range (docs/MODEL.md "Gaps").
-            verdict.pieces = filePieces { _ in true }
+            verdict.pieces = Pieces(filePieces { _ in true })
             return .ok
         case .vmDestroy(let name):
             guard state.vms[name] != nil else { return unresolved(&verdict, "unknown vm '\(name)'") }
@@ -148,7 +148,7 @@ public struct Engine: Equatable, Sendable {
             guard let index = state.fileIndex[gmem], state.files[index].isOpen else {
                 return unresolved(&verdict, state.fileIndex[gmem] == nil ? "unknown gmem '\(gmem)'" : "gmem '\(gmem)' is already closed")
             }
-            verdict.pieces = [Piece(file: index, pages: 0..<state.files[index].pageCount, address: 0)]
+            verdict.pieces = Pieces(Piece(file: index, pages: 0..<state.files[index].pageCount, address: 0))
             if verdict.kernel.closeZaps { return removalOutcome(&verdict, reportsFailure: false) }
             return .ok
         case .bind(let vmName, let gmem, let slot, let gpa, let size, let offset, _):
@@ -168,7 +168,7 @@ public struct Engine: Equatable, Sendable {
                     if bound.overlaps(pages) { return .EEXIST }
                 }
             }
-            verdict.pieces = [Piece(file: index, pages: pages, address: offset)]
+            verdict.pieces = Pieces(Piece(file: index, pages: pages, address: offset))
             return .ok
         case .unbind(let vmName, let slot):
             guard let vm = state.vms[vmName] else { return unresolved(&verdict, "unknown vm '\(vmName)'") }
@@ -178,7 +178,7 @@ public struct Engine: Equatable, Sendable {
             let lower = binding.offset / pageSize
             let upper = min(lower + binding.size / pageSize, state.files[index].pageCount)
             if lower < upper {
-                verdict.pieces = [Piece(file: index, pages: lower..<upper, address: binding.gpa)]
+                verdict.pieces = Pieces(Piece(file: index, pages: lower..<upper, address: binding.gpa))
             }
             return removalOutcome(&verdict, reportsFailure: false)
         default:
@@ -241,12 +241,12 @@ public struct Engine: Equatable, Sendable {
     }
 
     /// The runs of `pieces` whose S-EPT removal fails under `profile`.
-    func blockedPieces(_ pieces: [Piece], _ profile: KernelProfile) -> [Piece] {
+    func blockedPieces(_ pieces: Pieces, _ profile: KernelProfile) -> [Piece] {
         Self.blocked(pieces, profile, in: state)
     }
 
     /// The runs of `pieces` whose S-EPT removal fails under `profile` in `state`.
-    static func blocked(_ pieces: [Piece], _ profile: KernelProfile, in state: GmemState) -> [Piece] {
+    static func blocked(_ pieces: Pieces, _ profile: KernelProfile, in state: GmemState) -> [Piece] {
         var blocked: [Piece] = []
         for piece in pieces {
             for range in state.files[piece.file].pages.ranges(in: piece.pages, where: profile.removalFails) {
@@ -259,7 +259,7 @@ public struct Engine: Equatable, Sendable {
     /// What a conversion's rule asks of its pages, from one walk of their runs: the first page
     /// with a host pin (event-addressed), whether a page is not already `to`, whether a page is
     /// private, and the runs whose S-EPT removal fails under `profile` (as `blockedPieces`).
-    private func conversionScan(_ pieces: [Piece], to: Shareability, _ profile: KernelProfile)
+    private func conversionScan(_ pieces: Pieces, to: Shareability, _ profile: KernelProfile)
         -> (firstHostPin: UInt64?, anyOther: Bool, anyPrivate: Bool, blocked: [Piece])
     {
         var firstHostPin: UInt64?
@@ -294,7 +294,7 @@ public struct Engine: Equatable, Sendable {
     }
 
     /// The event-addressed address of the first page of `pieces` that satisfies `predicate`.
-    private func firstPage(_ pieces: [Piece], where predicate: (PageState) -> Bool) -> UInt64? {
+    private func firstPage(_ pieces: Pieces, where predicate: (PageState) -> Bool) -> UInt64? {
         for piece in pieces {
             if let page = state.files[piece.file].pages.firstPage(in: piece.pages, where: predicate) {
                 return piece.address(ofPage: page)
@@ -333,7 +333,7 @@ public struct Engine: Equatable, Sendable {
                 verdict.unresolved = [offset..<(offset + size)]
                 return nil
             }
-            verdict.pieces = [Piece(file: index, pages: (offset / pageSize)..<((offset + size) / pageSize), address: offset)]
+            verdict.pieces = Pieces(Piece(file: index, pages: (offset / pageSize)..<((offset + size) / pageSize), address: offset))
             return nil
         case .guest(let vmName, let gpa, let size):
             let end = gpa + size
