@@ -394,7 +394,8 @@ public struct Engine: Equatable, Sendable {
     /// Applies the state change `event` implies (`commit(_:_:)`) and hands each transition it
     /// makes to `fold`, in order (docs/MODEL.md "One state machine").
     public mutating func commit<Fold: TransitionFold>(_ event: Event, _ verdict: Verdict, into fold: inout Fold) {
-        rememberNames(of: event, verdict)
+        // The names this event used, kept for the next events (`RecentNames`).
+        state.rememberNames(vm: verdict.vm, file: verdict.pieces.first?.file)
         guard let effective = verdict.effectiveOutcome(of: event) else { return }
         let succeeded = effective == .ok
         let zapFailed = !succeeded && effective == .EIO
@@ -734,21 +735,6 @@ public struct Engine: Equatable, Sendable {
         guard let frames = FrameOwner.frames(from: first, count: pages.count), !frames.isEmpty else { return }
         let owner = FrameOwner(file: file, pageDelta: -delta)
         state.frames.update(frames) { _, current in current == owner ? nil : current }
-    }
-
-    /// Keeps the VM and gmem names `event` used among the state's recent names, so that the
-    /// next event naming them is judged without hashing them (`RecentNames`).
-    private mutating func rememberNames(of event: Event, _ verdict: Verdict) {
-        var gmem: String?
-        if case .file(let name, _, _)? = event.op.range {
-            gmem = name
-        } else if let piece = verdict.pieces.first {
-            // A gpa range: the file its first page resolved to, when that file is the current
-            // one of its name.
-            let name = state.files[piece.file].name
-            if state.recent.filePosition(name) == nil, state.fileIndex[name] == piece.file { gmem = name }
-        }
-        state.rememberNames(vm: verdict.vm, gmem: gmem)
     }
 
     private mutating func update(_ piece: Piece, _ change: (inout PageState) -> Void) {

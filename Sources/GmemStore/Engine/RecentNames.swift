@@ -5,11 +5,11 @@
 ///
 /// Derived, never authoritative: every entry is a copy of what the dictionaries hold, refreshed
 /// from them whenever they change (`GmemState`'s observers), and a name the entries do not hold
-/// is looked up in the dictionaries as before. Names are compared as the dictionaries compare
-/// their keys (`String ==`), after their UTF-8 lengths: names of another length cost no
-/// comparison (a name equal to a kept one only under Unicode's canonical equivalence, with
-/// other bytes, may then miss and take the dictionary, which finds it). Two states that differ
-/// only here are equal.
+/// is looked up in the dictionaries as before. A name is first compared with the kept ones by
+/// its two words (`NameBits`): equal words are the same string (the same small-string bytes,
+/// or the same storage, which the entry keeps alive); only when no entry has them are the names
+/// compared as the dictionaries compare their keys (`String ==`, after the UTF-8 lengths), so a
+/// hit gives what the dictionary would. Two states that differ only here are equal.
 struct RecentNames: Equatable, Sendable {
     /// At most this many VMs and this many files are kept (the generator runs 4 VMs at a time).
     static let capacity = 8
@@ -17,12 +17,20 @@ struct RecentNames: Equatable, Sendable {
     /// A gmem name and its current file (`fileIndex[name]`).
     struct File: Sendable {
         var name: String
+        var bits: NameBits
         var index: Int
+
+        init(name: String, index: Int) {
+            self.name = name
+            bits = NameBits(name)
+            self.index = index
+        }
     }
 
     /// A VM's name and what the engine reads of it per event (`vms[name]`).
     struct VM: Sendable {
         var name: String
+        var bits: NameBits
         var life: VMLife
         var kernel: KernelProfile
         var tdxConnect: Bool
@@ -30,6 +38,7 @@ struct RecentNames: Equatable, Sendable {
 
         init(name: String, _ vm: VirtualMachine) {
             self.name = name
+            bits = NameBits(name)
             life = vm.life
             kernel = vm.kernel
             tdxConnect = vm.tdxConnect
@@ -46,20 +55,34 @@ struct RecentNames: Equatable, Sendable {
     /// Derived state compares equal whatever it holds.
     static func == (lhs: RecentNames, rhs: RecentNames) -> Bool { true }
 
-    /// Equal names (`==`), tested only when their UTF-8 lengths agree: a name of the same
-    /// storage or the same small-string bits is equal at once.
-    @inline(__always)
+    /// Equal names (`==`), tested only when their UTF-8 lengths agree.
     static func sameName(_ a: String, _ b: String) -> Bool {
         a.utf8.count == b.utf8.count && a == b
     }
 
     /// The position of the file entry named `name`, nil when none is kept.
+    @inline(__always)
     func filePosition(_ name: String) -> Int? {
-        files.firstIndex { Self.sameName($0.name, name) }
+        let bits = NameBits(name)
+        for position in files.indices where files[position].bits == bits { return position }
+        return filePosition(comparing: name)
     }
 
     /// The position of the VM entry named `name`, nil when none is kept.
+    @inline(__always)
     func vmPosition(_ name: String) -> Int? {
+        let bits = NameBits(name)
+        for position in vms.indices where vms[position].bits == bits { return position }
+        return vmPosition(comparing: name)
+    }
+
+    /// `filePosition` for a name whose words no entry has (another copy of a long name).
+    private func filePosition(comparing name: String) -> Int? {
+        files.firstIndex { Self.sameName($0.name, name) }
+    }
+
+    /// `vmPosition` for a name whose words no entry has.
+    private func vmPosition(comparing name: String) -> Int? {
         vms.firstIndex { Self.sameName($0.name, name) }
     }
 
@@ -103,6 +126,19 @@ struct RecentNames: Equatable, Sendable {
     }
 }
 
+/// The two words a `String` is made of: its bytes when it is small (up to 15 UTF-8 bytes,
+/// stored in the value), else its length, flags and the address of its storage. Equal words
+/// are the same string; unequal words say nothing (two copies of a long name differ).
+struct NameBits: Equatable, Sendable {
+    private var low: UInt64
+    private var high: UInt64
+
+    @inline(__always)
+    init(_ name: String) {
+        (low, high) = unsafeBitCast(name, to: (UInt64, UInt64).self)
+    }
+}
+
 extension GmemState {
     /// `fileIndex[gmem]`, from the recent names when they hold it.
     @inline(__always)
@@ -111,12 +147,14 @@ extension GmemState {
         return fileIndex[gmem]
     }
 
-    /// Keeps the names `gmem` (its current file) and `vm` among the recent ones when they are
-    /// not yet: the engine calls it as it applies an event, so the next event naming them finds
-    /// them without hashing. A name the dictionaries do not hold is not kept.
-    mutating func rememberNames(vm: String?, gmem: String?) {
-        if let gmem, recent.filePosition(gmem) == nil, let index = fileIndex[gmem] {
-            recent.admitFile(gmem, index: index)
+    /// Keeps among the recent names the VM named `vm` and the file at `fileIndex`, when they are
+    /// not yet: the engine calls it as it applies an event, so that the next event naming them
+    /// finds them without hashing. A VM the state does not hold, or a file that is not the
+    /// current one of its name, is not kept.
+    mutating func rememberNames(vm: String?, file: Int?) {
+        if let file {
+            let name = files[file].name
+            if recent.filePosition(name) == nil, fileIndex[name] == file { recent.admitFile(name, index: file) }
         }
         if let vm, recent.vmPosition(vm) == nil, let machine = vms[vm] {
             recent.admitVM(vm, machine)
