@@ -1,10 +1,10 @@
 import Testing
 @testable import GmemStore
 
-/// The range map's search for the run of a page (its first probe placed in proportion between
-/// the chunk's ends, then the neighbours, then a binary search) against a page-by-page model:
-/// every page of maps of many chunks, with gaps, runs of very unequal lengths, and page numbers
-/// near 2^64 where no proportional probe is tried.
+/// The range map's search for the run of a page (over the chunks' first pages, then the chunk's
+/// runs) against a page-by-page model: every page of maps of many chunks, with gaps, runs of
+/// very unequal lengths, and page numbers near 2^64. It held a first probe placed in proportion
+/// between a chunk's ends (tried in round 6, not kept; a planted off-by-one in it failed here).
 @Suite struct RangeMapSearchTests {
     /// A map of about `runCount` runs with gaps, built by assignments, and its page model.
     static func randomMap(seed: UInt64, runCount: Int, pages: Int) -> (RangeMap<Int>, [Int?]) {

@@ -491,30 +491,10 @@ public struct RangeMap<Value: Equatable>: Equatable {
             return low
         }
         let chunk = max(low - 1, 0)
-        // The pages the chunk's runs span, from the lowers beside the chunks (no cold run read):
-        // its first page, and the next chunk's first page (the last chunk: no guess).
-        let spanStart = chunkLowers[chunk]
-        let spanEnd = chunk + 1 < chunkLowers.count ? chunkLowers[chunk + 1] : spanStart
         // Searched through the chunk's buffer: no copy (and no retain) of the chunk per step.
         let lo = chunks[chunk].withUnsafeBufferPointer { runs -> Int in
             var lo = 0
             var hi = runs.count
-            // The first probe where the page lies in proportion between the chunk's ends (runs
-            // of a file are spread about evenly over its pages): one cold line read, then the
-            // neighbours, where a binary search reads six or seven cold lines of the chunk.
-            // The probe only narrows `lo..<hi`; the answer is the binary search's.
-            if page > spanStart, page < spanEnd, spanEnd - spanStart <= 1 << 48 {
-                let guess = Int((page - spanStart) * UInt64(hi) / (spanEnd - spanStart))
-                if runs[guess].upper <= page {
-                    lo = guess + 1
-                    if lo < hi, runs[lo].upper > page { return lo }
-                    if lo + 1 < hi, runs[lo + 1].upper > page { return lo + 1 }
-                } else {
-                    hi = guess
-                    if guess == 0 || runs[guess - 1].upper <= page { return guess }
-                    if guess == 1 || runs[guess - 2].upper <= page { return guess - 1 }
-                }
-            }
             while lo < hi {
                 let middle = (lo + hi) / 2
                 if runs[middle].upper <= page { lo = middle + 1 } else { hi = middle }
