@@ -43,6 +43,15 @@ public struct Engine: Equatable, Sendable {
         var kernel: KernelProfile
     }
 
+    /// The facts of the VM named `name` (`state.vms[name]`), from the recent names when they
+    /// hold it.
+    private func vmFacts(_ name: String) -> VMFacts? {
+        if let position = state.recent.vmPosition(name) {
+            return VMFacts(life: state.recent.vms[position].life, kernel: state.recent.vms[position].kernel)
+        }
+        return state.vms[name].map { VMFacts(life: $0.life, kernel: $0.kernel) }
+    }
+
     /// `evaluate`'s body, writing into the caller's verdict (returned without a copy).
     private func judge(_ event: Event, into verdict: inout Verdict) {
         // A gpa range's VM is looked up by `place`; every other event's VM once here.
@@ -50,7 +59,7 @@ public struct Engine: Equatable, Sendable {
         if let range = event.op.range { placedVM = place(range, into: &verdict) }
         verdict.vm = vmName(of: event, placedIn: verdict.pieces.first?.file)
         // The event's VM, looked up once for the whole judgement.
-        let vm = placedVM ?? verdict.vm.flatMap { name in state.vms[name].map { VMFacts(life: $0.life, kernel: $0.kernel) } }
+        let vm = placedVM ?? verdict.vm.flatMap { vmFacts($0) }
         if case .vmCreate = event.op {
             verdict.kernel = kernelOverride ?? event.kernel ?? .standard
         } else {
@@ -114,7 +123,7 @@ public struct Engine: Equatable, Sendable {
     private func expectedOutcome(_ event: Event, _ verdict: inout Verdict, _ vm: VMFacts?, everyPageIsTo: inout Bool?) -> Outcome? {
         if case .vmDestroy(let name) = event.op, vm != nil {
             // Teardown unmaps every page of the VM's files, also when the VM is bugged.
-            verdict.pieces = filePieces { $0.vm == name }
+            verdict.pieces = Pieces(filePieces { $0.vm == name })
         }
         if let vm, vm.life.isDead, !verdict.kernel.stillRuns(event, on: vm.life) {
             if case .vmDestroy = event.op, vm.life == .bugged { return .ok }
@@ -127,7 +136,7 @@ public struct Engine: Equatable, Sendable {
             return .ok
         case .gap:
             // It may have touched any page: every open file is its range (docs/MODEL.md "Gaps").
-            verdict.pieces = filePieces { _ in true }
+            verdict.pieces = Pieces(filePieces { _ in true })
             return .ok
         case .vmDestroy(let name):
             guard state.vms[name] != nil else { return unresolved(&verdict, "unknown vm '\(name)'") }
@@ -139,7 +148,7 @@ public struct Engine: Equatable, Sendable {
             guard let index = state.fileIndex[gmem], state.files[index].isOpen else {
                 return unresolved(&verdict, state.fileIndex[gmem] == nil ? "unknown gmem '\(gmem)'" : "gmem '\(gmem)' is already closed")
             }
-            verdict.pieces = [Piece(file: index, pages: 0..<state.files[index].pageCount, address: 0)]
+            verdict.pieces = Pieces(Piece(file: index, pages: 0..<state.files[index].pageCount, address: 0))
             if verdict.kernel.closeZaps { return removalOutcome(&verdict, reportsFailure: false) }
             return .ok
         case .bind(let vmName, let gmem, let slot, let gpa, let size, let offset, _):
@@ -159,7 +168,7 @@ public struct Engine: Equatable, Sendable {
                     if bound.overlaps(pages) { return .EEXIST }
                 }
             }
-            verdict.pieces = [Piece(file: index, pages: pages, address: offset)]
+            verdict.pieces = Pieces(Piece(file: index, pages: pages, address: offset))
             return .ok
         case .unbind(let vmName, let slot):
             guard let vm = state.vms[vmName] else { return unresolved(&verdict, "unknown vm '\(vmName)'") }
@@ -169,7 +178,7 @@ public struct Engine: Equatable, Sendable {
             let lower = binding.offset / pageSize
             let upper = min(lower + binding.size / pageSize, state.files[index].pageCount)
             if lower < upper {
-                verdict.pieces = [Piece(file: index, pages: lower..<upper, address: binding.gpa)]
+                verdict.pieces = Pieces(Piece(file: index, pages: lower..<upper, address: binding.gpa))
             }
             return removalOutcome(&verdict, reportsFailure: false)
         default:
@@ -232,12 +241,12 @@ public struct Engine: Equatable, Sendable {
     }
 
     /// The runs of `pieces` whose S-EPT removal fails under `profile`.
-    func blockedPieces(_ pieces: [Piece], _ profile: KernelProfile) -> [Piece] {
+    func blockedPieces(_ pieces: Pieces, _ profile: KernelProfile) -> [Piece] {
         Self.blocked(pieces, profile, in: state)
     }
 
     /// The runs of `pieces` whose S-EPT removal fails under `profile` in `state`.
-    static func blocked(_ pieces: [Piece], _ profile: KernelProfile, in state: GmemState) -> [Piece] {
+    static func blocked(_ pieces: Pieces, _ profile: KernelProfile, in state: GmemState) -> [Piece] {
         var blocked: [Piece] = []
         for piece in pieces {
             for range in state.files[piece.file].pages.ranges(in: piece.pages, where: profile.removalFails) {
@@ -250,7 +259,7 @@ public struct Engine: Equatable, Sendable {
     /// What a conversion's rule asks of its pages, from one walk of their runs: the first page
     /// with a host pin (event-addressed), whether a page is not already `to`, whether a page is
     /// private, and the runs whose S-EPT removal fails under `profile` (as `blockedPieces`).
-    private func conversionScan(_ pieces: [Piece], to: Shareability, _ profile: KernelProfile)
+    private func conversionScan(_ pieces: Pieces, to: Shareability, _ profile: KernelProfile)
         -> (firstHostPin: UInt64?, anyOther: Bool, anyPrivate: Bool, blocked: [Piece])
     {
         var firstHostPin: UInt64?
@@ -285,7 +294,7 @@ public struct Engine: Equatable, Sendable {
     }
 
     /// The event-addressed address of the first page of `pieces` that satisfies `predicate`.
-    private func firstPage(_ pieces: [Piece], where predicate: (PageState) -> Bool) -> UInt64? {
+    private func firstPage(_ pieces: Pieces, where predicate: (PageState) -> Bool) -> UInt64? {
         for piece in pieces {
             if let page = state.files[piece.file].pages.firstPage(in: piece.pages, where: predicate) {
                 return piece.address(ofPage: page)
@@ -307,7 +316,7 @@ public struct Engine: Equatable, Sendable {
     private func place(_ range: MemoryRange, into verdict: inout Verdict) -> VMFacts?? {
         switch range {
         case .file(let gmem, let offset, let size):
-            guard let index = state.fileIndex[gmem] else {
+            guard let index = state.currentFileIndex(gmem) else {
                 verdict.unresolvedReason = "unknown gmem '\(gmem)'"
                 verdict.unresolved = [offset..<(offset + size)]
                 return nil
@@ -324,11 +333,19 @@ public struct Engine: Equatable, Sendable {
                 verdict.unresolved = [offset..<(offset + size)]
                 return nil
             }
-            verdict.pieces = [Piece(file: index, pages: (offset / pageSize)..<((offset + size) / pageSize), address: offset)]
+            verdict.pieces = Pieces(Piece(file: index, pages: (offset / pageSize)..<((offset + size) / pageSize), address: offset))
             return nil
         case .guest(let vmName, let gpa, let size):
             let end = gpa + size
-            guard let vm = state.vms[vmName] else {
+            let bindings: [Binding]
+            let facts: VMFacts
+            if let position = state.recent.vmPosition(vmName) {
+                bindings = state.recent.vms[position].bindingsByAddress
+                facts = VMFacts(life: state.recent.vms[position].life, kernel: state.recent.vms[position].kernel)
+            } else if let vm = state.vms[vmName] {
+                bindings = vm.bindingsByAddress
+                facts = VMFacts(life: vm.life, kernel: vm.kernel)
+            } else {
                 verdict.unresolvedReason = "unknown vm '\(vmName)'"
                 verdict.unresolved = [gpa..<end]
                 return .some(nil)
@@ -336,13 +353,13 @@ public struct Engine: Equatable, Sendable {
             var cursor = gpa
             // Overlapping bindings exist only when a log says an overlapping bind succeeded;
             // a page then resolves through the binding with the lowest gpa (then slot).
-            for binding in vm.bindingsByAddress where binding.gpaRange.overlaps(gpa..<end) {
+            for binding in bindings where binding.gpaRange.overlaps(gpa..<end) {
                 let lower = max(gpa, binding.gpa, cursor)
                 let upper = min(end, binding.gpa + binding.size)
                 guard lower < upper else { continue }
                 if cursor < lower { verdict.unresolved.append(cursor..<lower) }
                 cursor = upper
-                guard let index = state.fileIndex[binding.gmem], state.files[index].isOpen else {
+                guard let index = state.currentFileIndex(binding.gmem), state.files[index].isOpen else {
                     verdict.unresolved.append(lower..<upper)
                     continue
                 }
@@ -361,7 +378,7 @@ public struct Engine: Equatable, Sendable {
                 verdict.unresolvedReason = "no memslot of vm '\(vmName)' binds gpa " +
                     verdict.unresolved.map { "\(hex($0.lowerBound))-\(hex($0.upperBound))" }.joined(separator: ", ")
             }
-            return .some(VMFacts(life: vm.life, kernel: vm.kernel))
+            return .some(facts)
         }
     }
 
@@ -377,6 +394,8 @@ public struct Engine: Equatable, Sendable {
     /// Applies the state change `event` implies (`commit(_:_:)`) and hands each transition it
     /// makes to `fold`, in order (docs/MODEL.md "One state machine").
     public mutating func commit<Fold: TransitionFold>(_ event: Event, _ verdict: Verdict, into fold: inout Fold) {
+        // The names this event used, kept for the next events (`RecentNames`).
+        state.rememberNames(vm: verdict.vm, file: verdict.pieces.first?.file)
         guard let effective = verdict.effectiveOutcome(of: event) else { return }
         let succeeded = effective == .ok
         let zapFailed = !succeeded && effective == .EIO
@@ -545,7 +564,10 @@ public struct Engine: Equatable, Sendable {
             }
         case .accept:
             guard succeeded else { return }
-            let pins = verdict.vm.flatMap { state.vms[$0] }?.tdxConnect ?? false
+            let pins = verdict.vm.map { vm in
+                if let position = state.recent.vmPosition(vm) { return state.recent.vms[position].tdxConnect }
+                return state.vms[vm]?.tdxConnect ?? false
+            } ?? false
             for piece in verdict.pieces {
                 update(piece) {
                     $0.accepted = true
@@ -596,7 +618,7 @@ public struct Engine: Equatable, Sendable {
         guard failed else { return }
         // Every page whose removal fails remembers it, also where the VM had refused the event.
         for piece in verdict.pieces { foldFailures(piece, cause: .tdPin, where: verdict.kernel.removalFails, into: &fold) }
-        if let vm = verdict.vm, state.vms[vm]?.life == .alive {
+        if let vm = verdict.vm, vmFacts(vm)?.life == .alive {
             state.vms[vm]!.life = .bugged
             fold.fold(.vmDied(vm: vm))
         } else if verdict.blocked.isEmpty {
@@ -617,7 +639,7 @@ public struct Engine: Equatable, Sendable {
             fold.fold(.zapped(piece, endsQuarantine: false))
         }
         guard failed else { return }
-        if let vm = verdict.vm, state.vms[vm]?.life == .alive {
+        if let vm = verdict.vm, vmFacts(vm)?.life == .alive {
             state.vms[vm]!.life = .bugged
             fold.fold(.vmDied(vm: vm))
         }

@@ -77,11 +77,18 @@ public struct FrameOwner: Hashable, Sendable {
 
 /// Everything the engine knows at one point of the log.
 public struct GmemState: Equatable, Sendable {
-    public var vms: [String: VirtualMachine] = [:]
+    public var vms: [String: VirtualMachine] = [:] {
+        didSet { recent.refreshVMs(from: vms) }
+    }
     /// Every gmem file ever created, in creation order (a re-used name makes a new file).
     public var files: [GmemFile] = []
     /// The current file for each gmem id.
-    public var fileIndex: [String: Int] = [:]
+    public var fileIndex: [String: Int] = [:] {
+        didSet { recent.refreshFiles(from: fileIndex) }
+    }
+    /// The VMs and files the latest events named, kept beside the dictionaries so that an
+    /// event's names are found without hashing; refreshed whenever the dictionaries change.
+    var recent = RecentNames()
     /// Which gmem page each recorded frame backs.
     public var frames = RangeMap<FrameOwner>()
     /// Frames the host has handed to another user (`reuse`), with that user.

@@ -24,10 +24,65 @@ public struct Piece: Equatable, Sendable {
     }
 }
 
+/// The pieces a verdict concerns, in order. One piece, the common case (a range inside one
+/// file), is kept inline: judging an event and destroying its verdict touch no heap for it
+/// (an array of one piece was a `malloc` and a `free` per event). More pieces are kept in an
+/// array, as before.
+public struct Pieces: RandomAccessCollection, Equatable, Sendable, ExpressibleByArrayLiteral, CustomStringConvertible {
+    /// The only piece, when there is exactly one; `many` is then empty.
+    private var single: Piece?
+    /// Every piece, when there are none or more than one.
+    private var many: [Piece] = []
+
+    public init() {}
+
+    /// One piece, kept inline.
+    public init(_ piece: Piece) {
+        single = piece
+    }
+
+    public init(_ pieces: [Piece]) {
+        if pieces.count == 1 { single = pieces[0] } else { many = pieces }
+    }
+
+    public init(arrayLiteral pieces: Piece...) {
+        self.init(pieces)
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { single == nil ? many.count : 1 }
+
+    public subscript(position: Int) -> Piece {
+        if let single {
+            precondition(position == 0, "piece \(position) of 1")
+            return single
+        }
+        return many[position]
+    }
+
+    /// Adds `piece` at the end.
+    public mutating func append(_ piece: Piece) {
+        if let single {
+            many = [single, piece]
+            self.single = nil
+        } else if many.isEmpty {
+            single = piece
+        } else {
+            many.append(piece)
+        }
+    }
+
+    public static func == (lhs: Pieces, rhs: Pieces) -> Bool {
+        lhs.elementsEqual(rhs)
+    }
+
+    public var description: String { Array(self).description }
+}
+
 /// The engine's judgement of one event, computed from the state before it.
 public struct Verdict: Equatable, Sendable {
     /// The file pages the event concerns.
-    public var pieces: [Piece] = []
+    public var pieces = Pieces()
     /// Parts of the event's range (byte addresses in its addressing) that nothing resolves.
     public var unresolved: [Range<UInt64>] = []
     /// Why the event, or part of it, could not be placed.

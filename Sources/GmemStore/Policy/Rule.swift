@@ -70,12 +70,12 @@ public struct RuleContext {
 
     /// The file pages the event concerns. An `unbind` on a dead VM is refused before the engine
     /// resolves its slot; the rules still need to know which pages the VMM tried to zap.
-    public var pieces: [Piece] {
+    public var pieces: Pieces {
         if verdict.pieces.isEmpty, case .unbind(let vm, let slot) = event.op,
             let binding = state.vms[vm]?.bindings[slot], let index = state.fileIndex[binding.gmem]
         {
             let lower = binding.offset / pageSize
-            return [Piece(file: index, pages: lower..<(lower + binding.size / pageSize), address: binding.gpa)]
+            return Pieces(Piece(file: index, pages: lower..<(lower + binding.size / pageSize), address: binding.gpa))
         }
         return verdict.pieces
     }
@@ -86,7 +86,7 @@ public struct RuleContext {
     }
 
     /// The merged runs of `pieces` whose state satisfies `predicate`.
-    public func spans(of pieces: [Piece], where predicate: (PageState) -> Bool) -> [FileSpan] {
+    public func spans(of pieces: some Collection<Piece>, where predicate: (PageState) -> Bool) -> [FileSpan] {
         var result: [FileSpan] = []
         for piece in pieces {
             for range in state.files[piece.file].pages.ranges(in: piece.pages, where: predicate) {
