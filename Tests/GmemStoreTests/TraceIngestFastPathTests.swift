@@ -3,7 +3,9 @@ import Testing
 @testable import GmemStore
 
 /// The kernel-trace ingest's fast paths must read and store exactly what the plain paths do:
-/// lines of events gmem does not take recognised from their bytes (`FtraceReader.read(bytes:)`).
+/// lines of events gmem does not take recognised from their bytes (`FtraceReader.read(bytes:)`),
+/// and a context or gap line's events made and hashed on the reading thread
+/// (`PrefetchedSource.Prepared`).
 @Suite struct TraceIngestFastPathTests {
     /// Every line of the real captures (tracefs and `trace-cmd report`, with lost events), the
     /// lines `scripts/make-big-trace.sh` writes, and lines made to sit on each test the text
@@ -78,5 +80,81 @@ import Testing
             }
         }
         #expect(decided > 1000)
+    }
+
+    /// The kernel trace of `scripts/make-big-trace.sh`'s shapes, with gaps, markers and lines
+    /// of every kind, with its VMM log: vm1 with g1 (64 pages) bound at gfn 0x100000, hva
+    /// 0x7f0000000000.
+    static func trace(faults: Int) -> [String] {
+        let task = " gmem-kvm-captur-5820    [000] "
+        var lines: [String] = ["# tracer: nop", "# entries-in-buffer/entries-written: 10/12   #P:2"]
+        var us = 2_000_000
+        for fault in 0..<faults {
+            func at(_ flags: String) -> String { task + flags + "   \(us / 1_000_000).\(String(format: "%06d", us % 1_000_000)): " }
+            let page = (fault * 7) % 64
+            let gfn = String(0x100000 + page, radix: 16)
+            lines += [
+                at(".....") + "kvm_mmu_pagetable_walk: addr \(String(0x1_0000_0000 + page * 4096, radix: 16)) pferr 6 W|U",
+                at(".....") + "kvm_mmu_paging_element: pte 2027 level 4",
+                at(".....") + "kvm_mmu_set_accessed_bit: gpa 6000",
+                at("...1.") + "kvm_mmu_spte_requested: gfn \(gfn) pfn 126000 level 1",
+                at("...1.") + "kvm_mmu_set_spte: gfn \(gfn) spte 126000e67 (rwxu) level 1 at 1226c2000",
+                at(".....") + "kvm_emulate_insn: 0:1004a:ef (prot64)",
+                at(".....") + "kvm_pio: pio_write at 0x13 size 4 count 1 val 0x\(fault % 16) ",
+                at(".....") + "kvm_userspace_exit: reason KVM_EXIT_IO (2)",
+            ]
+            us += 3
+            if fault % 16 == 15 {
+                let hva = 0x7f00_0000_0000 + ((fault * 31) % 64) * 4096
+                lines.append(at(".....") + "kvm_unmap_hva_range: mmu notifier unmap range: 0x\(String(hva, radix: 16)) -- 0x\(String(hva + 4096, radix: 16))")
+            }
+            if fault % 64 == 63 { lines.append(at("...1.") + "tracing_mark_write: gmem: guest touched gfn 0x\(gfn) npages 1") }
+            if fault % 100 == 50 { lines.append("CPU:0 [LOST \(fault) EVENTS]") }
+            if fault % 100 == 75 { lines.append(at(".....") + "kvm_mmu_set_spte: gfn \(gfn) cut short") }
+            if fault % 100 == 90 { lines.append(at(".....") + "kvm_exit: reason EPT_VIOLATION rip 0xfff0 info 0 0 é") }
+            us += 4
+        }
+        return lines
+    }
+
+    /// The trace and its VMM log read ahead on their own threads store what they store when
+    /// read on the batch's thread (inputs in memory are never read ahead): the same events,
+    /// hashes, stored inputs and chunks, page and frame index, the same lines skipped, and the
+    /// same VM-less events; with and without `--vm`, and with a second VM alive for a while.
+    @Test func preparedTraceEventsStoreWhatTheBatchThreadStores() throws {
+        let temporary = try TemporaryStore()
+        let trace = Self.trace(faults: 3000)
+        #expect(trace.joined(separator: "\n").utf8.count > 2 * InputArchive.chunkSize)
+        let tracePath = try temporary.file("t.trace", trace.joined(separator: "\n") + "\n")
+        let setup = try temporary.file("setup.jsonl", MergeIngestTests.setup.joined(separator: "\n") + "\n")
+        let second = try temporary.file(
+            "second.jsonl",
+            (MergeIngestTests.setup + [
+                #"{"op": "vm_create", "vm": "vm2", "type": "default", "ts": 2004000000}"#,
+                #"{"op": "vm_destroy", "vm": "vm2", "ts": 2008000000}"#,
+            ]).joined(separator: "\n") + "\n")
+        for (inputs, vm) in [([setup, tracePath], nil), ([second, tracePath], nil), ([tracePath, setup], "vm1"), ([tracePath], nil)] as [([String], String?)] {
+            let ahead = try TemporaryStore()
+            let sources = try inputs.map { try IngestSource(path: $0, format: nil) }
+            let aheadSummary = try MergeIngest(vm: vm).ingest(sources, into: ahead.store)
+            let inline = try TemporaryStore()
+            let memorySources = try inputs.map {
+                IngestSource(reader: LineReader(name: $0, contents: Array(try Data(contentsOf: URL(fileURLWithPath: $0)))), format: nil)
+            }
+            let inlineSummary = try MergeIngest(vm: vm).ingest(memorySources, into: inline.store)
+            #expect(aheadSummary.batch == inlineSummary.batch)
+            #expect(aheadSummary.batch.added > 15_000)
+            #expect(aheadSummary.unresolvedVM == inlineSummary.unresolvedVM)
+            #expect(try ahead.store.headLink() == inline.store.headLink())
+            let aheadRows = try IngestPipelineTests().rows(ahead.store)
+            #expect(aheadRows == (try IngestPipelineTests().rows(inline.store)))
+            // Without the VMM log no binding covers an hva: `kvm_unmap_hva_range` is context.
+            for op in ["gap", "context", "map"] + (inputs.count > 1 ? ["zap"] : []) {
+                #expect(try ahead.store.database.scalarInt("SELECT count(*) FROM event WHERE op = \(EventRow.opCodes[op]!)") ?? 0 > 0, "\(op)")
+            }
+            for (one, other) in zip(aheadSummary.inputs, inlineSummary.inputs) {
+                #expect(one.records == other.records && one.skipped == other.skipped && one.format == other.format)
+            }
+        }
     }
 }
