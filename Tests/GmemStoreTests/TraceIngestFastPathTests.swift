@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import Testing
 @testable import GmemStore
@@ -155,6 +156,54 @@ import Testing
             for (one, other) in zip(aheadSummary.inputs, inlineSummary.inputs) {
                 #expect(one.records == other.records && one.skipped == other.skipped && one.format == other.format)
             }
+        }
+    }
+
+    /// Event rows inserted several to a statement (`EventRowBuffer`) are the rows inserted one
+    /// by one: a kernel trace with its log, a JSON Lines log with rejected lines and ids, and
+    /// a later batch that skips ids already stored and retracts the first batch in its middle
+    /// (the retraction replays the log, the rows before it in the batch included), each batch
+    /// ending part-way through a statement's rows.
+    @Test func rowsInsertedSeveralToAStatementAreTheRowsInsertedOneByOne() throws {
+        let temporary = try TemporaryStore()
+        let pipeline = IngestPipelineTests()
+        let trace = try temporary.file("t.trace", Self.trace(faults: 700).joined(separator: "\n") + "\n")
+        let setup = try temporary.file("setup.jsonl", MergeIngestTests.setup.joined(separator: "\n") + "\n")
+        let log = try temporary.file("log.jsonl", pipeline.log(301, bad: [100: "not json", 200: #"{"op": "map"}"#]))
+        let lines = pipeline.log(700).split(separator: "\n").map(String.init)
+        var stores: [(TemporaryStore, MergeIngest)] = []
+        var firsts: [(seq: Int64, hash: [UInt8])] = []
+        for defers in [false, true] {
+            let store = try TemporaryStore()
+            var ingest = MergeIngest(quarantine: true)
+            ingest.defersEventRows = defers
+            _ = try ingest.ingest([try IngestSource(path: setup, format: nil), try IngestSource(path: trace, format: nil)], into: store.store)
+            firsts.append(try store.store.headLink())
+            let log = try ingest.ingest([try IngestSource(path: log, format: nil, quarantine: true)], into: store.store)
+            #expect(log.batch.added > 250 && log.batch.rejected == 2)
+            stores.append((store, ingest))
+        }
+        #expect(firsts[0] == firsts[1])
+        let retract = Event(.retract(batch: 1, firstSeq: 1, lastSeq: UInt64(firsts[0].seq), lastHash: firsts[0].hash, reason: "read with the wrong clock"))
+        let later = try temporary.file("later.jsonl", (lines[250..<400] + [retract.canonicalJSON] + lines[400..<650]).joined(separator: "\n") + "\n")
+        for (store, ingest) in stores {
+            let summary = try ingest.ingest([try IngestSource(path: later, format: nil, quarantine: true)], into: store.store)
+            #expect(summary.batch.skipped > 0 && summary.batch.added > 300)
+        }
+        let (plain, deferred) = (stores[0].0, stores[1].0)
+        #expect(try plain.store.headLink() == deferred.store.headLink())
+        #expect(try pipeline.rows(plain.store) == pipeline.rows(deferred.store))
+        for table in ["snapshot", "merkle_node", "ts_grid", "name"] {
+            let query = "SELECT * FROM \(table) ORDER BY 1, 2"
+            func dump(_ store: Store) throws -> [String] {
+                let statement = try store.database.prepare(query)
+                var rows: [String] = []
+                while try statement.step() {
+                    rows.append((0..<sqlite3_column_count(statement.handle)).map { statement.optionalString($0) ?? "NULL" }.joined(separator: "|"))
+                }
+                return rows
+            }
+            #expect(try dump(plain.store) == dump(deferred.store), "\(table)")
         }
     }
 }

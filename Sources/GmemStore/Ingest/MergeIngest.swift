@@ -23,6 +23,9 @@ public struct MergeIngest {
     /// The kernel profile written into each `vm_create` that names none (`ingest --kernel`);
     /// nil stores them as written (`--verbatim`), to be judged by the standard profile.
     public var kernel: KernelProfile? = .standard
+    /// Insert event rows several to a statement (`EventRowBuffer`); false inserts each when it
+    /// is appended, as `Store.append` does (the plain path the tests compare it with).
+    var defersEventRows = true
 
     /// An ingest with `--quarantine`, `--vm` and `--verbatim` as given.
     public init(quarantine: Bool = false, vm: String? = nil, addsSource: Bool = true) {
@@ -110,6 +113,8 @@ public struct MergeIngest {
     /// regular file is read and decoded ahead on a thread of its own (`PrefetchedSource`),
     /// while this thread judges, hashes and writes.
     func merge(_ sources: [IngestSource], resolver: inout TraceResolver, into writer: Store.BatchWriter) throws {
+        // Nothing here reads the event table between appends (EventRowBuffer).
+        if defersEventRows { try writer.defersEventRows() }
         var prefetches: [PrefetchedSource?] = []
         // Whatever ends the batch, no reading thread outlives it.
         var archives: [InputArchive.Writer?] = []
