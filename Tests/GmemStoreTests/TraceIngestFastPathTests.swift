@@ -206,4 +206,42 @@ import Testing
             #expect(try dump(plain.store) == dump(deferred.store), "\(table)")
         }
     }
+
+    /// QEMU log lines read from their bytes read as the text reader reads them (so the events a
+    /// QEMU log stores are those it stored before): the lines of QemuTraceReaderTests, other
+    /// events QEMU logs, odd prefixes and spacing, and every prefix of each line.
+    @Test func qemuBytesReadAsTheTextReaderReads() {
+        let stamp = "4242@1721301168.123456:"
+        let lines = [
+            QemuTraceReaderTests.setMemory,
+            "kvm_set_user_memory AddrSpace#1 Slot#3 flags=0x4 gpa=0x100000000 size=0x0 ua=0x7f0123400000 guest_memfd=12 guest_memfd_offset=0x0 ret=0",
+            "kvm_set_user_memory AddrSpace#0 Slot#1 flags=0x4 gpa=0x100000000 size=0x40000 ua=0x7f0123400000 guest_memfd=12 guest_memfd_offset=0x0 ret=-22",
+            "kvm_set_user_memory AddrSpace#0 Slot#0 flags=0x0 gpa=0x0 size=0x80000000 ua=0x7f0000000000 guest_memfd=-1 guest_memfd_offset=0x0 ret=0",
+            "kvm_convert_memory start 0x80000000 size 0x1000 private_to_shared",
+            "kvm_convert_memory start 0x100002000 size 0x2000 shared_to_private",
+            "kvm_memory_fault start 0x100004000 size 0x1000 flags 0x8",
+            "kvm_vcpu_ioctl cpu_index 0, type 0xae80, arg (nil)",
+            "kvm_run_exit cpu_index 0, reason 2",
+            "qemu-system-x86_64: warning: host doesn't support requested feature",
+            "# a comment", "", "   ", "\t", "  kvm_vcpu_ioctl  cpu_index 0  ", "kvm_vcpu_ioctl\tcpu_index 0", "kvm-vcpu ioctl",
+            "x@1.5:kvm_vcpu_ioctl a", "42@:kvm_vcpu_ioctl a", "42@1.5 kvm_vcpu_ioctl a", "42@1.5:", "42@1.5: kvm_vcpu_ioctl a",
+            "123456789012345678901@1.5:kvm_vcpu_ioctl a", "12345678901234567890@1.5:kvm_vcpu_ioctl a", "@1.5:kvm_vcpu_ioctl",
+            "kvm_vcpu_ioctl é", "kvm_vcpu_ioctlé a", "42@1.5:kvm_memory_fault start 0x1000 size 0x1000 flags 0x0",
+        ]
+        var all: [String] = []
+        for line in lines {
+            for text in [line, stamp + line, " " + line, line + " \t "] {
+                let bytes = Array(text.utf8)
+                for count in 0...bytes.count { all.append(String(decoding: bytes.prefix(count), as: UTF8.self)) }
+            }
+        }
+        var decided = 0
+        for line in all {
+            var copy = Array(line.utf8)
+            let fromBytes = copy.withUnsafeMutableBufferPointer { QemuTraceReader.read(bytes: UnsafeBufferPointer($0), file: "q.log", number: 4) }
+            #expect(fromBytes == QemuTraceReader.read(line, file: "q.log", number: 4), "\(line)")
+            if copy.withUnsafeMutableBufferPointer({ QemuTraceReader.skippedEventName(UnsafeBufferPointer($0)) }) != nil { decided += 1 }
+        }
+        #expect(decided > 500)
+    }
 }
