@@ -140,9 +140,9 @@ public final class IngestSource {
         case .jsonl:
             return try JSONLIngest(quarantine: quarantine, addsSource: addsSource).decode(bytes, reader: reader, writer: writer).map(Item.event)
         case .ftrace:
-            return take(FtraceReader.read(String(decoding: bytes, as: UTF8.self), file: name, number: reader.lineNumber))
+            return take(FtraceReader.read(bytes: bytes, file: name, number: reader.lineNumber))
         case .qemu:
-            return take(QemuTraceReader.read(String(decoding: bytes, as: UTF8.self), file: name, number: reader.lineNumber))
+            return take(QemuTraceReader.read(bytes: bytes, file: name, number: reader.lineNumber))
         case .traceDat:
             preconditionFailure("a trace.dat is read by TraceDatReader, not as lines")
         }

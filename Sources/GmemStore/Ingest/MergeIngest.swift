@@ -23,6 +23,9 @@ public struct MergeIngest {
     /// The kernel profile written into each `vm_create` that names none (`ingest --kernel`);
     /// nil stores them as written (`--verbatim`), to be judged by the standard profile.
     public var kernel: KernelProfile? = .standard
+    /// Insert event rows several to a statement (`EventRowBuffer`); false inserts each when it
+    /// is appended, as `Store.append` does (the plain path the tests compare it with).
+    var defersEventRows = true
 
     /// An ingest with `--quarantine`, `--vm` and `--verbatim` as given.
     public init(quarantine: Bool = false, vm: String? = nil, addsSource: Bool = true) {
@@ -97,10 +100,21 @@ public struct MergeIngest {
         return Store.contentHash(ofInputs: hashes)
     }
 
+    /// A trace record's event as it is stored: read from a stored input, the trace line itself
+    /// is kept there, where the event points (`history --original`), and the event names its
+    /// file and line only; a `vm_create` names `kernel` when it names no profile.
+    static func stored(_ event: Event, fromStoredInput: Bool, kernel: KernelProfile?) -> Event {
+        var event = event
+        if fromStoredInput { event.source?.text = nil }
+        return kernel.map { event.namingKernel($0) } ?? event
+    }
+
     /// Appends the items of `sources` to `writer`, smallest key first. Each input that is a
     /// regular file is read and decoded ahead on a thread of its own (`PrefetchedSource`),
     /// while this thread judges, hashes and writes.
     func merge(_ sources: [IngestSource], resolver: inout TraceResolver, into writer: Store.BatchWriter) throws {
+        // Nothing here reads the event table between appends (EventRowBuffer).
+        if defersEventRows { try writer.defersEventRows() }
         var prefetches: [PrefetchedSource?] = []
         // Whatever ends the batch, no reading thread outlives it.
         var archives: [InputArchive.Writer?] = []
@@ -125,20 +139,22 @@ public struct MergeIngest {
         // Lines and bytes read: a prefetched input's as of the item last taken.
         func linesRead(_ index: Int) -> UInt64 { prefetches[index]?.lines ?? sources[index].linesRead }
         func bytesRead(_ index: Int) -> UInt64 { prefetches[index]?.bytes ?? sources[index].bytesRead }
-        // A head's event read ahead comes with its kernel profile named and its body made.
-        var heads: [(item: IngestSource.Item, body: CanonicalBody?, key: Int64, at: Store.InputPosition?)?] = []
+        // A head's event read ahead comes with its kernel profile named and its body made; a
+        // trace record whose events do not depend on the state, with those made.
+        typealias Head = (item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?, key: Int64, at: Store.InputPosition?)
+        var heads: [Head?] = []
         var lastKeys = [Int64](repeating: .min, count: sources.count)
-        func advance(_ index: Int) throws -> (item: IngestSource.Item, body: CanonicalBody?, key: Int64, at: Store.InputPosition?)? {
-            let next: (item: IngestSource.Item, body: CanonicalBody?)?
+        func advance(_ index: Int) throws -> Head? {
+            let next: (item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?)?
             if let prefetch = prefetches[index] {
                 next = try prefetch.next(writer: writer) { try archives[index]?.storeReadyChunks() }
             } else {
-                next = try sources[index].next(writer: writer).map { ($0, nil) }
+                next = try sources[index].next(writer: writer).map { ($0, nil, nil) }
             }
             guard let next else { return nil }
             let key = next.item.ts ?? lastKeys[index]
             lastKeys[index] = key
-            return (next.item, next.body, key, sources[index].input.map { Store.InputPosition(input: $0, line: linesRead(index)) })
+            return (next.item, next.body, next.prepared, key, sources[index].input.map { Store.InputPosition(input: $0, line: linesRead(index)) })
         }
         for index in sources.indices { heads.append(try advance(index)) }
         var appended = 0
@@ -164,11 +180,12 @@ public struct MergeIngest {
                     throw StoreError.decode(file: sources[index].name, line: linesRead(index), message: refused.description)
                 }
             case .record(let record):
-                for var event in resolver.events(for: record, in: writer.state) {
-                    // The trace line itself is kept in the stored input, where the event
-                    // points (`history --original`): the event names its file and line only.
-                    if position != nil { event.source?.text = nil }
-                    try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
+                if let prepared = heads[index]!.prepared {
+                    for (event, body) in prepared { _ = try writer.append(event, at: position, body: body) }
+                } else {
+                    for event in resolver.events(for: record, in: writer.state) {
+                        try writer.append(Self.stored(event, fromStoredInput: position != nil, kernel: kernel), at: position)
+                    }
                 }
             }
             heads[index] = try advance(index)

@@ -18,12 +18,19 @@ final class PrefetchedSource: @unchecked Sendable {
     /// What the reading thread hands over, in the input's order.
     private enum Element {
         /// An item, with the lines and bytes read once it was read; an event comes with its
-        /// profile named (`kernel`) and its canonical body made.
-        case item(IngestSource.Item, body: CanonicalBody?, lines: UInt64, bytes: UInt64)
+        /// profile named (`kernel`) and its canonical body made, a trace record whose events
+        /// do not depend on the state with those events made (`Prepared`).
+        case item(IngestSource.Item, body: CanonicalBody?, prepared: Prepared?, lines: UInt64, bytes: UInt64)
         case reject(source: String, line: UInt64, text: String, reason: String)
         case failure(any Error)
         case end
     }
+
+    /// The events a trace record stands for whatever the state (a context line's, a gap's:
+    /// `TraceResolver.eventsWithoutState`), each as the merge appends it (its trace line left
+    /// to the stored input, its kernel profile named) with its canonical body made: the
+    /// batch's thread only judges, chains and writes them.
+    typealias Prepared = [(event: Event, body: CanonicalBody)]
 
     /// Elements per hand-over: one lock round trip per block, not per line.
     static let blockSize = 512
@@ -99,7 +106,7 @@ final class PrefetchedSource: @unchecked Sendable {
     /// its canonical body. Quarantined lines before it go to `writer`; a line that does not
     /// decode throws here. `storeChunks` stores the chunks the reading thread compressed so
     /// far (called once per block).
-    func next(writer: Store.BatchWriter, storeChunks: () throws -> Void) throws -> (item: IngestSource.Item, body: CanonicalBody?)? {
+    func next(writer: Store.BatchWriter, storeChunks: () throws -> Void) throws -> (item: IngestSource.Item, body: CanonicalBody?, prepared: Prepared?)? {
         while !finished {
             if cursor == current.count {
                 current = try take(storeChunks: storeChunks)
@@ -109,10 +116,10 @@ final class PrefetchedSource: @unchecked Sendable {
             let element = current[cursor]
             cursor += 1
             switch element {
-            case .item(let item, let body, let lines, let bytes):
+            case .item(let item, let body, let prepared, let lines, let bytes):
                 self.lines = lines
                 self.bytes = bytes
-                return (item, body)
+                return (item, body, prepared)
             case .reject(let source, let line, let text, let reason):
                 try writer.reject(source: source, line: line, text: text, reason: reason)
             case .failure(let error):
@@ -206,9 +213,15 @@ final class PrefetchedSource: @unchecked Sendable {
             switch item {
             case .event(let event):
                 let named = kernel.map { event.namingKernel($0) } ?? event
-                block.append(.item(.event(named), body: CanonicalBody(of: named), lines: source.linesRead, bytes: source.bytesRead))
-            case .record:
-                block.append(.item(item, body: nil, lines: source.linesRead, bytes: source.bytesRead))
+                block.append(.item(.event(named), body: CanonicalBody(of: named), prepared: nil, lines: source.linesRead, bytes: source.bytesRead))
+            case .record(let record):
+                let prepared = TraceResolver.eventsWithoutState(for: record).map { events in
+                    events.map { event -> (event: Event, body: CanonicalBody) in
+                        let named = MergeIngest.stored(event, fromStoredInput: source.input != nil, kernel: kernel)
+                        return (named, CanonicalBody(of: named))
+                    }
+                }
+                block.append(.item(item, body: nil, prepared: prepared, lines: source.linesRead, bytes: source.bytesRead))
             }
             if block.count >= Self.blockSize {
                 guard give(block) else { return }

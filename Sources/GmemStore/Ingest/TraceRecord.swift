@@ -160,11 +160,20 @@ enum TraceNumber {
 
     /// `SECONDS.FRACTION` (any number of fraction digits up to 9) as nanoseconds.
     static func seconds(_ text: Substring) -> Int64? {
+        seconds(digits: text.utf8)
+    }
+
+    /// `seconds(_:)` of a word's bytes (`FtraceReader.eventRange`).
+    static func seconds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        seconds(digits: bytes)
+    }
+
+    private static func seconds(digits text: some Sequence<UInt8>) -> Int64? {
         var whole: Int64 = 0
         var wholeDigits = 0
         var nanos: Int64 = 0
         var fractionDigits = -1
-        for byte in text.utf8 {
+        for byte in text {
             if byte == UInt8(ascii: "."), fractionDigits < 0 {
                 fractionDigits = 0
                 continue

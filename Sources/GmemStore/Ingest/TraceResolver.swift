@@ -24,8 +24,23 @@ public struct TraceResolver {
         self.vm = vm
     }
 
+    /// The events `record` stands for whatever the state: a context line's, a gap's; nil for a
+    /// record whose events depend on the bindings, VMs or frames known at its point. The
+    /// reading thread makes these ahead (`PrefetchedSource`); `events(for:in:)` gives the same.
+    public static func eventsWithoutState(for record: TraceRecord) -> [Event]? {
+        switch record.kind {
+        case .context(let note):
+            [Event(.context(tracepoint: record.tracepoint), ts: record.ts, note: note, source: record.source)]
+        case .gap(let source, let lost):
+            [Event(.gap(source: source, lost: lost), ts: record.ts, source: record.source)]
+        default:
+            nil
+        }
+    }
+
     /// The events `record` stands for, given `state` (the engine state just before it).
     public mutating func events(for record: TraceRecord, in state: GmemState) -> [Event] {
+        if let events = Self.eventsWithoutState(for: record) { return events }
         func event(_ op: Operation, note: String? = nil) -> Event {
             Event(op, ts: record.ts, note: note, source: record.source)
         }
@@ -33,10 +48,8 @@ public struct TraceResolver {
             [event(.context(tracepoint: record.tracepoint), note: note)]
         }
         switch record.kind {
-        case .context(let note):
-            return context(note)
-        case .gap(let source, let lost):
-            return [event(.gap(source: source, lost: lost))]
+        case .context, .gap:
+            preconditionFailure("made by eventsWithoutState")
         case .map(let gfn, let pages), .zap(let gfn, let pages):
             guard let range = guestRange(gfn: gfn, pages: pages) else {
                 return context("gfn \(hex(gfn)) + \(pages) pages passes the end of the address space")

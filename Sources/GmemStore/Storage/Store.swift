@@ -286,6 +286,16 @@ public final class Store {
         /// The event insert, taken from the statement cache once per batch: every parameter is
         /// bound for each event, so it is neither looked up nor cleared per event.
         private var insertStatement: Statement?
+        /// Rows inserted several to a statement, when the batch's body asked for it
+        /// (`defersEventRows`); nil: each row is inserted when it is appended.
+        private(set) var eventRows: EventRowBuffer?
+
+        /// Inserts event rows several to a statement from here on (`EventRowBuffer`): only for
+        /// a body that reads nothing of the event table between appends (a merge ingest); the
+        /// rows are in before a retraction and when the body returns.
+        func defersEventRows() throws {
+            if eventRows == nil { eventRows = try EventRowBuffer(database: store.database) }
+        }
 
         init(store: Store, batch: Int64, seq: Int64, hash: [UInt8], engine: Engine, forensic: ForensicIndexWriter) {
             self.store = store
@@ -324,7 +334,10 @@ public final class Store {
                 }
                 batchIDs.insert(id)
             }
-            if event.op.isRetraction { try store.check(event.op, at: seq + 1) }
+            if event.op.isRetraction {
+                try eventRows?.flush()
+                try store.check(event.op, at: seq + 1)
+            }
             let verdict = engine.evaluate(event)
             engine.commit(event, verdict)
             let leaf: [UInt8]
@@ -339,12 +352,20 @@ public final class Store {
             }
             seq += 1
             engine.noteEvidence(of: event, seq: seq)
-            let insert = try insertStatement ?? store.database.cached(Store.insertEvent)
-            insertStatement = insert
-            try insert.bind(1, seq)
-            try insert.bind(2, batch)
-            try EventRow.bindColumns(of: event, to: insert, from: 3, names: store.names)
-            let next = 3 + EventRow.columnCount
+            let insert: Statement
+            let first: Int32
+            if let eventRows {
+                insert = eventRows.statement
+                first = eventRows.nextRow
+            } else {
+                insert = try insertStatement ?? store.database.cached(Store.insertEvent)
+                insertStatement = insert
+                first = 1
+            }
+            try insert.bind(first, seq)
+            try insert.bind(first + 1, batch)
+            try EventRow.bindColumns(of: event, to: insert, from: first + 2, names: store.names)
+            let next = first + 2 + EventRow.columnCount
             try insert.bind(next, hash)
             try insert.bind(next + 1, try verdict.expected.map { try store.names.id(for: $0) })
             try insert.bind(next + 2, verdict.expectedErrorOffset.map { Int64(bitPattern: $0) })
@@ -353,13 +374,14 @@ public final class Store {
             try insert.bind(next + 5, position?.input)
             try insert.bind(next + 6, position.map { Int64(bitPattern: $0.line) })
             try insert.bind(next + 7, verdict.returnedEarly.map { $0 ? Int64(1) : 0 })
-            try insert.run()
+            if let eventRows { try eventRows.bound() } else { try insert.run() }
             for piece in verdict.pieces where !engine.state.files[piece.file].isOpen { changedClosedFiles.insert(piece.file) }
             try forensic.record(
                 store: store, seq: seq, ts: event.ts, leaf: leaf,
                 spans: try verdict.pieces.map { (try store.names.id(for: engine.state.files[$0.file].name), $0.pages) },
                 frames: FrameIndex.spans(of: event, verdict: verdict) { engine.state.files[$0].name })
             if case .retract(let batch, let first, let last, let lastHash, let reason) = event.op {
+                try eventRows?.flush()
                 // From here on the log is judged without the retracted events: the engine is
                 // rebuilt without them, and what was computed with them is dropped.
                 let retraction = Retraction(
@@ -480,6 +502,7 @@ public final class Store {
                 }
                 let writer = BatchWriter(store: self, batch: batch, seq: link.seq, hash: link.hash, engine: engine, forensic: forensic)
                 let contentHash = try body(writer)
+                try writer.eventRows?.flush()
                 for input in writer.inputs { try input.finish() }
                 if let contentHash, let earlier = try storedBatch(contentHash: contentHash, readAs: readAs, before: batch) {
                     var summary = BatchSummary()
