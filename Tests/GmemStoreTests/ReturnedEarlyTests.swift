@@ -206,7 +206,7 @@ import Testing
         // The next writer migrates it: the same spans, packed; the conversions before it have
         // no verdict (history widens for them), those after it have one.
         let store = try Store(path: old, access: .readWrite)
-        #expect(try store.database.scalarInt("PRAGMA user_version") == 3)
+        #expect(try store.database.scalarInt("PRAGMA user_version") == Migrator.latestVersion)
         #expect(try store.database.scalarInt("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'page_event%'") == 0)
         #expect(try packedSpans(store).map { "\($0.gmem) \($0.span.seq) \($0.span.pages)" }.sorted() == spans)
         #expect(try store.returnedEarlyFrom() == 2001)

@@ -8,6 +8,11 @@ public enum Migrator {
     /// The schema version this build writes: the number of migrations it knows.
     public static var latestVersion: Int64 { Int64(Embedded.migrations.count) }
 
+    /// The oldest schema a reading command reads as it is, without the writing open that
+    /// migrates it: schema 4 only dropped an index that no reader used, so a schema-3 store reads
+    /// the same. An older store is refused with the command that migrates it.
+    public static let readableFrom: Int64 = 3
+
     /// Applies the migrations the store has not seen.
     static func migrate(_ database: Database) throws {
         let version = try database.scalarInt("PRAGMA user_version") ?? 0

@@ -86,7 +86,7 @@ public final class Store {
                 throw StoreError.newerSchema(path: path, found: version, supported: Migrator.latestVersion)
             }
             if isReadOnly {
-                guard version == Migrator.latestVersion else {
+                guard version >= Migrator.readableFrom else {
                     throw StoreError.notAStore(
                         path: path,
                         reason: "schema version \(version) is older than \(Migrator.latestVersion); migrate it once with a writing command, "
