@@ -36,12 +36,13 @@ public struct Auditor: Sendable {
         }
         swap(&context.state, &engine.state)
         swap(&context.memory, &memory)
-        // The memory folds what the commit does; moved out for the commit, so that no page map
-        // of it is copied.
-        var fold = AuditMemory.Fold(memory: AuditMemory(), seq: seq)
-        swap(&fold.memory, &memory)
+        // The memory folds what the commit does (a release's runs joined: `BatchedFold`); moved
+        // out for the commit, so that no page map of it is copied.
+        var fold = BatchedFold(memory: AuditMemory(), seq: seq)
+        swap(&fold.fold.memory, &memory)
         engine.commit(event, context.verdict, into: &fold)
-        swap(&fold.memory, &memory)
+        fold.finish()
+        swap(&fold.fold.memory, &memory)
         engine.noteEvidence(of: event, seq: seq)
         return findings
     }
