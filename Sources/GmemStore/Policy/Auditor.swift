@@ -26,14 +26,7 @@ public struct Auditor: Sendable {
         var context = RuleContext(seq: seq, event: event, verdict: engine.evaluate(event), state: GmemState(), memory: AuditMemory())
         swap(&context.state, &engine.state)
         swap(&context.memory, &memory)
-        let findings: [Finding]
-        if rulesAreTheCatalog {
-            // The pages a conversion concerns are read once for the rules that share them.
-            if EventPages.areShared(by: event.op) { context.pages = EventPages(context.pieces, in: context.state) }
-            findings = Self.judgeByCatalog(context)
-        } else {
-            findings = Self.judge(rules, context)
-        }
+        let findings = rulesAreTheCatalog ? Self.judgeByCatalog(context) : Self.judge(rules, context)
         swap(&context.state, &engine.state)
         swap(&context.memory, &memory)
         // The memory folds what the commit does (a release's runs joined: `BatchedFold`); moved

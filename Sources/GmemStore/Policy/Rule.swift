@@ -53,10 +53,6 @@ public struct RuleContext {
     public internal(set) var state: GmemState
     /// The auditor's memory before the event.
     public internal(set) var memory: AuditMemory
-    /// The state of the event's pieces, read once, when the auditor collected it for the rules
-    /// to share (`EventPages.areShared(by:)`); `spans(where:)` then filters it instead of
-    /// walking the page map.
-    var pages: EventPages?
 
     public init(seq: Int64, event: Event, verdict: Verdict, state: GmemState, memory: AuditMemory) {
         self.seq = seq
@@ -89,8 +85,7 @@ public struct RuleContext {
 
     /// The merged runs of the concerned pages whose state satisfies `predicate`.
     public func spans(where predicate: (PageState) -> Bool) -> [FileSpan] {
-        if let pages { return pages.spans(where: predicate) }
-        return spans(of: pieces, where: predicate)
+        spans(of: pieces, where: predicate)
     }
 
     /// The merged runs of `pieces` whose state satisfies `predicate`.
