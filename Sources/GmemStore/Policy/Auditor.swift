@@ -20,22 +20,27 @@ public struct Auditor: Sendable {
 
     /// Audits and applies event `seq`; returns its findings in rule order.
     public mutating func audit(_ event: Event, seq: Int64) -> [Finding] {
-        let verdict = engine.evaluate(event)
-        let findings = rulesAreTheCatalog
-            ? Self.judgeByCatalog(RuleContext(seq: seq, event: event, verdict: verdict, state: engine.state, memory: memory))
-            : Self.judge(rules, RuleContext(seq: seq, event: event, verdict: verdict, state: engine.state, memory: memory))
-        // The memory folds what the commit does; moved out for the commit, so that no page map
-        // of it is copied.
-        var fold = AuditMemory.Fold(memory: AuditMemory(), seq: seq)
-        swap(&fold.memory, &memory)
-        engine.commit(event, verdict, into: &fold)
-        swap(&fold.memory, &memory)
+        // The rules see the state and the memory moved into their context and back out (empty
+        // ones stand in meanwhile, which allocate nothing): a copy would retain every buffer
+        // of both on the way in and release it on the way out, per event.
+        var context = RuleContext(seq: seq, event: event, verdict: engine.evaluate(event), state: GmemState(), memory: AuditMemory())
+        swap(&context.state, &engine.state)
+        swap(&context.memory, &memory)
+        let findings = rulesAreTheCatalog ? Self.judgeByCatalog(context) : Self.judge(rules, context)
+        swap(&context.state, &engine.state)
+        swap(&context.memory, &memory)
+        // The memory folds what the commit does (a release's runs joined: `BatchedFold`); moved
+        // out for the commit, so that no page map of it is copied.
+        var fold = BatchedFold(memory: AuditMemory(), seq: seq)
+        swap(&fold.fold.memory, &memory)
+        engine.commit(event, context.verdict, into: &fold)
+        fold.finish()
+        swap(&fold.fold.memory, &memory)
         engine.noteEvidence(of: event, seq: seq)
         return findings
     }
 
-    /// The findings of one event. A separate function so that the context's references to the
-    /// state end before the engine mutates it (no copy-on-write of the page maps).
+    /// The findings of one event, in the order of `rules`.
     private static func judge(_ rules: [any Rule], _ context: RuleContext) -> [Finding] {
         var findings: [Finding] = []
         for rule in rules {

@@ -45,11 +45,14 @@ public struct Detection: Equatable, Sendable {
 public struct RuleContext {
     public let seq: Int64
     public let event: Event
-    public let verdict: Verdict
+    /// Settable inside the module so that `Auditor` can move the verdict, the state and the
+    /// memory in and out of a context instead of copying them (a copy retains and releases
+    /// every buffer they hold, per event).
+    public internal(set) var verdict: Verdict
     /// The engine state before the event.
-    public let state: GmemState
+    public internal(set) var state: GmemState
     /// The auditor's memory before the event.
-    public let memory: AuditMemory
+    public internal(set) var memory: AuditMemory
 
     public init(seq: Int64, event: Event, verdict: Verdict, state: GmemState, memory: AuditMemory) {
         self.seq = seq

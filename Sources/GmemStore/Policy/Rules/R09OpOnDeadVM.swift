@@ -10,7 +10,12 @@ public struct OpOnDeadVM: Rule {
     public init() {}
 
     public func check(_ context: RuleContext) -> Detection? {
-        guard context.observedOK, let name = context.verdict.vm, let vm = context.state.vms[name], vm.life.isDead else { return nil }
+        // The engine's verdict says already whether the event's VM is dead and its kernel
+        // refuses the event (`Verdict.refused`): only then is the VM looked up by name, not on
+        // every event the log says succeeded.
+        guard context.observedOK, context.verdict.refused, let name = context.verdict.vm, let vm = context.state.vms[name], vm.life.isDead else {
+            return nil
+        }
         switch context.event.op {
         case .vmCreate: return nil
         case .vmDestroy where vm.life == .bugged: return nil
