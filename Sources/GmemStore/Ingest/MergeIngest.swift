@@ -171,7 +171,7 @@ public struct MergeIngest {
             case .event(let event):
                 do {
                     if let body = heads[index]!.body {
-                        try writer.append(event, at: position, body: body)
+                        _ = try writer.append(event, at: position, body: body)
                     } else {
                         try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
                     }

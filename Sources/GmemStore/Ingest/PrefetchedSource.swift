@@ -45,12 +45,9 @@ final class PrefetchedSource: @unchecked Sendable {
     /// The input's bytes read once the item last taken was read.
     private(set) var bytes: UInt64 = 0
 
-    // Shared between the two threads, under `lock`.
-    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var blocks: [[Element]] = []
-    private var stopped = false
-    /// Chunks of the stored input compressed by the reading thread and not yet stored.
+    private let handOver = BlockHandOver<Element>(maxAhead: maxBlocksAhead)
+    /// Chunks of the stored input compressed by the reading thread and not yet stored; shared
+    /// between the two threads, under the hand-over's lock.
     private var chunksHeld = 0
     /// Chunks held at most before the reading thread waits for the batch's thread to store
     /// them: a long run of lines that give no item (a trace of skipped events, a cut line of
@@ -61,13 +58,10 @@ final class PrefetchedSource: @unchecked Sendable {
     private var current: [Element] = []
     private var cursor = 0
     private var finished = false
-    private var thread: pthread_t?
 
     private init(_ source: IngestSource, kernel: KernelProfile?) {
         self.source = source
         self.kernel = kernel
-        pthread_mutex_init(lock, nil)
-        pthread_cond_init(changed, nil)
     }
 
     /// Starts reading `source` ahead, when it is a regular file and a thread can be started
@@ -79,27 +73,11 @@ final class PrefetchedSource: @unchecked Sendable {
         let prefetch = PrefetchedSource(source, kernel: kernel)
         prepare(prefetch)
         source.readingAhead.store(true, ordering: .releasing)
-        let context = Unmanaged.passRetained(prefetch)
-        var thread = pthread_t()
-        let started = pthread_create(&thread, nil, { context in
-            let prefetch = Unmanaged<PrefetchedSource>.fromOpaque(context!).takeRetainedValue()
-            prefetch.produce()
-            return nil
-        }, context.toOpaque())
-        guard started == 0 else {
+        guard prefetch.handOver.start(prefetch.produce) else {
             source.readingAhead.store(false, ordering: .releasing)
-            context.release()
             return nil
         }
-        prefetch.thread = thread
         return prefetch
-    }
-
-    deinit {
-        pthread_cond_destroy(changed)
-        pthread_mutex_destroy(lock)
-        changed.deallocate()
-        lock.deallocate()
     }
 
     /// The next item, or nil at the end of the input: an event with `kernel` named in it and
@@ -135,57 +113,34 @@ final class PrefetchedSource: @unchecked Sendable {
     /// Stops the reading thread (it ends at its next hand-over) and waits for it: after this
     /// no other thread touches the input, its reader or its stored input.
     func stop() {
-        guard let thread else { return }
-        pthread_mutex_lock(lock)
-        stopped = true
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(lock)
-        pthread_join(thread, nil)
-        self.thread = nil
+        handOver.stop()
     }
 
     /// The next block, waiting for the reading thread when it has none ready; the chunks it
-    /// compresses meanwhile are stored (`storeChunks`) as they come.
+    /// compresses meanwhile are stored (`storeChunks`) as they come. The caller stores the
+    /// chunks compressed up to the block's end right after (`next`), so none is held then.
     private func take(storeChunks: () throws -> Void) throws -> [Element] {
-        pthread_mutex_lock(lock)
-        while blocks.isEmpty {
-            if chunksHeld > 0 {
-                chunksHeld = 0
-                pthread_cond_broadcast(changed)
-                pthread_mutex_unlock(lock)
-                try storeChunks()
-                pthread_mutex_lock(lock)
-                continue
-            }
-            pthread_cond_wait(changed, lock)
+        let block = try handOver.take(whileWaiting: {
+            guard chunksHeld > 0 else { return false }
+            chunksHeld = 0
+            return true
+        }, work: storeChunks)
+        handOver.withLock {
+            chunksHeld = 0
+            handOver.announceChange()
         }
-        let block = blocks.removeFirst()
-        chunksHeld = 0
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(lock)
         return block
     }
 
     /// On the reading thread, after it compressed a chunk of the stored input: waits while
     /// `maxChunksHeld` are held; false once the batch has stopped.
     func chunkCompressed() -> Bool {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        chunksHeld += 1
-        pthread_cond_broadcast(changed)
-        while chunksHeld >= Self.maxChunksHeld, !stopped { pthread_cond_wait(changed, lock) }
-        return !stopped
-    }
-
-    /// Hands a block over, waiting while `maxBlocksAhead` are pending; false once stopped.
-    private func give(_ block: [Element]) -> Bool {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
-        while blocks.count >= Self.maxBlocksAhead, !stopped { pthread_cond_wait(changed, lock) }
-        if stopped { return false }
-        blocks.append(block)
-        pthread_cond_broadcast(changed)
-        return true
+        handOver.withLock {
+            chunksHeld += 1
+            handOver.announceChange()
+            while chunksHeld >= Self.maxChunksHeld, !handOver.isStopping { handOver.waitForChange() }
+            return !handOver.isStopping
+        }
     }
 
     /// The reading thread: reads the whole input (or until stopped), block by block.
@@ -201,13 +156,13 @@ final class PrefetchedSource: @unchecked Sendable {
             } catch {
                 block.append(contentsOf: rejects.take())
                 block.append(.failure(error))
-                _ = give(block)
+                _ = handOver.give(block)
                 return
             }
             block.append(contentsOf: rejects.take())
             guard let item else {
                 block.append(.end)
-                _ = give(block)
+                _ = handOver.give(block)
                 return
             }
             switch item {
@@ -224,7 +179,7 @@ final class PrefetchedSource: @unchecked Sendable {
                 block.append(.item(item, body: nil, prepared: prepared, lines: source.linesRead, bytes: source.bytesRead))
             }
             if block.count >= Self.blockSize {
-                guard give(block) else { return }
+                guard handOver.give(block) else { return }
                 block = []
                 block.reserveCapacity(Self.blockSize)
             }
