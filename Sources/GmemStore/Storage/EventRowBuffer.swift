@@ -3,11 +3,11 @@
 /// they are appended and inserted when it is full, when the batch ends, and before a
 /// retraction reads the log.
 ///
-/// Why: the partial index `event_addressing_op` (`WHERE op IN (6, 18, 19)`) makes SQLite build
-/// a temporary b-tree of the three codes for every row it inserts, and open and close it once
-/// per statement run: with one row per run, that open and close was about an eighth of the
-/// batch thread's time on a kernel trace. Within one run the b-tree is cleared and reused from
-/// row to row; the statement's own start and end are also paid once per `rows` rows.
+/// Why: a statement's run has a fixed cost (its start, its end, the cursors it opens and
+/// closes) that one row per run pays per event. Before schema 4 it included a temporary b-tree
+/// that the partial index `event_addressing_op` made SQLite build per run (about an eighth of
+/// the batch thread on a kernel trace); with that index dropped, 64 rows to a run still made
+/// JSON Lines ingest 5–12 % faster than one (docs/PERFORMANCE.md, Round 6).
 ///
 /// What is stored does not change: the same values bound in the same order, rows inserted in
 /// seq order (`IngestPipelineTests`, `TraceIngestFastPathTests`). Only when a row is inserted
