@@ -16,10 +16,11 @@ extension Store {
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size >= 100 else { return }
         var walInfo = stat()
         if stat(path + "-wal", &walInfo) == 0, walInfo.st_size > 32 { return }
-        guard let file = fopen(path, "rb") else { return }
-        defer { fclose(file) }
-        var header = [UInt8](repeating: 0, count: 100)
-        guard fread(&header, 1, 100, file) == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else { return }
+        // Through SQLite's VFS: a plain close of the file would drop the locks of every
+        // connection this process has open on it (StoreFileReader).
+        guard let file = StoreFileReader(path: path), let header = file.read(count: 100, at: 0), header.count == 100,
+            header.starts(with: Array("SQLite format 3\0".utf8))
+        else { return }
         func bigEndian(_ offset: Int, _ count: Int) -> Int64 {
             header[offset..<offset + count].reduce(0) { $0 << 8 | Int64($1) }
         }

@@ -32,7 +32,9 @@ final class StoreWALCopy {
         path = directory + "/gmem.db"
         do throws(StoreError) {
             // As for any --immutable read, nothing may write the original meanwhile.
-            try Self.copy(original, to: path, original: original)
+            try Self.copyStoreFile(original, to: path)
+            // SQLite takes no POSIX lock on a `-wal` (a WAL store's locks are on its `-shm`),
+            // so closing a descriptor of it drops none.
             try Self.copy(original + "-wal", to: path + "-wal", original: original)
         } catch {
             remove()
@@ -45,6 +47,38 @@ final class StoreWALCopy {
     private func remove() {
         for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
         rmdir(directory)
+    }
+
+    /// Copies the store file `original` to a new file `target`, reading it through SQLite's
+    /// VFS: a plain close of it would drop the locks of every connection this process has open
+    /// on it (StoreFileReader).
+    private static func copyStoreFile(_ original: String, to target: String) throws(StoreError) {
+        guard let input = StoreFileReader(path: original), let size = input.size else {
+            throw .walNotFolded(path: original, reason: "cannot read '\(original)'")
+        }
+        let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard output >= 0 else { throw .walNotFolded(path: original, reason: "cannot create '\(target)': \(String(cString: strerror(errno)))") }
+        defer { close(output) }
+        var offset: Int64 = 0
+        while offset < size {
+            guard let chunk = input.read(count: 1 << 20, at: offset) else { throw .walNotFolded(path: original, reason: "cannot read '\(original)'") }
+            if chunk.isEmpty { return }
+            try write(chunk, to: output, target: target, original: original)
+            offset += Int64(chunk.count)
+        }
+    }
+
+    /// Writes all of `bytes` to the descriptor `output`.
+    private static func write(_ bytes: [UInt8], to output: Int32, target: String, original: String) throws(StoreError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(output, $0.baseAddress! + offset, bytes.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw .walNotFolded(path: original, reason: "cannot write '\(target)': \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
     }
 
     /// Copies the bytes of `source` to a new file `target`.
@@ -66,15 +100,7 @@ final class StoreWALCopy {
                 throw failure("cannot read '\(source)'")
             }
             if count == 0 { return }
-            var offset = 0
-            while offset < count {
-                let written = buffer.withUnsafeBytes { write(output, $0.baseAddress! + offset, count - offset) }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw failure("cannot write '\(target)'")
-                }
-                offset += written
-            }
+            try write(Array(buffer[..<count]), to: output, target: target, original: original)
         }
     }
 }
