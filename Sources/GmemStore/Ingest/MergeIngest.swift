@@ -165,12 +165,13 @@ public struct MergeIngest {
                 if let current = chosen, heads[current]!.key <= head.key { continue }
                 chosen = index
             }
-            guard let index = chosen else { return }
-            let position = heads[index]!.at
-            switch heads[index]!.item {
+            guard let index = chosen, let head = heads[index].take() else { return }
+            // Moved out of `heads`, not copied: its event and body are not retained again.
+            let (item, headBody, prepared, _, position) = head
+            switch item {
             case .event(let event):
                 do {
-                    if let body = heads[index]!.body {
+                    if let body = headBody {
                         _ = try writer.append(event, at: position, body: body)
                     } else {
                         try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
@@ -180,7 +181,7 @@ public struct MergeIngest {
                     throw StoreError.decode(file: sources[index].name, line: linesRead(index), message: refused.description)
                 }
             case .record(let record):
-                if let prepared = heads[index]!.prepared {
+                if let prepared {
                     for (event, body) in prepared { _ = try writer.append(event, at: position, body: body) }
                 } else {
                     for event in resolver.events(for: record, in: writer.state) {

@@ -54,9 +54,9 @@ final class PrefetchedSource: @unchecked Sendable {
     /// 100 MB) does not pile up compressed chunks in memory.
     static let maxChunksHeld = 16
 
-    // The batch's thread only.
+    // The batch's thread only. The block being taken, last element first: each is moved out
+    // with `popLast`, not copied (an event and its body would be retained and released again).
     private var current: [Element] = []
-    private var cursor = 0
     private var finished = false
 
     private init(_ source: IngestSource, kernel: KernelProfile?) {
@@ -86,13 +86,12 @@ final class PrefetchedSource: @unchecked Sendable {
     /// far (called once per block).
     func next(writer: Store.BatchWriter, storeChunks: () throws -> Void) throws -> (item: IngestSource.Item, body: CanonicalBody?, prepared: Prepared?)? {
         while !finished {
-            if cursor == current.count {
+            if current.isEmpty {
                 current = try take(storeChunks: storeChunks)
-                cursor = 0
+                current.reverse()
                 try storeChunks()
             }
-            let element = current[cursor]
-            cursor += 1
+            guard let element = current.popLast() else { continue }
             switch element {
             case .item(let item, let body, let prepared, let lines, let bytes):
                 self.lines = lines
