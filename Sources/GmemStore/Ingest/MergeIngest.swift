@@ -126,7 +126,10 @@ public struct MergeIngest {
         for source in sources {
             let archive = writer.inputs.first { $0.input == source.input }
             archive?.defersInserts = true
-            let prefetch = PrefetchedSource.start(source, kernel: kernel) { [archive] prefetch in
+            // One input's events follow one another from the batch's head: its reading thread
+            // can take their chain links ahead. Two inputs interleave.
+            let chainHead = sources.count == 1 ? writer.hash : nil
+            let prefetch = PrefetchedSource.start(source, kernel: kernel, chainHead: chainHead) { [archive] prefetch in
                 archive?.chunkReady = { [unowned prefetch] in prefetch.chunkCompressed() }
             }
             if prefetch == nil {

@@ -59,18 +59,23 @@ final class PrefetchedSource: @unchecked Sendable {
     private var current: [Element] = []
     private var finished = false
 
-    private init(_ source: IngestSource, kernel: KernelProfile?) {
+    /// The head the reading thread chains its events' bodies after (`CanonicalBody.chained`);
+    /// nil to leave the chaining to the batch's thread.
+    private let chainHead: [UInt8]?
+
+    private init(_ source: IngestSource, kernel: KernelProfile?, chainHead: [UInt8]?) {
         self.source = source
         self.kernel = kernel
+        self.chainHead = chainHead
     }
 
     /// Starts reading `source` ahead, when it is a regular file and a thread can be started
     /// (else nil: the batch reads it itself). Its stored input must be set up first. Each
     /// event gets `kernel` named in it (`Event.namingKernel`) and its canonical body made.
     /// `prepare` is called before the thread starts (to hook the stored input to it).
-    static func start(_ source: IngestSource, kernel: KernelProfile?, prepare: (PrefetchedSource) -> Void) -> PrefetchedSource? {
+    static func start(_ source: IngestSource, kernel: KernelProfile?, chainHead: [UInt8]?, prepare: (PrefetchedSource) -> Void) -> PrefetchedSource? {
         guard source.reader.isRegularFile else { return nil }
-        let prefetch = PrefetchedSource(source, kernel: kernel)
+        let prefetch = PrefetchedSource(source, kernel: kernel, chainHead: chainHead)
         prepare(prefetch)
         source.readingAhead.store(true, ordering: .releasing)
         guard prefetch.handOver.start(prefetch.produce) else {
@@ -148,6 +153,7 @@ final class PrefetchedSource: @unchecked Sendable {
         let rejects = RejectCollector()
         var block: [Element] = []
         block.reserveCapacity(Self.blockSize)
+        var chain = chainHead
         while true {
             let item: IngestSource.Item?
             do {
@@ -167,8 +173,15 @@ final class PrefetchedSource: @unchecked Sendable {
             switch item {
             case .event(let event):
                 let named = kernel.map { event.namingKernel($0) } ?? event
-                block.append(.item(.event(named), body: CanonicalBody(of: named), prepared: nil, lines: source.linesRead, bytes: source.bytesRead))
+                var body = CanonicalBody(of: named)
+                if let head = chain {
+                    body = body.chained(after: head)
+                    chain = body.chained?.link
+                }
+                block.append(.item(.event(named), body: body, prepared: nil, lines: source.linesRead, bytes: source.bytesRead))
             case .record(let record):
+                // Events resolved against the state come between a trace's records: no guess.
+                chain = nil
                 let prepared = TraceResolver.eventsWithoutState(for: record).map { events in
                     events.map { event -> (event: Event, body: CanonicalBody) in
                         let named = MergeIngest.stored(event, fromStoredInput: source.input != nil, kernel: kernel)

@@ -40,6 +40,12 @@ extension Merkle {
 struct CanonicalBody: Sendable {
     var bytes: [UInt8]
     var leaf: [UInt8]
+    /// The chain link this body makes after `previous`, taken ahead by the reading thread on
+    /// the guess that the events of its input are appended one after another from the head the
+    /// batch started at. The batch's thread takes `link` only when its own head is `previous`
+    /// (an event skipped as a duplicate, or another input's between, breaks the guess) and
+    /// hashes the body itself otherwise, so the chain is the same either way.
+    var chained: (previous: [UInt8], link: [UInt8])?
 
     init(of event: Event) {
         var bytes: [UInt8] = []
@@ -47,5 +53,18 @@ struct CanonicalBody: Sendable {
         event.appendCanonicalJSON(to: &bytes)
         self.bytes = bytes
         leaf = Merkle.leafHash(canonical: bytes)
+    }
+
+    /// The body with its link after `previous` taken (`chained`).
+    func chained(after previous: [UInt8]) -> CanonicalBody {
+        var body = self
+        body.chained = (previous, HashChain.link(previous: previous, canonical: bytes))
+        return body
+    }
+
+    /// The chain link after `head`: the one taken ahead when it was taken after `head`.
+    func link(after head: [UInt8]) -> [UInt8] {
+        if let chained, chained.previous == head { return chained.link }
+        return HashChain.link(previous: head, canonical: bytes)
     }
 }

@@ -342,7 +342,7 @@ public final class Store {
             engine.commit(event, verdict)
             let leaf: [UInt8]
             if let prepared {
-                hash = HashChain.link(previous: hash, canonical: prepared.bytes)
+                hash = prepared.link(after: hash)
                 leaf = prepared.leaf
             } else {
                 canonical.removeAll(keepingCapacity: true)
