@@ -133,6 +133,7 @@ struct WatchCommand: ParsableCommand {
             var zero = timespec()
             var storeStarted = monotonicNanoseconds()
             var lastRotationCheck = storeStarted
+            var rotationCheckInterval: UInt64 = 100_000_000
             while true {
                 let signal = sigtimedwait(&signals, nil, &zero)
                 if signal == SIGINT || signal == SIGTERM {
@@ -143,13 +144,21 @@ struct WatchCommand: ParsableCommand {
                 alerts.reap()
                 if alerts.failed { stoppedBy = "--fail-on"; break }
                 if session.finished { break }
-                if let rotate, monotonicNanoseconds() &- lastRotationCheck >= 100_000_000 {
+                if let rotate, monotonicNanoseconds() &- lastRotationCheck >= rotationCheckInterval {
                     lastRotationCheck = monotonicNanoseconds()
                     if rotate.isReached(path: self.store.path, since: storeStarted, now: lastRotationCheck) {
                         let archive = RotateLimit.archiveName(for: self.store.path)
-                        try failing { try session.rotate(path: self.store.path, archive: archive) }
-                        storeStarted = monotonicNanoseconds()
-                        printError("watch: rotated: \(archive) holds the log up to here; \(self.store.path) continues it")
+                        if try failing({ try session.rotate(path: self.store.path, archive: archive) }) {
+                            storeStarted = monotonicNanoseconds()
+                            rotationCheckInterval = 100_000_000
+                            printError("watch: rotated: \(archive) holds the log up to here; \(self.store.path) continues it")
+                        } else {
+                            // Each try commits and reopens the store: not more than once every 5 s.
+                            if rotationCheckInterval == 100_000_000 {
+                                printError("watch: rotation postponed: another connection has \(self.store.path) open (renaming a store in use would give its readers the new store's WAL); trying again every 5 s")
+                            }
+                            rotationCheckInterval = 5_000_000_000
+                        }
                     }
                 }
                 if bytesRead > 0 { continue }

@@ -448,12 +448,34 @@ public final class WatchSession {
     /// its genesis is bound to the old head, its state goes on). The checkpoints go on in the new
     /// store, so a restart with the same `--db` continues there. Lines read but not yet released
     /// by the merge go to the new store.
-    public func rotate(path: String, archive: String) throws {
+    ///
+    /// A store another connection has open (a `state` or an `audit` an operator runs, in any
+    /// process) is not renamed: SQLite finds a store's WAL by its name, so a reader of the old
+    /// file would next read the new store's WAL as its own, and a writer among them would write
+    /// its frames into it. Closing the last connection folds the WAL back and removes it; when
+    /// it is still there after this session's close, someone else holds the store. The session
+    /// then opens it again, goes on writing to it, and returns false: the rotation is left for
+    /// a later call.
+    @discardableResult
+    public func rotate(path: String, archive: String) throws -> Bool {
         try commit(finalBatch: true)
         // A store given its interval passes it on; one on the default grid leaves the next on it.
         let interval = store.snapshotBudget == nil ? store.snapshotInterval : nil
+        let snapshots = (interval: store.snapshotInterval, budget: store.snapshotBudget)
         // The old store is closed (its WAL folded back) before it is renamed.
         store = try Store(path: ":memory:", access: .readWrite)
+        if access(path + "-wal", F_OK) == 0 {
+            store = try Store(path: path, access: .readWrite)
+            store.snapshotInterval = snapshots.interval
+            store.snapshotBudget = snapshots.budget
+            // The streams go on in this store: their checkpoints are open again.
+            try store.database.writeTransaction { () throws in
+                let seq = try store.headLink().seq
+                for source in sources { try writeCheckpoint(source, seq: seq, closing: false) }
+            }
+            postponedRotations += 1
+            return false
+        }
         for suffix in ["", "-wal", "-shm"] where access(path + suffix, F_OK) == 0 {
             guard rename(path + suffix, archive + suffix) == 0 else {
                 throw StoreError.unreadableInput(path: path + suffix, reason: "cannot rename it to \(archive + suffix): \(String(cString: strerror(errno)))")
@@ -470,10 +492,13 @@ public final class WatchSession {
             try store.setSetting(WatchCheckpoint.reportedKey, "0")
         }
         rotations += 1
+        return true
     }
 
     /// Stores this session has cut the chain into.
     public private(set) var rotations = 0
+    /// Rotations left for later because another connection had the store open.
+    public private(set) var postponedRotations = 0
 
     /// Closes every input.
     public func close() {
