@@ -7,6 +7,13 @@ final class NameTable {
     /// Text by id; index 0 is never an id.
     private(set) var texts: [String?] = [nil]
     private var ids: [String: Int64] = [:]
+    /// The names the latest rows named, searched by their two words before `ids` is hashed:
+    /// an ingest names the same few hosts, actors, VMs, files and results row after row. Equal
+    /// words are the same string (the same small-string bytes, or the same storage, which the
+    /// entry keeps alive), so a hit gives what `ids` would. Derived from `ids`, and dropped with it.
+    private var recent: [(bits: NameBits, text: String, id: Int64)] = []
+    private var nextRecent = 0
+    private static let recentCapacity = 16
 
     init(database: Database) {
         self.database = database
@@ -29,7 +36,12 @@ final class NameTable {
 
     /// The id of `text`, storing it (inside the caller's write transaction) when it is new.
     func id(for text: String) throws -> Int64 {
-        if let id = try existingID(for: text) { return id }
+        let bits = NameBits(text)
+        for entry in recent where entry.bits == bits { return entry.id }
+        if let id = try existingID(for: text) {
+            rememberRecent(bits, text, id)
+            return id
+        }
         let insert = try database.cached("INSERT INTO name(text) VALUES (?)")
         try insert.bind(1, text)
         try insert.run()
@@ -51,6 +63,17 @@ final class NameTable {
     func rollback() {
         texts = [nil]
         ids = [:]
+        recent = []
+        nextRecent = 0
+    }
+
+    private func rememberRecent(_ bits: NameBits, _ text: String, _ id: Int64) {
+        if recent.count < Self.recentCapacity {
+            recent.append((bits, text, id))
+        } else {
+            recent[nextRecent] = (bits, text, id)
+            nextRecent = (nextRecent + 1) % Self.recentCapacity
+        }
     }
 
     private func remember(id: Int64, text: String) {
