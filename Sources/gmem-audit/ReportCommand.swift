@@ -22,6 +22,9 @@ struct ReportCommand: ParsableCommand {
     func validate() throws {
         guard (10...4000).contains(columns) else { throw ValidationError("--columns must be from 10 to 4000") }
         guard (8...1000).contains(rows) else { throw ValidationError("--rows must be from 8 to 1000") }
+        guard !Store.isStoreFile(out, of: store.path) else {
+            throw ValidationError("--out '\(terminalSafe(out))' is the store itself (or a file SQLite keeps beside it): the page would be written over the evidence; name another file")
+        }
     }
 
     func run() throws {

@@ -88,3 +88,34 @@ extension Store {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 }
+
+extension Store {
+    /// True when `candidate` is the store file at `store` or one of the files SQLite keeps
+    /// beside it (`-wal`, `-shm`, `-journal`): the same file, whatever the path names it by (a
+    /// symbolic or hard link included). A command that writes a file of its own refuses such a
+    /// path, so that a slip of the keyboard cannot write over the evidence.
+    /// A companion not made yet counts by its name: SQLite would take a file written there for
+    /// its own.
+    public static func isStoreFile(_ candidate: String, of store: String) -> Bool {
+        let suffixes = ["", "-wal", "-shm", "-journal"]
+        var target = stat()
+        if stat(candidate, &target) == 0 {
+            for suffix in suffixes {
+                var info = stat()
+                if stat(store + suffix, &info) == 0, info.st_dev == target.st_dev, info.st_ino == target.st_ino { return true }
+            }
+        }
+        guard let candidatePath = resolvedPath(candidate), let storePath = resolvedPath(store) else { return false }
+        return suffixes.contains { storePath + $0 == candidatePath }
+    }
+
+    /// `path` with its directory resolved (`realpath`), its last component as given; nil when
+    /// the directory cannot be resolved.
+    private static func resolvedPath(_ path: String) -> String? {
+        let directory = directoryOf(path)
+        let name = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
+        guard let resolved = realpath(directory, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved) + "/" + name
+    }
+}
