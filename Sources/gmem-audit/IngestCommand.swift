@@ -50,6 +50,11 @@ struct IngestCommand: ParsableCommand {
         if files.filter({ $0 == "-" }).count > 1 { throw ValidationError("standard input (-) can be read only once") }
         if let vm, vm.isEmpty { throw ValidationError("--vm needs a VM name") }
         if let snapshotInterval, snapshotInterval < 1 { throw ValidationError("--snapshot-interval must be at least 1") }
+        // Read as an input, the store's own file would be refused line 1 anyway, but reading it
+        // outside SQLite drops this process's locks on it while the batch holds the store.
+        for file in files where file != "-" && Store.isStoreFile(file, of: store.path) {
+            throw ValidationError("'\(terminalSafe(file))' is the store itself (or a file SQLite keeps beside it), not an input; name the log to ingest")
+        }
     }
 
     func run() throws {

@@ -34,4 +34,21 @@ import Testing
         #expect(try runCLI(["report", "--db", temporary.path, "--out", page]).status == 0)
         #expect(FileManager.default.fileExists(atPath: page))
     }
+
+    @Test("ingest of the store itself, or of its -wal, as an input is refused with 64, the store untouched")
+    func ingestRefusesTheStoreAsInput() throws {
+        _ = try requireCLI()
+        let temporary = try TemporaryStore()
+        do {
+            let store = try temporary.open()
+            _ = try JSONLIngest().ingest(path: try #require(scenarioFiles.first).path, into: store)
+        }
+        let before = try #require(fileBytes(temporary.path))
+        for input in [temporary.path, temporary.path + "-wal"] {
+            let result = try runCLI(["ingest", "--db", temporary.path, input])
+            #expect(result.status == 64, "\(input): exited \(result.status): \(result.stderr)")
+            #expect(result.stderr.contains("is the store itself"), "\(result.stderr)")
+        }
+        #expect(fileBytes(temporary.path) == before)
+    }
 }
