@@ -142,7 +142,10 @@ public struct MergeIngest {
         // A head's event read ahead comes with its kernel profile named and its body made; a
         // trace record whose events do not depend on the state, with those made.
         typealias Head = (item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?, key: Int64, at: Store.InputPosition?)
+        // The heads, and their keys apart: choosing the next head reads keys only, and the
+        // chosen head is moved out (`take`), not copied.
         var heads: [Head?] = []
+        var keys: [Int64?] = []
         var lastKeys = [Int64](repeating: .min, count: sources.count)
         func advance(_ index: Int) throws -> Head? {
             let next: (item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?)?
@@ -156,21 +159,25 @@ public struct MergeIngest {
             lastKeys[index] = key
             return (next.item, next.body, next.prepared, key, sources[index].input.map { Store.InputPosition(input: $0, line: linesRead(index)) })
         }
-        for index in sources.indices { heads.append(try advance(index)) }
+        for index in sources.indices {
+            heads.append(try advance(index))
+            keys.append(heads[index]?.key)
+        }
         var appended = 0
         while true {
             var chosen: Int?
-            for index in heads.indices {
-                guard let head = heads[index] else { continue }
-                if let current = chosen, heads[current]!.key <= head.key { continue }
+            for index in keys.indices {
+                guard let key = keys[index] else { continue }
+                if let current = chosen, keys[current]! <= key { continue }
                 chosen = index
             }
             guard let index = chosen else { return }
-            let position = heads[index]!.at
-            switch heads[index]!.item {
+            let head = heads[index].take()!
+            let position = head.at
+            switch head.item {
             case .event(let event):
                 do {
-                    if let body = heads[index]!.body {
+                    if let body = head.body {
                         _ = try writer.append(event, at: position, body: body)
                     } else {
                         try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
@@ -180,7 +187,7 @@ public struct MergeIngest {
                     throw StoreError.decode(file: sources[index].name, line: linesRead(index), message: refused.description)
                 }
             case .record(let record):
-                if let prepared = heads[index]!.prepared {
+                if let prepared = head.prepared {
                     for (event, body) in prepared { _ = try writer.append(event, at: position, body: body) }
                 } else {
                     for event in resolver.events(for: record, in: writer.state) {
@@ -189,6 +196,7 @@ public struct MergeIngest {
                 }
             }
             heads[index] = try advance(index)
+            keys[index] = heads[index]?.key
             appended += 1
             if let progress, appended % 16_384 == 0 {
                 progress(sources.indices.reduce(0) { $0 + bytesRead($1) }, sources.indices.reduce(0) { $0 + linesRead($1) })

@@ -54,9 +54,10 @@ final class PrefetchedSource: @unchecked Sendable {
     /// 100 MB) does not pile up compressed chunks in memory.
     static let maxChunksHeld = 16
 
-    // The batch's thread only.
+    // The batch's thread only. The block being taken, last element first: each is moved out
+    // with `popLast`, not copied out and released with the block (an item holds an event's
+    // strings, a record's source and the prepared events; copying one was a retain per field).
     private var current: [Element] = []
-    private var cursor = 0
     private var finished = false
 
     private init(_ source: IngestSource, kernel: KernelProfile?) {
@@ -86,14 +87,11 @@ final class PrefetchedSource: @unchecked Sendable {
     /// far (called once per block).
     func next(writer: Store.BatchWriter, storeChunks: () throws -> Void) throws -> (item: IngestSource.Item, body: CanonicalBody?, prepared: Prepared?)? {
         while !finished {
-            if cursor == current.count {
+            if current.isEmpty {
                 current = try take(storeChunks: storeChunks)
-                cursor = 0
                 try storeChunks()
             }
-            let element = current[cursor]
-            cursor += 1
-            switch element {
+            switch current.removeLast() {
             case .item(let item, let body, let prepared, let lines, let bytes):
                 self.lines = lines
                 self.bytes = bytes
@@ -116,7 +114,7 @@ final class PrefetchedSource: @unchecked Sendable {
         handOver.stop()
     }
 
-    /// The next block, waiting for the reading thread when it has none ready; the chunks it
+    /// The next block, last element first (`give`), waiting for the reading thread when it has none ready; the chunks it
     /// compresses meanwhile are stored (`storeChunks`) as they come. The caller stores the
     /// chunks compressed up to the block's end right after (`next`), so none is held then.
     private func take(storeChunks: () throws -> Void) throws -> [Element] {
@@ -156,13 +154,13 @@ final class PrefetchedSource: @unchecked Sendable {
             } catch {
                 block.append(contentsOf: rejects.take())
                 block.append(.failure(error))
-                _ = handOver.give(block)
+                _ = give(&block)
                 return
             }
             block.append(contentsOf: rejects.take())
             guard let item else {
                 block.append(.end)
-                _ = handOver.give(block)
+                _ = give(&block)
                 return
             }
             switch item {
@@ -179,11 +177,18 @@ final class PrefetchedSource: @unchecked Sendable {
                 block.append(.item(item, body: nil, prepared: prepared, lines: source.linesRead, bytes: source.bytesRead))
             }
             if block.count >= Self.blockSize {
-                guard handOver.give(block) else { return }
+                guard give(&block) else { return }
                 block = []
                 block.reserveCapacity(Self.blockSize)
             }
         }
+    }
+
+    /// Hands `block` over last element first, so that the batch's thread moves each out from
+    /// the end (`next`); false once the batch has stopped.
+    private func give(_ block: inout [Element]) -> Bool {
+        block.reverse()
+        return handOver.give(block)
     }
 
     /// Quarantined lines met on the reading thread, handed over in order with the items.
