@@ -145,7 +145,7 @@ public struct MergeIngest {
         // The heads, and their keys apart: choosing the next head reads keys only, and the
         // chosen head is moved out (`take`), not copied.
         var heads: [Head?] = []
-        var keys: [Int64?] = []
+        var keys = [Int64?](repeating: nil, count: sources.count)
         var lastKeys = [Int64](repeating: .min, count: sources.count)
         func advance(_ index: Int) throws -> Head? {
             let next: (item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?)?
@@ -154,15 +154,16 @@ public struct MergeIngest {
             } else {
                 next = try sources[index].next(writer: writer).map { ($0, nil, nil) }
             }
-            guard let next else { return nil }
+            guard let next else {
+                keys[index] = nil
+                return nil
+            }
             let key = next.item.ts ?? lastKeys[index]
             lastKeys[index] = key
+            keys[index] = key
             return (next.item, next.body, next.prepared, key, sources[index].input.map { Store.InputPosition(input: $0, line: linesRead(index)) })
         }
-        for index in sources.indices {
-            heads.append(try advance(index))
-            keys.append(heads[index]?.key)
-        }
+        for index in sources.indices { heads.append(try advance(index)) }
         var appended = 0
         while true {
             var chosen: Int?
@@ -196,7 +197,6 @@ public struct MergeIngest {
                 }
             }
             heads[index] = try advance(index)
-            keys[index] = heads[index]?.key
             appended += 1
             if let progress, appended % 16_384 == 0 {
                 progress(sources.indices.reduce(0) { $0 + bytesRead($1) }, sources.indices.reduce(0) { $0 + linesRead($1) })

@@ -145,6 +145,7 @@ final class PrefetchedSource: @unchecked Sendable {
     private func produce() {
         defer { source.readingAhead.store(false, ordering: .releasing) }
         let rejects = RejectCollector()
+        let contextBodies = ContextBodyTemplate(file: source.name)
         var block: [Element] = []
         block.reserveCapacity(Self.blockSize)
         while true {
@@ -171,7 +172,7 @@ final class PrefetchedSource: @unchecked Sendable {
                 let prepared = TraceResolver.eventsWithoutState(for: record).map { events in
                     events.map { event -> (event: Event, body: CanonicalBody) in
                         let named = MergeIngest.stored(event, fromStoredInput: source.input != nil, kernel: kernel)
-                        return (named, CanonicalBody(of: named))
+                        return (named, contextBodies.body(of: named) ?? CanonicalBody(of: named))
                     }
                 }
                 block.append(.item(item, body: nil, prepared: prepared, lines: source.linesRead, bytes: source.bytesRead))
