@@ -141,18 +141,21 @@ public struct MergeIngest {
         func bytesRead(_ index: Int) -> UInt64 { prefetches[index]?.bytes ?? sources[index].bytesRead }
         // A head's event read ahead comes with its kernel profile named and its body made; a
         // trace record whose events do not depend on the state, with those made.
-        typealias Head = (item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?, key: Int64, at: Store.InputPosition?)
+        typealias Head = (
+            item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?, guessed: PrefetchedSource.Guessed?,
+            key: Int64, at: Store.InputPosition?
+        )
         // The heads, and their keys apart: choosing the next head reads keys only, and the
         // chosen head is moved out (`take`), not copied.
         var heads: [Head?] = []
         var keys = [Int64?](repeating: nil, count: sources.count)
         var lastKeys = [Int64](repeating: .min, count: sources.count)
         func advance(_ index: Int) throws -> Head? {
-            let next: (item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?)?
+            let next: (item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?, guessed: PrefetchedSource.Guessed?)?
             if let prefetch = prefetches[index] {
                 next = try prefetch.next(writer: writer) { try archives[index]?.storeReadyChunks() }
             } else {
-                next = try sources[index].next(writer: writer).map { ($0, nil, nil) }
+                next = try sources[index].next(writer: writer).map { ($0, nil, nil, nil) }
             }
             guard let next else {
                 keys[index] = nil
@@ -161,7 +164,7 @@ public struct MergeIngest {
             let key = next.item.ts ?? lastKeys[index]
             lastKeys[index] = key
             keys[index] = key
-            return (next.item, next.body, next.prepared, key, sources[index].input.map { Store.InputPosition(input: $0, line: linesRead(index)) })
+            return (next.item, next.body, next.prepared, next.guessed, key, sources[index].input.map { Store.InputPosition(input: $0, line: linesRead(index)) })
         }
         for index in sources.indices { heads.append(try advance(index)) }
         var appended = 0
@@ -191,8 +194,16 @@ public struct MergeIngest {
                 if let prepared = head.prepared {
                     for (event, body) in prepared { _ = try writer.append(event, at: position, body: body) }
                 } else {
-                    for event in resolver.events(for: record, in: writer.state) {
-                        try writer.append(Self.stored(event, fromStoredInput: position != nil, kernel: kernel), at: position)
+                    let events = resolver.events(for: record, in: writer.state)
+                    for event in events {
+                        let stored = Self.stored(event, fromStoredInput: position != nil, kernel: kernel)
+                        // The body made on the reading thread, when it guessed this very event.
+                        if events.count == 1, let guessed = head.guessed, guessed.event == stored {
+                            _ = try writer.append(stored, at: position, body: guessed.body)
+                        } else {
+                            try writer.append(stored, at: position)
+                        }
+                        if let prefetch = prefetches[index], let vm = TraceResolver.guestVM(of: stored) { prefetch.guessVM(vm) }
                     }
                 }
             }

@@ -20,7 +20,7 @@ final class PrefetchedSource: @unchecked Sendable {
         /// An item, with the lines and bytes read once it was read; an event comes with its
         /// profile named (`kernel`) and its canonical body made, a trace record whose events
         /// do not depend on the state with those events made (`Prepared`).
-        case item(IngestSource.Item, body: CanonicalBody?, prepared: Prepared?, lines: UInt64, bytes: UInt64)
+        case item(IngestSource.Item, body: CanonicalBody?, prepared: Prepared?, guessed: Guessed?, lines: UInt64, bytes: UInt64)
         case reject(source: String, line: UInt64, text: String, reason: String)
         case failure(any Error)
         case end
@@ -31,6 +31,12 @@ final class PrefetchedSource: @unchecked Sendable {
     /// to the stored input, its kernel profile named) with its canonical body made: the
     /// batch's thread only judges, chains and writes them.
     typealias Prepared = [(event: Event, body: CanonicalBody)]
+
+    /// A map or zap record's event as it is when its pages are bound memory of the VM the
+    /// merge last gave such an event to (`guessVM`), as the merge appends it, with its body
+    /// made (`TraceResolver.guessedEvent`): the merge uses the body only when the record
+    /// resolves to that very event.
+    typealias Guessed = (event: Event, body: CanonicalBody)
 
     /// Elements per hand-over: one lock round trip per block, not per line.
     static let blockSize = 512
@@ -49,6 +55,11 @@ final class PrefetchedSource: @unchecked Sendable {
     /// Chunks of the stored input compressed by the reading thread and not yet stored; shared
     /// between the two threads, under the hand-over's lock.
     private var chunksHeld = 0
+    /// The VM the merge last resolved a map or zap event to; shared, under the hand-over's
+    /// lock, read by the reading thread once per block.
+    private var vmGuess: String?
+    /// The batch's thread's copy of `vmGuess`: the lock is taken only when it changes.
+    private var vmGuessGiven: String?
     /// Chunks held at most before the reading thread waits for the batch's thread to store
     /// them: a long run of lines that give no item (a trace of skipped events, a cut line of
     /// 100 MB) does not pile up compressed chunks in memory.
@@ -85,17 +96,19 @@ final class PrefetchedSource: @unchecked Sendable {
     /// its canonical body. Quarantined lines before it go to `writer`; a line that does not
     /// decode throws here. `storeChunks` stores the chunks the reading thread compressed so
     /// far (called once per block).
-    func next(writer: Store.BatchWriter, storeChunks: () throws -> Void) throws -> (item: IngestSource.Item, body: CanonicalBody?, prepared: Prepared?)? {
+    func next(writer: Store.BatchWriter, storeChunks: () throws -> Void) throws -> (
+        item: IngestSource.Item, body: CanonicalBody?, prepared: Prepared?, guessed: Guessed?
+    )? {
         while !finished {
             if current.isEmpty {
                 current = try take(storeChunks: storeChunks)
                 try storeChunks()
             }
             switch current.removeLast() {
-            case .item(let item, let body, let prepared, let lines, let bytes):
+            case .item(let item, let body, let prepared, let guessed, let lines, let bytes):
                 self.lines = lines
                 self.bytes = bytes
-                return (item, body, prepared)
+                return (item, body, prepared, guessed)
             case .reject(let source, let line, let text, let reason):
                 try writer.reject(source: source, line: line, text: text, reason: reason)
             case .failure(let error):
@@ -146,6 +159,7 @@ final class PrefetchedSource: @unchecked Sendable {
         defer { source.readingAhead.store(false, ordering: .releasing) }
         let rejects = RejectCollector()
         let contextBodies = ContextBodyTemplate(file: source.name)
+        var vm = handOver.withLock { vmGuess }
         var block: [Element] = []
         block.reserveCapacity(Self.blockSize)
         while true {
@@ -167,7 +181,8 @@ final class PrefetchedSource: @unchecked Sendable {
             switch item {
             case .event(let event):
                 let named = kernel.map { event.namingKernel($0) } ?? event
-                block.append(.item(.event(named), body: CanonicalBody(of: named), prepared: nil, lines: source.linesRead, bytes: source.bytesRead))
+                block.append(
+                    .item(.event(named), body: CanonicalBody(of: named), prepared: nil, guessed: nil, lines: source.linesRead, bytes: source.bytesRead))
             case .record(let record):
                 let prepared = TraceResolver.eventsWithoutState(for: record).map { events in
                     events.map { event -> (event: Event, body: CanonicalBody) in
@@ -175,14 +190,27 @@ final class PrefetchedSource: @unchecked Sendable {
                         return (named, contextBodies.body(of: named) ?? CanonicalBody(of: named))
                     }
                 }
-                block.append(.item(item, body: nil, prepared: prepared, lines: source.linesRead, bytes: source.bytesRead))
+                let guessed = vm.flatMap { vm in TraceResolver.guessedEvent(for: record, vm: vm) }.map { event -> Guessed in
+                    let named = MergeIngest.stored(event, fromStoredInput: source.input != nil, kernel: kernel)
+                    return (named, CanonicalBody(of: named))
+                }
+                block.append(.item(item, body: nil, prepared: prepared, guessed: guessed, lines: source.linesRead, bytes: source.bytesRead))
             }
             if block.count >= Self.blockSize {
                 guard give(&block) else { return }
                 block = []
                 block.reserveCapacity(Self.blockSize)
+                vm = handOver.withLock { vmGuess }
             }
         }
+    }
+
+    /// On the batch's thread: the VM a map or zap event was just resolved to, the guess for
+    /// the records read from here on (`Guessed`).
+    func guessVM(_ vm: String) {
+        guard vm != vmGuessGiven else { return }
+        vmGuessGiven = vm
+        handOver.withLock { vmGuess = vm }
     }
 
     /// Hands `block` over last element first, so that the batch's thread moves each out from
