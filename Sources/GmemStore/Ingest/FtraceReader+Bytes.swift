@@ -2,8 +2,10 @@
 /// a real trace are events gmem does not take (`kvm_mmu_paging_element`, `kvm_emulate_insn`,
 /// `kvm_entry` …), and the text reader made a `String` of each and split its body into words
 /// before it found that out. Here such a line is recognised from its bytes and counted under
-/// its event name without either; every other line goes to the text reader (`read(_:file:number:)`),
-/// so what is read is the same line for line (`FtraceReaderTests`).
+/// its event name without either, and a line of one of the 14 tracepoints it takes is read by
+/// its format from the bytes too (`FtraceReader+Body.swift`); every other line goes to the text
+/// reader (`read(_:file:number:)`), so what is read is the same line for line
+/// (`TraceIngestFastPathTests`, `FtraceBodyBytesTests`).
 extension FtraceReader {
     /// The events whose bodies `parseBody` reads, and the marker (`print`, counted as
     /// `tracing_mark_write`): a line of any other event is skipped under its name.
