@@ -140,7 +140,8 @@ public final class IngestSource {
         case .jsonl:
             return try JSONLIngest(quarantine: quarantine, addsSource: addsSource).decode(bytes, reader: reader, writer: writer).map(Item.event)
         case .ftrace:
-            return take(FtraceReader.read(bytes: bytes, file: name, number: reader.lineNumber))
+            // A stored input keeps the line itself: the record need not (`MergeIngest.stored`).
+            return take(FtraceReader.read(bytes: bytes, file: name, number: reader.lineNumber, keepsText: input == nil))
         case .qemu:
             return take(QemuTraceReader.read(bytes: bytes, file: name, number: reader.lineNumber))
         case .traceDat:

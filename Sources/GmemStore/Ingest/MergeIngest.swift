@@ -144,37 +144,47 @@ public struct MergeIngest {
         func bytesRead(_ index: Int) -> UInt64 { prefetches[index]?.bytes ?? sources[index].bytesRead }
         // A head's event read ahead comes with its kernel profile named and its body made; a
         // trace record whose events do not depend on the state, with those made.
-        typealias Head = (item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?, key: Int64, at: Store.InputPosition?)
+        typealias Head = (
+            item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?, guessed: PrefetchedSource.Guessed?,
+            key: Int64, at: Store.InputPosition?
+        )
+        // The heads, and their keys apart: choosing the next head reads keys only, and the
+        // chosen head is moved out (`take`), not copied.
         var heads: [Head?] = []
+        var keys = [Int64?](repeating: nil, count: sources.count)
         var lastKeys = [Int64](repeating: .min, count: sources.count)
         func advance(_ index: Int) throws -> Head? {
-            let next: (item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?)?
+            let next: (item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?, guessed: PrefetchedSource.Guessed?)?
             if let prefetch = prefetches[index] {
                 next = try prefetch.next(writer: writer) { try archives[index]?.storeReadyChunks() }
             } else {
-                next = try sources[index].next(writer: writer).map { ($0, nil, nil) }
+                next = try sources[index].next(writer: writer).map { ($0, nil, nil, nil) }
             }
-            guard let next else { return nil }
+            guard let next else {
+                keys[index] = nil
+                return nil
+            }
             let key = next.item.ts ?? lastKeys[index]
             lastKeys[index] = key
-            return (next.item, next.body, next.prepared, key, sources[index].input.map { Store.InputPosition(input: $0, line: linesRead(index)) })
+            keys[index] = key
+            return (next.item, next.body, next.prepared, next.guessed, key, sources[index].input.map { Store.InputPosition(input: $0, line: linesRead(index)) })
         }
         for index in sources.indices { heads.append(try advance(index)) }
         var appended = 0
         while true {
             var chosen: Int?
-            for index in heads.indices {
-                guard let head = heads[index] else { continue }
-                if let current = chosen, heads[current]!.key <= head.key { continue }
+            for index in keys.indices {
+                guard let key = keys[index] else { continue }
+                if let current = chosen, keys[current]! <= key { continue }
                 chosen = index
             }
-            guard let index = chosen, let head = heads[index].take() else { return }
-            // Moved out of `heads`, not copied: its event and body are not retained again.
-            let (item, headBody, prepared, _, position) = head
-            switch item {
+            guard let index = chosen else { return }
+            let head = heads[index].take()!
+            let position = head.at
+            switch head.item {
             case .event(let event):
                 do {
-                    if let body = headBody {
+                    if let body = head.body {
                         _ = try writer.append(event, at: position, body: body)
                     } else {
                         try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
@@ -184,11 +194,19 @@ public struct MergeIngest {
                     throw StoreError.decode(file: sources[index].name, line: linesRead(index), message: refused.description)
                 }
             case .record(let record):
-                if let prepared {
+                if let prepared = head.prepared {
                     for (event, body) in prepared { _ = try writer.append(event, at: position, body: body) }
                 } else {
-                    for event in resolver.events(for: record, in: writer.state) {
-                        try writer.append(Self.stored(event, fromStoredInput: position != nil, kernel: kernel), at: position)
+                    let events = resolver.events(for: record, in: writer.state)
+                    for event in events {
+                        let stored = Self.stored(event, fromStoredInput: position != nil, kernel: kernel)
+                        // The body made on the reading thread, when it guessed this very event.
+                        if events.count == 1, let guessed = head.guessed, guessed.event == stored {
+                            _ = try writer.append(stored, at: position, body: guessed.body)
+                        } else {
+                            try writer.append(stored, at: position)
+                        }
+                        if let prefetch = prefetches[index], let vm = TraceResolver.guestVM(of: stored) { prefetch.guessVM(vm) }
                     }
                 }
             }

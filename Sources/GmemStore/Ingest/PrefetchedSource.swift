@@ -20,7 +20,7 @@ final class PrefetchedSource: @unchecked Sendable {
         /// An item, with the lines and bytes read once it was read; an event comes with its
         /// profile named (`kernel`) and its canonical body made, a trace record whose events
         /// do not depend on the state with those events made (`Prepared`).
-        case item(IngestSource.Item, body: CanonicalBody?, prepared: Prepared?, lines: UInt64, bytes: UInt64)
+        case item(IngestSource.Item, body: CanonicalBody?, prepared: Prepared?, guessed: Guessed?, lines: UInt64, bytes: UInt64)
         case reject(source: String, line: UInt64, text: String, reason: String)
         case failure(any Error)
         case end
@@ -31,6 +31,12 @@ final class PrefetchedSource: @unchecked Sendable {
     /// to the stored input, its kernel profile named) with its canonical body made: the
     /// batch's thread only judges, chains and writes them.
     typealias Prepared = [(event: Event, body: CanonicalBody)]
+
+    /// A map or zap record's event as it is when its pages are bound memory of the VM the
+    /// merge last gave such an event to (`guessVM`), as the merge appends it, with its body
+    /// made (`TraceResolver.guessedEvent`): the merge uses the body only when the record
+    /// resolves to that very event.
+    typealias Guessed = (event: Event, body: CanonicalBody)
 
     /// Elements per hand-over: one lock round trip per block, not per line.
     static let blockSize = 512
@@ -49,13 +55,19 @@ final class PrefetchedSource: @unchecked Sendable {
     /// Chunks of the stored input compressed by the reading thread and not yet stored; shared
     /// between the two threads, under the hand-over's lock.
     private var chunksHeld = 0
+    /// The VM the merge last resolved a map or zap event to; shared, under the hand-over's
+    /// lock, read by the reading thread once per block.
+    private var vmGuess: String?
+    /// The batch's thread's copy of `vmGuess`: the lock is taken only when it changes.
+    private var vmGuessGiven: String?
     /// Chunks held at most before the reading thread waits for the batch's thread to store
     /// them: a long run of lines that give no item (a trace of skipped events, a cut line of
     /// 100 MB) does not pile up compressed chunks in memory.
     static let maxChunksHeld = 16
 
     // The batch's thread only. The block being taken, last element first: each is moved out
-    // with `popLast`, not copied (an event and its body would be retained and released again).
+    // with `popLast`, not copied out and released with the block (an item holds an event's
+    // strings, a record's source and the prepared events; copying one was a retain per field).
     private var current: [Element] = []
     private var finished = false
 
@@ -89,19 +101,19 @@ final class PrefetchedSource: @unchecked Sendable {
     /// its canonical body. Quarantined lines before it go to `writer`; a line that does not
     /// decode throws here. `storeChunks` stores the chunks the reading thread compressed so
     /// far (called once per block).
-    func next(writer: Store.BatchWriter, storeChunks: () throws -> Void) throws -> (item: IngestSource.Item, body: CanonicalBody?, prepared: Prepared?)? {
+    func next(writer: Store.BatchWriter, storeChunks: () throws -> Void) throws -> (
+        item: IngestSource.Item, body: CanonicalBody?, prepared: Prepared?, guessed: Guessed?
+    )? {
         while !finished {
             if current.isEmpty {
                 current = try take(storeChunks: storeChunks)
-                current.reverse()
                 try storeChunks()
             }
-            guard let element = current.popLast() else { continue }
-            switch element {
-            case .item(let item, let body, let prepared, let lines, let bytes):
+            switch current.removeLast() {
+            case .item(let item, let body, let prepared, let guessed, let lines, let bytes):
                 self.lines = lines
                 self.bytes = bytes
-                return (item, body, prepared)
+                return (item, body, prepared, guessed)
             case .reject(let source, let line, let text, let reason):
                 try writer.reject(source: source, line: line, text: text, reason: reason)
             case .failure(let error):
@@ -120,7 +132,7 @@ final class PrefetchedSource: @unchecked Sendable {
         handOver.stop()
     }
 
-    /// The next block, waiting for the reading thread when it has none ready; the chunks it
+    /// The next block, last element first (`give`), waiting for the reading thread when it has none ready; the chunks it
     /// compresses meanwhile are stored (`storeChunks`) as they come. The caller stores the
     /// chunks compressed up to the block's end right after (`next`), so none is held then.
     private func take(storeChunks: () throws -> Void) throws -> [Element] {
@@ -151,6 +163,8 @@ final class PrefetchedSource: @unchecked Sendable {
     private func produce() {
         defer { source.readingAhead.store(false, ordering: .releasing) }
         let rejects = RejectCollector()
+        let contextBodies = ContextBodyTemplate(file: source.name)
+        var vm = handOver.withLock { vmGuess }
         var block: [Element] = []
         block.reserveCapacity(Self.blockSize)
         var chain = chainHead
@@ -161,13 +175,13 @@ final class PrefetchedSource: @unchecked Sendable {
             } catch {
                 block.append(contentsOf: rejects.take())
                 block.append(.failure(error))
-                _ = handOver.give(block)
+                _ = give(&block)
                 return
             }
             block.append(contentsOf: rejects.take())
             guard let item else {
                 block.append(.end)
-                _ = handOver.give(block)
+                _ = give(&block)
                 return
             }
             switch item {
@@ -178,24 +192,44 @@ final class PrefetchedSource: @unchecked Sendable {
                     body = body.chained(after: head)
                     chain = body.chained?.link
                 }
-                block.append(.item(.event(named), body: body, prepared: nil, lines: source.linesRead, bytes: source.bytesRead))
+                block.append(.item(.event(named), body: body, prepared: nil, guessed: nil, lines: source.linesRead, bytes: source.bytesRead))
             case .record(let record):
                 // Events resolved against the state come between a trace's records: no guess.
                 chain = nil
                 let prepared = TraceResolver.eventsWithoutState(for: record).map { events in
                     events.map { event -> (event: Event, body: CanonicalBody) in
                         let named = MergeIngest.stored(event, fromStoredInput: source.input != nil, kernel: kernel)
-                        return (named, CanonicalBody(of: named))
+                        return (named, contextBodies.body(of: named) ?? CanonicalBody(of: named))
                     }
                 }
-                block.append(.item(item, body: nil, prepared: prepared, lines: source.linesRead, bytes: source.bytesRead))
+                let guessed = vm.flatMap { vm in TraceResolver.guessedEvent(for: record, vm: vm) }.map { event -> Guessed in
+                    let named = MergeIngest.stored(event, fromStoredInput: source.input != nil, kernel: kernel)
+                    return (named, CanonicalBody(of: named))
+                }
+                block.append(.item(item, body: nil, prepared: prepared, guessed: guessed, lines: source.linesRead, bytes: source.bytesRead))
             }
             if block.count >= Self.blockSize {
-                guard handOver.give(block) else { return }
+                guard give(&block) else { return }
                 block = []
                 block.reserveCapacity(Self.blockSize)
+                vm = handOver.withLock { vmGuess }
             }
         }
+    }
+
+    /// On the batch's thread: the VM a map or zap event was just resolved to, the guess for
+    /// the records read from here on (`Guessed`).
+    func guessVM(_ vm: String) {
+        guard vm != vmGuessGiven else { return }
+        vmGuessGiven = vm
+        handOver.withLock { vmGuess = vm }
+    }
+
+    /// Hands `block` over last element first, so that the batch's thread moves each out from
+    /// the end (`next`); false once the batch has stopped.
+    private func give(_ block: inout [Element]) -> Bool {
+        block.reverse()
+        return handOver.give(block)
     }
 
     /// Quarantined lines met on the reading thread, handed over in order with the items.

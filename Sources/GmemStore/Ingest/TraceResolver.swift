@@ -51,7 +51,7 @@ public struct TraceResolver {
         case .context, .gap:
             preconditionFailure("made by eventsWithoutState")
         case .map(let gfn, let pages), .zap(let gfn, let pages):
-            guard let range = guestRange(gfn: gfn, pages: pages) else {
+            guard let range = Self.guestRange(gfn: gfn, pages: pages) else {
                 return context("gfn \(hex(gfn)) + \(pages) pages passes the end of the address space")
             }
             let (name, note) = owner(in: state)
@@ -115,7 +115,34 @@ public struct TraceResolver {
     }
 
     /// The gpa range of `pages` pages from `gfn`, when it fits in 64 bits.
-    private func guestRange(gfn: UInt64, pages: UInt64) -> (gpa: UInt64, size: UInt64)? {
+    /// The event a map or zap record stands for when its pages are bound gmem memory of `vm`,
+    /// the VM the trace's lines went to so far: what `events(for:in:)` gives then. The reading
+    /// thread makes it and its body ahead (`PrefetchedSource`); the merge uses them only when
+    /// the record's events, resolved against the state, are that event. Nil for another record.
+    static func guessedEvent(for record: TraceRecord, vm: String) -> Event? {
+        let op: Operation
+        switch record.kind {
+        case .map(let gfn, let pages):
+            guard let range = guestRange(gfn: gfn, pages: pages) else { return nil }
+            op = .map(.guest(vm: vm, gpa: range.gpa, size: range.size))
+        case .zap(let gfn, let pages):
+            guard let range = guestRange(gfn: gfn, pages: pages) else { return nil }
+            op = .zap(.guest(vm: vm, gpa: range.gpa, size: range.size), reason: nil)
+        default:
+            return nil
+        }
+        return Event(op, ts: record.ts, source: record.source)
+    }
+
+    /// The VM a map or zap event names, when it names one (the guess of the next).
+    static func guestVM(of event: Event) -> String? {
+        switch event.op {
+        case .map(.guest(let vm, _, _)), .zap(.guest(let vm, _, _), _): vm
+        default: nil
+        }
+    }
+
+    private static func guestRange(gfn: UInt64, pages: UInt64) -> (gpa: UInt64, size: UInt64)? {
         guard gfn < (1 << 52), pages > 0, pages < (1 << 40) else { return nil }
         let gpa = gfn * pageSize
         let size = pages * pageSize

@@ -106,7 +106,7 @@ enum CanonicalEventWriter {
     }
 
     /// A JSON string: as is when nothing needs escaping, else through `JSONWriter`'s escapes.
-    private static func writeString(_ text: String, into out: inout [UInt8]) {
+    static func writeString(_ text: String, into out: inout [UInt8]) {
         var needsEscape = false
         for byte in text.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C {
             needsEscape = true
