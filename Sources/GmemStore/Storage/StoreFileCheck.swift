@@ -100,6 +100,8 @@ extension Store {
         let suffixes = ["", "-wal", "-shm", "-journal"]
         var target = stat()
         if stat(candidate, &target) == 0 {
+            // A device, a FIFO or a directory is no store file (`checkFileKind` refuses such a store).
+            guard (target.st_mode & S_IFMT) == S_IFREG else { return false }
             for suffix in suffixes {
                 var info = stat()
                 if stat(store + suffix, &info) == 0, info.st_dev == target.st_dev, info.st_ino == target.st_ino { return true }
