@@ -77,13 +77,27 @@ public struct RangeMap<Value: Equatable>: Equatable {
     /// - Complexity: O(log n + k) for k runs visited.
     public func forEachRun(in range: Range<UInt64>, _ body: (Run) -> Bool) {
         guard !range.isEmpty else { return }
-        var position = firstPosition(endingAfter: range.lowerBound)
-        while position.chunk < chunks.count {
-            let run = chunks[position.chunk][position.index]
-            if run.lower >= range.upperBound { return }
-            let clipped = Run(max(run.lower, range.lowerBound), min(run.upper, range.upperBound), run.value)
-            if !body(clipped) { return }
-            position = next(position)
+        let lower = range.lowerBound
+        let upper = range.upperBound
+        let position = firstPosition(endingAfter: lower)
+        var chunk = position.chunk
+        var start = position.index
+        // Each chunk walked through its buffer: no bounds check of the chunks and no retain of
+        // a chunk per run (a 1 GiB range is thousands of runs).
+        while chunk < chunks.count {
+            let goOn = chunks[chunk].withUnsafeBufferPointer { runs -> Bool in
+                var index = start
+                while index < runs.count {
+                    let run = runs[index]
+                    if run.lower >= upper { return false }
+                    if !body(Run(max(run.lower, lower), min(run.upper, upper), run.value)) { return false }
+                    index += 1
+                }
+                return true
+            }
+            guard goOn else { return }
+            chunk += 1
+            start = 0
         }
     }
 
