@@ -396,7 +396,18 @@ public struct Engine: Equatable, Sendable {
     public mutating func commit<Fold: TransitionFold>(_ event: Event, _ verdict: Verdict, into fold: inout Fold) {
         // The names this event used, kept for the next events (`RecentNames`).
         state.rememberNames(vm: verdict.vm, file: verdict.pieces.first?.file)
-        guard let effective = verdict.effectiveOutcome(of: event) else { return }
+        // The effective outcome (`Verdict.effectiveOutcome(of:)`) spelled out on a name that is
+        // not optional: keeping the `String?` it was chosen from copied that optional through
+        // its generic value witness, per event.
+        let effectiveName: String
+        if let result = event.result {
+            effectiveName = result
+        } else if let expected = verdict.expected {
+            effectiveName = expected
+        } else {
+            return
+        }
+        let effective = Outcome(rawValue: effectiveName)
         let succeeded = effective == .ok
         let zapFailed = !succeeded && effective == .EIO
         let profile = verdict.kernel
