@@ -283,6 +283,20 @@ public struct RangeMap<Value: Equatable>: Equatable {
     /// Gives the runs `update` would.
     /// - Complexity: O(log n + k + chunkCapacity) for k runs overlapping `range`.
     public mutating func modify(_ range: Range<UInt64>, _ change: (inout Value) -> Void) {
+        walkAndChange(range) { _, value in change(&value) }
+    }
+
+    /// `modify`, with `change` also given the pages (clipped to `range`) whose value it
+    /// changes: a caller that must act on the old values of those pages (the frames a populate
+    /// replaces) reads them in the same walk instead of walking the range first.
+    public mutating func modify(_ range: Range<UInt64>, withPages change: (Range<UInt64>, inout Value) -> Void) {
+        walkAndChange(range, change)
+    }
+
+    /// The body of both `modify`s, inlined into each so that each keeps its own specializations
+    /// for its callers' closures (one body taking the other's closure called it per run).
+    @inline(__always)
+    private mutating func walkAndChange(_ range: Range<UInt64>, _ change: (Range<UInt64>, inout Value) -> Void) {
         guard !range.isEmpty else { return }
         let lower = range.lowerBound
         let upper = range.upperBound
@@ -304,7 +318,7 @@ public struct RangeMap<Value: Equatable>: Equatable {
                     let run = runs[read]
                     if run.lower < lower || run.upper > upper { break }
                     var value = run.value
-                    change(&value)
+                    change(run.lower..<run.upper, &value)
                     if write > 0, runs[write - 1].upper == run.lower, runs[write - 1].value == value {
                         runs[write - 1].upper = run.upper
                         if first < 0 { first = write - 1 }
@@ -349,7 +363,7 @@ public struct RangeMap<Value: Equatable>: Equatable {
                 break
             }
             var value = run.value
-            change(&value)
+            change(max(run.lower, lower)..<min(run.upper, upper), &value)
             if value == run.value {
                 // Unchanged, but the run before it may have changed to its value (only at the
                 // range's end: the run before the range's start did not change).
