@@ -396,7 +396,18 @@ public struct Engine: Equatable, Sendable {
     public mutating func commit<Fold: TransitionFold>(_ event: Event, _ verdict: Verdict, into fold: inout Fold) {
         // The names this event used, kept for the next events (`RecentNames`).
         state.rememberNames(vm: verdict.vm, file: verdict.pieces.first?.file)
-        guard let effective = verdict.effectiveOutcome(of: event) else { return }
+        // The effective outcome (`Verdict.effectiveOutcome(of:)`) spelled out on a name that is
+        // not optional: keeping the `String?` it was chosen from copied that optional through
+        // its generic value witness, per event.
+        let effectiveName: String
+        if let result = event.result {
+            effectiveName = result
+        } else if let expected = verdict.expected {
+            effectiveName = expected
+        } else {
+            return
+        }
+        let effective = Outcome(rawValue: effectiveName)
         let succeeded = effective == .ok
         let zapFailed = !succeeded && effective == .EIO
         let profile = verdict.kernel
@@ -480,12 +491,15 @@ public struct Engine: Equatable, Sendable {
                 // The folios go back to the host; a quarantined page's frame stays recorded,
                 // because the TDX module still maps it (upstream-2026).
                 for piece in verdict.pieces {
-                    releaseFrames(piece) { !$0.quarantined }
-                    update(piece) {
-                        if unmapsInPlace { $0.mapped = false; $0.accepted = false }
-                        $0.populated = false
-                        if !$0.quarantined { $0.frameDelta = nil }
-                    }
+                    // The frames are let go in the walk that frees the pages (`releaseFrames`).
+                    var freed = FreedFrames()
+                    state.files[piece.file].pages.modify(piece.pages, withPages: { pages, page in
+                        if !page.quarantined { freed.note(pages, page) }
+                        if unmapsInPlace { page.mapped = false; page.accepted = false }
+                        page.populated = false
+                        if !page.quarantined { page.frameDelta = nil }
+                    })
+                    forget(freed, file: piece.file)
                     fold.fold(.holePunched(piece))
                 }
             }
@@ -535,15 +549,27 @@ public struct Engine: Equatable, Sendable {
         case .populate(let range, let pfn):
             guard succeeded else { return }
             for piece in verdict.pieces {
-                releaseFrames(piece) { _ in true }
+                // The frames the pages had are let go, read in the walk that gives them the new
+                // ones (`releaseFrames`, without a walk of its own).
+                var freed = FreedFrames()
                 guard let pfn else {
-                    update(piece) { $0.populated = true; $0.frameDelta = nil }
+                    state.files[piece.file].pages.modify(piece.pages, withPages: { pages, page in
+                        freed.note(pages, page)
+                        page.populated = true
+                        page.frameDelta = nil
+                    })
+                    forget(freed, file: piece.file)
                     fold.fold(.populated(piece, firstFrame: nil))
                     continue
                 }
                 let firstFrame = piece.firstFrame(populating: range, from: pfn)
                 let delta = Int64(bitPattern: firstFrame &- piece.pages.lowerBound)
-                update(piece) { $0.populated = true; $0.frameDelta = delta }
+                state.files[piece.file].pages.modify(piece.pages, withPages: { pages, page in
+                    freed.note(pages, page)
+                    page.populated = true
+                    page.frameDelta = delta
+                })
+                forget(freed, file: piece.file)
                 if let frames = FrameOwner.frames(from: firstFrame, count: piece.pages.count) {
                     state.frames.assign(frames, FrameOwner(file: piece.file, pageDelta: -delta))
                 }
@@ -728,6 +754,12 @@ public struct Engine: Equatable, Sendable {
         if let open = pending { forgetFrames(of: open.pages, delta: open.delta, file: piece.file) }
     }
 
+    /// Forgets the frames `freed` collected from the pages of file `file`.
+    private mutating func forget(_ freed: FreedFrames, file: Int) {
+        for range in freed.closed { forgetFrames(of: range.pages, delta: range.delta, file: file) }
+        if let range = freed.open { forgetFrames(of: range.pages, delta: range.delta, file: file) }
+    }
+
     /// Forgets the frames behind pages `pages` of file `file` (frame = page + `delta`) where the
     /// frames map still gives them to those pages.
     private mutating func forgetFrames(of pages: Range<UInt64>, delta: Int64, file: Int) {
@@ -739,5 +771,26 @@ public struct Engine: Equatable, Sendable {
 
     private mutating func update(_ piece: Piece, _ change: (inout PageState) -> Void) {
         state.files[piece.file].pages.modify(piece.pages, change)
+    }
+}
+
+/// The frames a change of a piece's pages lets go, noted run by run as the change walks them
+/// (the pages' states before the change) and forgotten once it is done: touching runs with the
+/// same frame delta are merged, as `Engine.releaseFrames` merges them, so that they are freed by
+/// one update of the frames map. Only populated pages with a recorded frame are noted.
+private struct FreedFrames {
+    /// The run being merged.
+    private(set) var open: (pages: Range<UInt64>, delta: Int64)?
+    /// The runs before it, in page order (none in the common case: no array is made).
+    private(set) var closed: [(pages: Range<UInt64>, delta: Int64)] = []
+
+    mutating func note(_ pages: Range<UInt64>, _ page: PageState) {
+        guard page.populated, let delta = page.frameDelta else { return }
+        if let current = open, current.delta == delta, current.pages.upperBound == pages.lowerBound {
+            open = (current.pages.lowerBound..<pages.upperBound, delta)
+        } else {
+            if let current = open { closed.append(current) }
+            open = (pages, delta)
+        }
     }
 }

@@ -77,13 +77,27 @@ public struct RangeMap<Value: Equatable>: Equatable {
     /// - Complexity: O(log n + k) for k runs visited.
     public func forEachRun(in range: Range<UInt64>, _ body: (Run) -> Bool) {
         guard !range.isEmpty else { return }
-        var position = firstPosition(endingAfter: range.lowerBound)
-        while position.chunk < chunks.count {
-            let run = chunks[position.chunk][position.index]
-            if run.lower >= range.upperBound { return }
-            let clipped = Run(max(run.lower, range.lowerBound), min(run.upper, range.upperBound), run.value)
-            if !body(clipped) { return }
-            position = next(position)
+        let lower = range.lowerBound
+        let upper = range.upperBound
+        let position = firstPosition(endingAfter: lower)
+        var chunk = position.chunk
+        var start = position.index
+        // Each chunk walked through its buffer: no bounds check of the chunks and no retain of
+        // a chunk per run (a 1 GiB range is thousands of runs).
+        while chunk < chunks.count {
+            let goOn = chunks[chunk].withUnsafeBufferPointer { runs -> Bool in
+                var index = start
+                while index < runs.count {
+                    let run = runs[index]
+                    if run.lower >= upper { return false }
+                    if !body(Run(max(run.lower, lower), min(run.upper, upper), run.value)) { return false }
+                    index += 1
+                }
+                return true
+            }
+            guard goOn else { return }
+            chunk += 1
+            start = 0
         }
     }
 
@@ -261,11 +275,28 @@ public struct RangeMap<Value: Equatable>: Equatable {
 
     /// Applies `change` to the value of every page of `range` that has one, then merges equal
     /// neighbours; pages without a value keep none. The engine's common update: it works in
-    /// place on the chunks (a run split at each end of the range where the value changes, then
-    /// one compaction of the window), allocating nothing unless a chunk outgrows its bound.
+    /// place on the chunks, allocating nothing unless a chunk outgrows its bound. The runs
+    /// inside the range are changed and merged with their equal neighbours in one walk through
+    /// the chunk's buffer (a write index behind the read one); a run that starts before the
+    /// range or ends after it is split at the range's end where its value changes. What is left
+    /// to merge after the walk is at most a seam per chunk border, and the chunks' bounds.
     /// Gives the runs `update` would.
     /// - Complexity: O(log n + k + chunkCapacity) for k runs overlapping `range`.
     public mutating func modify(_ range: Range<UInt64>, _ change: (inout Value) -> Void) {
+        walkAndChange(range) { _, value in change(&value) }
+    }
+
+    /// `modify`, with `change` also given the pages (clipped to `range`) whose value it
+    /// changes: a caller that must act on the old values of those pages (the frames a populate
+    /// replaces) reads them in the same walk instead of walking the range first.
+    public mutating func modify(_ range: Range<UInt64>, withPages change: (Range<UInt64>, inout Value) -> Void) {
+        walkAndChange(range, change)
+    }
+
+    /// The body of both `modify`s, inlined into each so that each keeps its own specializations
+    /// for its callers' closures (one body taking the other's closure called it per run).
+    @inline(__always)
+    private mutating func walkAndChange(_ range: Range<UInt64>, _ change: (Range<UInt64>, inout Value) -> Void) {
         guard !range.isEmpty else { return }
         let lower = range.lowerBound
         let upper = range.upperBound
@@ -274,49 +305,83 @@ public struct RangeMap<Value: Equatable>: Equatable {
         var lastChanged = position
         while position.chunk < chunks.count {
             // The runs of this chunk that lie inside the range change in place, through the
-            // chunk's buffer: one uniqueness check per chunk, not two per run.
+            // chunk's buffer (one uniqueness check per chunk, not two per run), each merged
+            // with the run written before it when they touch and are equal.
             let chunk = position.chunk
             let start = position.index
-            let (reached, first, last) = chunks[chunk].withUnsafeMutableBufferPointer { runs -> (Int, Int, Int) in
-                var index = start
+            let (read, write, first, last) = chunks[chunk].withUnsafeMutableBufferPointer { runs -> (Int, Int, Int, Int) in
+                var read = start
+                var write = start
                 var first = -1
                 var last = -1
-                while index < runs.count {
-                    let run = runs[index]
+                while read < runs.count {
+                    let run = runs[read]
                     if run.lower < lower || run.upper > upper { break }
                     var value = run.value
-                    change(&value)
-                    if value != run.value {
-                        runs[index].value = value
-                        if first < 0 { first = index }
-                        last = index
+                    change(run.lower..<run.upper, &value)
+                    if write > 0, runs[write - 1].upper == run.lower, runs[write - 1].value == value {
+                        runs[write - 1].upper = run.upper
+                        if first < 0 { first = write - 1 }
+                        last = write - 1
+                    } else {
+                        if value != run.value {
+                            runs[write] = Run(run.lower, run.upper, value)
+                            if first < 0 { first = write }
+                            last = write
+                        } else if write != read {
+                            runs[write] = run
+                        }
+                        write += 1
                     }
-                    index += 1
+                    read += 1
                 }
-                return (index, first, last)
+                return (read, write, first, last)
             }
             if first >= 0 {
                 if firstChanged == nil { firstChanged = Position(chunk: chunk, index: first) }
                 lastChanged = Position(chunk: chunk, index: last)
             }
-            guard reached < chunks[chunk].count else {
+            // The runs merged away leave the chunk: one shift of its tail.
+            if write < read { chunks[chunk].removeSubrange(write..<read) }
+            guard write < chunks[chunk].count else {
                 position = Position(chunk: chunk + 1, index: 0)
                 continue
             }
-            position = Position(chunk: chunk, index: reached)
+            position = Position(chunk: chunk, index: write)
             // A run that starts before the range or ends after it (or lies past it).
-            let run = chunks[position.chunk][position.index]
-            if run.lower >= upper { break }
+            let run = chunks[chunk][write]
+            if run.lower >= upper {
+                // Past the range, unchanged: merged with the run before it when that one changed
+                // to its value (two unchanged runs are never equal).
+                if write > 0 {
+                    let before = chunks[chunk][write - 1]
+                    if before.upper == run.lower, before.value == run.value {
+                        chunks[chunk][write - 1].upper = run.upper
+                        chunks[chunk].remove(at: write)
+                    }
+                }
+                break
+            }
             var value = run.value
-            change(&value)
+            change(max(run.lower, lower)..<min(run.upper, upper), &value)
             if value == run.value {
+                // Unchanged, but the run before it may have changed to its value (only at the
+                // range's end: the run before the range's start did not change).
+                if write > 0 {
+                    let before = chunks[chunk][write - 1]
+                    if before.upper == run.lower, before.value == value {
+                        chunks[chunk][write - 1].upper = run.upper
+                        chunks[chunk].remove(at: write)
+                        break
+                    }
+                }
                 position = next(position)
                 continue
             }
-            var index = position.index
+            var index = write
             if run.lower < lower, run.upper > upper {
                 // The range inside one run (a 4 KiB op on a larger run): both ends split with
-                // one shift of the chunk's tail.
+                // one shift of the chunk's tail; neither part can equal the new value.
                 chunks[chunk][index].upper = lower
                 chunks[chunk].insert(contentsOf: repeatElement(Run(upper, run.upper, run.value), count: 2), at: index + 1)
                 index += 1
@@ -326,21 +391,32 @@ public struct RangeMap<Value: Equatable>: Equatable {
                 break
             }
             if run.lower < lower {
-                // The part before the range keeps its value.
+                // The part before the range keeps its value (not the new one: no merge there);
+                // the part inside is merged with what follows by the next walk.
                 chunks[chunk][index].upper = lower
                 index += 1
                 chunks[chunk].insert(Run(lower, run.upper, value), at: index)
-            } else {
-                chunks[chunk][index].value = value
+                if firstChanged == nil { firstChanged = Position(chunk: chunk, index: index) }
+                lastChanged = Position(chunk: chunk, index: index)
+                position = next(lastChanged)
+                continue
             }
-            if run.upper > upper {
-                // The part after the range keeps its value.
-                chunks[chunk][index].upper = upper
-                chunks[chunk].insert(Run(upper, run.upper, run.value), at: index + 1)
+            // The run ends after the range: the part after keeps its value, the part inside
+            // takes the new one and may equal the run before it.
+            chunks[chunk][index].value = value
+            chunks[chunk][index].upper = upper
+            chunks[chunk].insert(Run(upper, run.upper, run.value), at: index + 1)
+            if index > 0 {
+                let before = chunks[chunk][index - 1]
+                if before.upper == run.lower, before.value == value {
+                    chunks[chunk][index - 1].upper = upper
+                    chunks[chunk].remove(at: index)
+                    index -= 1
+                }
             }
             if firstChanged == nil { firstChanged = Position(chunk: chunk, index: index) }
             lastChanged = Position(chunk: chunk, index: index)
-            position = next(lastChanged)
+            break
         }
         guard let firstChanged else { return }
         let start = previous(firstChanged) ?? firstChanged
@@ -349,30 +425,11 @@ public struct RangeMap<Value: Equatable>: Equatable {
         compact(from: start, through: end)
     }
 
-    /// Merges the equal touching neighbours among the runs from `start` through `end`, whose
-    /// values may have changed (the runs outside are merged already), then restores the
+    /// Merges the equal touching neighbours that meet across the chunk borders from `start`
+    /// through `end` (`modify`'s walk merged those inside each chunk), then restores the
     /// chunks' bounds: none empty, none above 2 × chunkCapacity, small ones joined to a
     /// neighbour.
     private mutating func compact(from start: Position, through end: Position) {
-        // Within each chunk: one pass with a write index, one removal of the merged tail.
-        for chunk in start.chunk...end.chunk {
-            let lo = chunk == start.chunk ? start.index : 0
-            let hi = chunk == end.chunk ? end.index + 1 : chunks[chunk].count
-            guard hi - lo > 1 else { continue }
-            let kept = chunks[chunk].withUnsafeMutableBufferPointer { runs -> Int in
-                var write = lo
-                for read in (lo + 1)..<hi {
-                    if runs[write].upper == runs[read].lower, runs[write].value == runs[read].value {
-                        runs[write].upper = runs[read].upper
-                    } else {
-                        write += 1
-                        if write != read { runs[write] = runs[read] }
-                    }
-                }
-                return write + 1
-            }
-            if kept < hi { chunks[chunk].removeSubrange(kept..<hi) }
-        }
         // Across chunk borders, from the last to the first so that removals keep indices.
         var chunk = end.chunk
         while chunk > start.chunk {
