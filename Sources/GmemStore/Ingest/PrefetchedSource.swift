@@ -65,10 +65,9 @@ final class PrefetchedSource: @unchecked Sendable {
     /// 100 MB) does not pile up compressed chunks in memory.
     static let maxChunksHeld = 16
 
-    // The batch's thread only. The block being taken, last element first: each is moved out
-    // with `popLast`, not copied out and released with the block (an item holds an event's
-    // strings, a record's source and the prepared events; copying one was a retain per field).
+    // The batch's thread only: the block being taken, and the next element's index in it.
     private var current: [Element] = []
+    private var cursor = 0
     private var finished = false
 
     /// The head the reading thread chains its events' bodies after (`CanonicalBody.chained`);
@@ -105,11 +104,20 @@ final class PrefetchedSource: @unchecked Sendable {
         item: IngestSource.Item, body: CanonicalBody?, prepared: Prepared?, guessed: Guessed?
     )? {
         while !finished {
-            if current.isEmpty {
+            if cursor == current.count {
                 current = try take(storeChunks: storeChunks)
+                cursor = 0
                 try storeChunks()
             }
-            switch current.removeLast() {
+            // Moved out, a payload-free `.end` left in its place for the block to destroy: an
+            // item's event, body and records are neither copied nor retained again.
+            let element = current.withUnsafeMutableBufferPointer { block in
+                let slot = block.baseAddress! + cursor
+                defer { slot.initialize(to: .end) }
+                return slot.move()
+            }
+            cursor += 1
+            switch element {
             case .item(let item, let body, let prepared, let guessed, let lines, let bytes):
                 self.lines = lines
                 self.bytes = bytes
@@ -132,7 +140,7 @@ final class PrefetchedSource: @unchecked Sendable {
         handOver.stop()
     }
 
-    /// The next block, last element first (`give`), waiting for the reading thread when it has none ready; the chunks it
+    /// The next block, waiting for the reading thread when it has none ready; the chunks it
     /// compresses meanwhile are stored (`storeChunks`) as they come. The caller stores the
     /// chunks compressed up to the block's end right after (`next`), so none is held then.
     private func take(storeChunks: () throws -> Void) throws -> [Element] {
@@ -225,11 +233,9 @@ final class PrefetchedSource: @unchecked Sendable {
         handOver.withLock { vmGuess = vm }
     }
 
-    /// Hands `block` over last element first, so that the batch's thread moves each out from
-    /// the end (`next`); false once the batch has stopped.
+    /// Hands `block` over; false once the batch has stopped.
     private func give(_ block: inout [Element]) -> Bool {
-        block.reverse()
-        return handOver.give(block)
+        handOver.give(block)
     }
 
     /// Quarantined lines met on the reading thread, handed over in order with the items.
