@@ -109,15 +109,9 @@ final class PrefetchedSource: @unchecked Sendable {
                 cursor = 0
                 try storeChunks()
             }
-            // Moved out, a payload-free `.end` left in its place for the block to destroy: an
-            // item's event, body and records are neither copied nor retained again.
-            let element = current.withUnsafeMutableBufferPointer { block in
-                let slot = block.baseAddress! + cursor
-                defer { slot.initialize(to: .end) }
-                return slot.move()
-            }
-            cursor += 1
-            switch element {
+            // Switched on as it is taken (a temporary, consumed by the match: bound to a name
+            // first, its fields would be copied out and the element destroyed after).
+            switch takeNext() {
             case .item(let item, let body, let prepared, let guessed, let lines, let bytes):
                 self.lines = lines
                 self.bytes = bytes
@@ -132,6 +126,17 @@ final class PrefetchedSource: @unchecked Sendable {
             }
         }
         return nil
+    }
+
+    /// The element at the cursor, moved out with a payload-free `.end` left in its place for
+    /// the block to destroy: an item's event, body and records are neither copied nor retained.
+    private func takeNext() -> Element {
+        defer { cursor += 1 }
+        return current.withUnsafeMutableBufferPointer { block in
+            let slot = block.baseAddress! + cursor
+            defer { slot.initialize(to: .end) }
+            return slot.move()
+        }
     }
 
     /// Stops the reading thread (it ends at its next hand-over) and waits for it: after this
