@@ -209,7 +209,7 @@ public struct Engine: Equatable, Sendable {
                 return .ok
             }
             verdict.blocked = scan.blocked
-            guard !verdict.blocked.isEmpty else { return .ok }
+            guard verdict.hasBlocked else { return .ok }
             return verdict.kernel.failedRemovalStopsTheOperation ? .EIO : .ok
         case .accept:
             return firstPage(verdict.pieces, where: { $0.accepted }) == nil ? .ok : .TDX_PAGE_ALREADY_ACCEPTED
@@ -236,7 +236,7 @@ public struct Engine: Equatable, Sendable {
     /// operation there, or the event is a `zap` (the SEAMCALL's own failure); else `ok`.
     func removalOutcome(_ verdict: inout Verdict, reportsFailure: Bool) -> Outcome {
         verdict.blocked = blockedPieces(verdict.pieces, verdict.kernel)
-        guard !verdict.blocked.isEmpty else { return .ok }
+        guard verdict.hasBlocked else { return .ok }
         return verdict.kernel.failedRemovalStopsTheOperation || reportsFailure ? .EIO : .ok
     }
 
@@ -449,7 +449,7 @@ public struct Engine: Equatable, Sendable {
         case .gmemClose:
             guard succeeded, let piece = verdict.pieces.first else { return }
             fold.fold(.fileClosed(file: piece.file))
-            if profile.closeZaps { removeMappings(verdict, failed: !verdict.blocked.isEmpty, into: &fold) }
+            if profile.closeZaps { removeMappings(verdict, failed: verdict.hasBlocked, into: &fold) }
             state.files[piece.file].isOpen = false
             foldQuarantined(piece, into: &fold)
             releaseFrames(piece) { $0.pins.isEmpty && !$0.quarantined }
@@ -473,13 +473,13 @@ public struct Engine: Equatable, Sendable {
             if stops {
                 applyZap(verdict, succeeded: succeeded, failed: zapFailed, into: &fold)
             } else {
-                removeMappings(verdict, failed: !verdict.blocked.isEmpty, into: &fold)
+                removeMappings(verdict, failed: verdict.hasBlocked, into: &fold)
             }
             state.vms[vm]?.bindings[slot] = nil
         case .punchHole:
             // A removal that goes on and fails nowhere only unmaps: done in the same walk as
             // the freeing below (it touches none of the fields that walk reads).
-            let unmapsInPlace = !stops && verdict.blocked.isEmpty
+            let unmapsInPlace = !stops && !verdict.hasBlocked
             if stops {
                 applyZap(verdict, succeeded: succeeded, failed: zapFailed, into: &fold)
             } else if !unmapsInPlace {
@@ -534,7 +534,7 @@ public struct Engine: Equatable, Sendable {
                 return
             }
             // Without a failed removal, unmapping is part of the conversion's own walk below.
-            if !stops, !verdict.blocked.isEmpty { removeMappings(verdict, failed: true, into: &fold) }
+            if !stops, verdict.hasBlocked { removeMappings(verdict, failed: true, into: &fold) }
             let endsQuarantine = !profile.quarantineEndsAtTeardown
             for piece in verdict.pieces {
                 update(piece) {
@@ -647,7 +647,7 @@ public struct Engine: Equatable, Sendable {
         if let vm = verdict.vm, vmFacts(vm)?.life == .alive {
             state.vms[vm]!.life = .bugged
             fold.fold(.vmDied(vm: vm))
-        } else if verdict.blocked.isEmpty {
+        } else if !verdict.hasBlocked {
             return
         }
         for piece in verdict.blocked {

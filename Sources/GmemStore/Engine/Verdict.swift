@@ -84,9 +84,21 @@ public struct Verdict: Equatable, Sendable {
     /// The file pages the event concerns.
     public var pieces = Pieces()
     /// Parts of the event's range (byte addresses in its addressing) that nothing resolves.
-    public var unresolved: [Range<UInt64>] = []
+    public var unresolved: [Range<UInt64>] {
+        get { exceptions?.unresolved ?? [] }
+        set {
+            if newValue.isEmpty, exceptions == nil { return }
+            setExceptions(unresolved: newValue, unresolvedReason: unresolvedReason, blocked: blocked)
+        }
+    }
     /// Why the event, or part of it, could not be placed.
-    public var unresolvedReason: String?
+    public var unresolvedReason: String? {
+        get { exceptions?.unresolvedReason }
+        set {
+            if newValue == nil, exceptions == nil { return }
+            setExceptions(unresolved: unresolved, unresolvedReason: newValue, blocked: blocked)
+        }
+    }
     /// The outcome the kernel would give: `ok` or an error name. `nil` when the model cannot say.
     public var expected: String?
     /// With an expected `EAGAIN`: the offset the kernel would report.
@@ -95,7 +107,17 @@ public struct Verdict: Equatable, Sendable {
     public var diverged = false
     /// For ops that remove S-EPT entries: the pages whose removal fails (the TD holds them;
     /// `KernelProfile.removalFails`).
-    public var blocked: [Piece] = []
+    public var blocked: [Piece] {
+        get { exceptions?.blocked ?? [] }
+        set {
+            // The common case (a scan that found no blocked page) leaves the verdict as it is.
+            if newValue.isEmpty, exceptions == nil { return }
+            setExceptions(unresolved: unresolved, unresolvedReason: unresolvedReason, blocked: newValue)
+        }
+    }
+    /// True when some page's removal fails (`blocked` is not empty), read without a copy of
+    /// the array.
+    var hasBlocked: Bool { !(exceptions?.blocked.isEmpty ?? true) }
     /// The VM the event acts on, when it has one.
     public var vm: String?
     /// The kernel profile that judged the event: its VM's (EVENTS.md §4a).
@@ -111,5 +133,39 @@ public struct Verdict: Equatable, Sendable {
     /// it instead of asking the rest of the range (docs/FORENSICS.md).
     public var returnedEarly: Bool?
 
+    /// `unresolved`, `unresolvedReason` and `blocked`, which most events leave empty: nil
+    /// then, so that a verdict's destruction releases one null reference instead of two
+    /// arrays and a string (three calls into the runtime per event).
+    private var exceptions: Exceptions?
+
     public init() {}
+
+    private mutating func setExceptions(unresolved: [Range<UInt64>], unresolvedReason: String?, blocked: [Piece]) {
+        if unresolved.isEmpty, unresolvedReason == nil, blocked.isEmpty {
+            exceptions = nil
+        } else {
+            exceptions = Exceptions(unresolved: unresolved, unresolvedReason: unresolvedReason, blocked: blocked)
+        }
+    }
+
+    public static func == (lhs: Verdict, rhs: Verdict) -> Bool {
+        lhs.pieces == rhs.pieces && lhs.unresolved == rhs.unresolved && lhs.unresolvedReason == rhs.unresolvedReason
+            && lhs.expected == rhs.expected && lhs.expectedErrorOffset == rhs.expectedErrorOffset
+            && lhs.diverged == rhs.diverged && lhs.blocked == rhs.blocked && lhs.vm == rhs.vm
+            && lhs.kernel == rhs.kernel && lhs.refused == rhs.refused && lhs.returnedEarly == rhs.returnedEarly
+    }
+}
+
+/// A verdict's fields that are empty for most events (`Verdict.exceptions`), kept together
+/// behind one reference; immutable, replaced whole when one of them changes.
+private final class Exceptions: Sendable {
+    let unresolved: [Range<UInt64>]
+    let unresolvedReason: String?
+    let blocked: [Piece]
+
+    init(unresolved: [Range<UInt64>], unresolvedReason: String?, blocked: [Piece]) {
+        self.unresolved = unresolved
+        self.unresolvedReason = unresolvedReason
+        self.blocked = blocked
+    }
 }
