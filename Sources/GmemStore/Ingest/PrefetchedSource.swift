@@ -104,7 +104,7 @@ final class PrefetchedSource: @unchecked Sendable {
         item: IngestSource.Item, body: CanonicalBody?, prepared: Prepared?, guessed: Guessed?
     )? {
         while !finished {
-            if cursor == current.count {
+            while cursor == current.count {
                 current = try take(storeChunks: storeChunks)
                 cursor = 0
                 try storeChunks()
@@ -188,13 +188,13 @@ final class PrefetchedSource: @unchecked Sendable {
             } catch {
                 block.append(contentsOf: rejects.take())
                 block.append(.failure(error))
-                _ = give(&block)
+                _ = handOver.give(block)
                 return
             }
             block.append(contentsOf: rejects.take())
             guard let item else {
                 block.append(.end)
-                _ = give(&block)
+                _ = handOver.give(block)
                 return
             }
             switch item {
@@ -222,7 +222,7 @@ final class PrefetchedSource: @unchecked Sendable {
                 block.append(.item(item, body: nil, prepared: prepared, guessed: guessed, lines: source.linesRead, bytes: source.bytesRead))
             }
             if block.count >= Self.blockSize {
-                guard give(&block) else { return }
+                guard handOver.give(block) else { return }
                 block = []
                 block.reserveCapacity(Self.blockSize)
                 vm = handOver.withLock { vmGuess }
@@ -236,11 +236,6 @@ final class PrefetchedSource: @unchecked Sendable {
         guard vm != vmGuessGiven else { return }
         vmGuessGiven = vm
         handOver.withLock { vmGuess = vm }
-    }
-
-    /// Hands `block` over; false once the batch has stopped.
-    private func give(_ block: inout [Element]) -> Bool {
-        handOver.give(block)
     }
 
     /// Quarantined lines met on the reading thread, handed over in order with the items.
