@@ -98,14 +98,6 @@ extension SnapshotFormat {
 
     /// One zstd frame of `bytes`, with its size in the frame header.
     static func compress(_ bytes: [UInt8]) -> [UInt8] {
-        let bound = ZSTD_compressBound(bytes.count)
-        var out = [UInt8](repeating: 0, count: bound)
-        let written = bytes.withUnsafeBytes { source in
-            out.withUnsafeMutableBytes { ZSTD_compress($0.baseAddress, bound, source.baseAddress, source.count, level) }
-        }
-        // Compressing into a buffer of ZSTD_compressBound bytes cannot fail.
-        precondition(ZSTD_isError(written) == 0, "zstd: \(String(cString: ZSTD_getErrorName(written)))")
-        out.removeSubrange(written...)
-        return out
+        ZstdFrame.compress(bytes, level: level)
     }
 }

@@ -84,6 +84,7 @@ public struct Verifier {
         let frameRow = try store.database.prepare(
             "SELECT pfn_hi, gmem, page_lo FROM frame_event WHERE level = ? AND bin = ? AND seq = ? AND pfn_lo = ?")
         var packs = PackLookup(store: store)
+        var eventPacks = EventPackCheck(store: store)
         let returnedEarlyFrom = try store.returnedEarlyFrom()
         let head = try store.headLink()
         let rows = try store.database.prepare(
@@ -106,6 +107,7 @@ public struct Verifier {
                 }
             }
             if let progress, seq % 65_536 == 0 { progress(seq, head.seq) }
+            try eventPacks.add(row: rows, at: 6, seq: seq, problem: problem)
             let stored: Store.StoredEvent
             do {
                 stored = try store.storedEvent(from: rows)
@@ -261,6 +263,7 @@ public struct Verifier {
         for key in merkleNodes.keys.sorted(by: { ($0.level, $0.index) < ($1.level, $1.index) }) {
             problem(nil, "Merkle subtree root of seqs \(key.index << UInt64(key.level) + 1)…\((key.index + 1) << UInt64(key.level)) has no events: the log was cut short")
         }
+        try eventPacks.checkCount(problem: problem)
         let spans = try packs.checkAll(problem: problem)
         if spans != pieces {
             problem(nil, "the page overlap index holds \(spans) spans, a replay resolves \(pieces): rebuild the store by exporting and ingesting it")

@@ -24,23 +24,20 @@ final class EventReadAhead: @unchecked Sendable {
     static let minimumEvents: Int64 = 8192
 
     // The reading thread only, until it ends.
-    private let statement: Statement
-    private var names: NameLookup
+    private let scan: EventScan
 
     private let handOver = BlockHandOver<Element>(maxAhead: maxBlocksAhead)
 
-    private init(_ statement: Statement, names: NameLookup) {
-        self.statement = statement
-        self.names = names
+    private init(_ scan: EventScan) {
+        self.scan = scan
     }
 
-    /// Calls `body` with each event `statement` (a bound `SELECT seq, <EventRow.columns>`, not yet stepped)
-    /// yields, read on a second thread; on the caller's thread when none can be started.
-    static func forEach(_ statement: Statement, names: NameLookup, _ body: (Int64, Event) throws -> Void) throws {
-        let reader = EventReadAhead(statement, names: names)
+    /// Calls `body` with each event `scan` (not yet read) gives, read on a second thread; on
+    /// the caller's thread when none can be started.
+    static func forEach(_ scan: EventScan, _ body: (Int64, Event) throws -> Void) throws {
+        let reader = EventReadAhead(scan)
         guard reader.handOver.start(reader.produce) else {
-            var names = names
-            while let (seq, event) = try Store.decodedEvent(statement, names: &names) { try body(seq, event) }
+            while let (seq, event) = try scan.next() { try body(seq, event) }
             return
         }
         defer { reader.handOver.stop() }
@@ -55,13 +52,13 @@ final class EventReadAhead: @unchecked Sendable {
         }
     }
 
-    /// The reading thread: every row of the statement, block by block, then the end or the
+    /// The reading thread: every event of the scan, block by block, then the end or the
     /// failure that stopped it.
     private func produce() {
         var block: [Element] = []
         block.reserveCapacity(Self.blockSize)
         do {
-            while let (seq, event) = try Store.decodedEvent(statement, names: &names) {
+            while let (seq, event) = try scan.next() {
                 block.append(.event(seq, event))
                 if block.count == Self.blockSize {
                     guard handOver.give(block) else { return }

@@ -192,7 +192,13 @@ package enum EventRow {
     /// The event in `row`'s columns from `first` on, its names from `names`: a scan keeps one
     /// lookup for all its rows.
     static func event(from row: Statement, at first: Int32, names: inout NameLookup) throws(Malformed) -> Event {
-        func int(_ index: Int32) -> Int64? { row.optionalInt(first + index) }
+        try event(from: StatementColumns(row: row, first: first), names: &names)
+    }
+
+    /// The event whose columns `row` gives (as `columns` lists them), its names from `names`.
+    @inline(__always)
+    static func event(from row: some EventColumnSource, names: inout NameLookup) throws(Malformed) -> Event {
+        func int(_ index: Int32) -> Int64? { row.int(index) }
         func u(_ index: Int32) -> UInt64? { int(index).map { UInt64(bitPattern: $0) } }
         func name(_ index: Int32) throws(Malformed) -> String? {
             guard let id = int(index) else { return nil }
@@ -222,9 +228,9 @@ package enum EventRow {
         if let rangeOperation = try rangeOperation(kind, range: range, int: int, name: name, holder: holderValue) {
             operation = rangeOperation
         } else {
-            operation = try generalOperation(kind, row: row, at: first, int: int, u: u, name: name, range: range, holder: holderValue)
+            operation = try generalOperation(kind, row: row, int: int, u: u, name: name, range: range, holder: holderValue)
         }
-        return try event(operation, row: row, at: first, int: int, u: u, name: name)
+        return try event(operation, row: row, int: int, u: u, name: name)
     }
 
     /// The ops that act on a range (most of a log's events), built straight from
@@ -261,7 +267,7 @@ package enum EventRow {
 
     /// Any op, built by its table row: each field from the column the row names.
     private static func generalOperation(
-        _ kind: Operation.Kind, row: Statement, at first: Int32, int: (Int32) -> Int64?, u: (Int32) -> UInt64?,
+        _ kind: Operation.Kind, row: some EventColumnSource, int: (Int32) -> Int64?, u: (Int32) -> UInt64?,
         name: (Int32) throws(Malformed) -> String?, range: () throws(Malformed) -> MemoryRange, holder holderValue: () throws(Malformed) -> Holder
     ) throws(Malformed) -> Operation {
         func required<T>(_ value: T?, _ column: String) throws(Malformed) -> T {
@@ -290,8 +296,8 @@ package enum EventRow {
                 }
                 continue
             case .digest:
-                guard sqlite3_column_type(row.handle, first + 23) == SQLITE_BLOB else { throw Malformed(message: "has no \(what())") }
-                values.append(.digest(row.blob(first + 23)))
+                guard let digest = row.digest() else { throw Malformed(message: "has no \(what())") }
+                values.append(.digest(digest))
                 continue
             case .holder:
                 values.append(.holder(try holderValue()))
@@ -335,7 +341,7 @@ package enum EventRow {
     /// The event of `operation` with the rest of `row`'s columns.
     @inline(__always)
     private static func event(
-        _ operation: Operation, row: Statement, at first: Int32, int: (Int32) -> Int64?, u: (Int32) -> UInt64?,
+        _ operation: Operation, row: some EventColumnSource, int: (Int32) -> Int64?, u: (Int32) -> UInt64?,
         name: (Int32) throws(Malformed) -> String?
     ) throws(Malformed) -> Event {
         func required<T>(_ value: T?, _ column: String) throws(Malformed) -> T {
@@ -345,10 +351,10 @@ package enum EventRow {
         let ts: Int32 = 0, host: Int32 = 2, actor: Int32 = 3, mode: Int32 = 11, result: Int32 = 15, errorOffset: Int32 = 16
         var source: EventSource?
         if let file = try name(19) {
-            source = EventSource(file: file, line: try required(u(20), "src_line"), text: row.optionalString(first + 21))
+            source = EventSource(file: file, line: try required(u(20), "src_line"), text: row.text(21))
         }
         var extra: [JSONMember] = []
-        if let text = row.optionalString(first + 22) {
+        if let text = row.text(22) {
             guard case .object(let members)? = try? JSONParser.parse(text) else { throw Malformed(message: "has unreadable extras") }
             extra = members
         }
@@ -368,9 +374,33 @@ package enum EventRow {
         default: throw Malformed(message: "has an unknown conversion path code")
         }
         return Event(
-            operation, ts: int(ts), id: row.optionalString(first + 17), host: try required(name(host), "host"), actor: try name(actor),
-            result: try name(result), errorOffset: u(errorOffset), note: row.optionalString(first + 18), source: source, extra: extra,
+            operation, ts: int(ts), id: row.text(17), host: try required(name(host), "host"), actor: try name(actor),
+            result: try name(result), errorOffset: u(errorOffset), note: row.text(18), source: source, extra: extra,
             kernel: kernel, via: via)
+    }
+}
+
+/// The columns of one event, by their index in `EventRow.columns`: a row of a statement, or an
+/// entry of an event pack (`EventPack.Entry`, integer columns only).
+protocol EventColumnSource {
+    /// An integer column; nil when NULL.
+    func int(_ column: Int32) -> Int64?
+    /// A text column; nil when NULL.
+    func text(_ column: Int32) -> String?
+    /// The digest column, when it holds a blob.
+    func digest() -> [UInt8]?
+}
+
+/// The event columns of a statement's row, from column `first` on.
+struct StatementColumns: EventColumnSource {
+    let row: Statement
+    let first: Int32
+
+    @inline(__always)
+    func int(_ column: Int32) -> Int64? { row.optionalInt(first + column) }
+    func text(_ column: Int32) -> String? { row.optionalString(first + column) }
+    func digest() -> [UInt8]? {
+        sqlite3_column_type(row.handle, first + 23) == SQLITE_BLOB ? row.blob(first + 23) : nil
     }
 }
 

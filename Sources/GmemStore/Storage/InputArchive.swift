@@ -75,7 +75,7 @@ public enum InputArchive {
 
         private func flush() throws {
             guard !pending.isEmpty else { return }
-            let compressed = try InputArchive.compress(pending)
+            let compressed = InputArchive.compress(pending)
             let firstLine = reader.compression == .none ? nextChunkFirstLine : 0
             if defersInserts {
                 // Held at its compressed size, not zstd's bound (about a chunk each).
@@ -149,17 +149,8 @@ public enum InputArchive {
     }
 
     /// One zstd frame of `bytes`.
-    static func compress(_ bytes: [UInt8]) throws(StoreError) -> [UInt8] {
-        let bound = ZSTD_compressBound(bytes.count)
-        var out = [UInt8](repeating: 0, count: bound)
-        let written = bytes.withUnsafeBytes { source in
-            out.withUnsafeMutableBytes { ZSTD_compress($0.baseAddress, bound, source.baseAddress, source.count, level) }
-        }
-        guard ZSTD_isError(written) == 0 else {
-            throw .storedInput(reason: "zstd could not compress a chunk: \(String(cString: ZSTD_getErrorName(written)))")
-        }
-        out.removeSubrange(written...)
-        return out
+    static func compress(_ bytes: [UInt8]) -> [UInt8] {
+        ZstdFrame.compress(bytes, level: level)
     }
 
     /// The bytes of one zstd frame (a chunk, at most `chunkSize` bytes).

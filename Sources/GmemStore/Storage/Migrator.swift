@@ -33,8 +33,9 @@ public enum Migrator {
     /// The part of a migration that SQL cannot do, in its transaction, after its SQL.
     /// Schema 3: the page_event rows of schema 2 become packs (derived data: the index is
     /// rewritten, the log is not), and the first seq whose conversions carry `returned_early`
-    /// is recorded.
+    /// is recorded. Schema 5: the event rows already stored are packed (`EventPack`).
     private static func completeMigration(_ version: Int, _ database: Database) throws {
+        if version == 5 { try EventPack.packStoredRows(database) }
         guard version == 3 else { return }
         try PagePack.packSchemaTwoRows(database)
         let next = (try database.scalarInt("SELECT max(seq) FROM event") ?? 0) + 1

@@ -36,6 +36,10 @@ public final class Store {
     private var head: (seq: Int64, hash: [UInt8], engine: Engine)?
     /// The forensic index writer at the head, kept with `head`.
     private var forensicHead: ForensicIndexWriter?
+    /// The event pack of the block the head is in, kept with `head`.
+    private var packHead: EventPack.Builder?
+    /// Whether the store has event packs (schema 5 on): a store written before has only rows.
+    private(set) var hasEventPacks = false
     /// The interned names, read as events need them.
     let names: NameTable
     /// The private copy an `--immutable` read of a store with a non-empty `-wal` reads from;
@@ -85,6 +89,7 @@ public final class Store {
             guard version <= Migrator.latestVersion else {
                 throw StoreError.newerSchema(path: path, found: version, supported: Migrator.latestVersion)
             }
+            hasEventPacks = version >= 5 || !isReadOnly
             if isReadOnly {
                 guard version >= Migrator.readableFrom else {
                     throw StoreError.notAStore(
@@ -269,6 +274,8 @@ public final class Store {
         var summary = BatchSummary()
         var batchIDs: Set<String> = []
         var forensic: ForensicIndexWriter
+        /// The event pack being filled: the block of the last event appended.
+        var pack: EventPack.Builder
         /// Closed files whose pages changed since the last snapshot (an unbind of a closed
         /// file's binding, or the close itself): their stored version must be renewed.
         var changedClosedFiles: Set<Int> = []
@@ -297,8 +304,11 @@ public final class Store {
             if eventRows == nil { eventRows = try EventRowBuffer(database: store.database) }
         }
 
-        init(store: Store, batch: Int64, seq: Int64, hash: [UInt8], engine: Engine, forensic: ForensicIndexWriter) {
+        init(
+            store: Store, batch: Int64, seq: Int64, hash: [UInt8], engine: Engine, forensic: ForensicIndexWriter, pack: EventPack.Builder
+        ) {
             self.store = store
+            self.pack = pack
             self.batch = batch
             self.seq = seq
             self.hash = hash
@@ -364,7 +374,7 @@ public final class Store {
             }
             try insert.bind(first, seq)
             try insert.bind(first + 1, batch)
-            try EventRow.bindColumns(of: event, to: insert, from: first + 2, names: store.names)
+            let entry = try EventRow.bindColumns(of: event, to: insert, from: first + 2, names: store.names)
             let next = first + 2 + EventRow.columnCount
             try insert.bind(next, hash)
             try insert.bind(next + 1, try verdict.expected.map { try store.names.id(for: $0) })
@@ -375,6 +385,7 @@ public final class Store {
             try insert.bind(next + 6, position.map { Int64(bitPattern: $0.line) })
             try insert.bind(next + 7, verdict.returnedEarly.map { $0 ? Int64(1) : 0 })
             if let eventRows { try eventRows.bound() } else { try insert.run() }
+            if let packed = pack.add(entry, seq: seq) { try EventPack.write(block: packed.block, content: packed.content, to: store.database) }
             for piece in verdict.pieces where !engine.state.files[piece.file].isOpen { changedClosedFiles.insert(piece.file) }
             try forensic.record(
                 store: store, seq: seq, ts: event.ts, leaf: leaf,
@@ -500,7 +511,14 @@ public final class Store {
                 } else {
                     forensic = try ForensicIndexWriter(store: self, seq: link.seq)
                 }
-                let writer = BatchWriter(store: self, batch: batch, seq: link.seq, hash: link.hash, engine: engine, forensic: forensic)
+                let pack: EventPack.Builder
+                if let packHead, let head, head.seq == link.seq, head.hash == link.hash {
+                    pack = packHead
+                } else {
+                    pack = try EventPack.Builder(next: link.seq + 1, database: database)
+                }
+                let writer = BatchWriter(
+                    store: self, batch: batch, seq: link.seq, hash: link.hash, engine: engine, forensic: forensic, pack: pack)
                 let contentHash = try body(writer)
                 try writer.eventRows?.flush()
                 for input in writer.inputs { try input.finish() }
@@ -538,6 +556,7 @@ public final class Store {
         if let finished {
             head = (finished.seq, finished.hash, finished.engine)
             forensicHead = finished.forensic
+            packHead = finished.pack
         }
         return summary
     }

@@ -7,8 +7,9 @@ extension Store {
         try forEachEffectiveEvent(in: range, readingAhead: true) { seq, event in engine.apply(event, seq: seq) }
     }
 
-    /// Calls `body` with each event with `seq` in `range`, in order, built from its columns:
-    /// no JSON is parsed on the replay path (only an event with extra fields parses them).
+    /// Calls `body` with each event with `seq` in `range`, in order, built from its event pack
+    /// or its columns (`EventScan`): no JSON is parsed on the replay path (only an event with
+    /// extra fields parses them).
     public func forEachDecodedEvent(in range: ClosedRange<Int64>, _ body: (Int64, Event) throws -> Void) throws {
         try forEachDecodedEvent(in: range, readingAhead: false, body)
     }
@@ -16,14 +17,11 @@ extension Store {
     /// `forEachDecodedEvent`, with a range of at least `EventReadAhead.minimumEvents` read on a
     /// second thread when `readingAhead` is set: then `body` must not use this store.
     func forEachDecodedEvent(in range: ClosedRange<Int64>, readingAhead: Bool, _ body: (Int64, Event) throws -> Void) throws {
-        let statement = try database.prepare("SELECT seq, \(EventRow.columns) FROM event WHERE seq BETWEEN ? AND ? ORDER BY seq")
-        try statement.bind(1, range.lowerBound)
-        try statement.bind(2, range.upperBound)
-        var lookup = NameLookup(names)
+        let scan = try EventScan(store: self, range: range)
         if readingAhead, range.upperBound - range.lowerBound >= EventReadAhead.minimumEvents {
-            return try EventReadAhead.forEach(statement, names: lookup, body)
+            return try EventReadAhead.forEach(scan, body)
         }
-        while let (seq, event) = try Self.decodedEvent(statement, names: &lookup) { try body(seq, event) }
+        while let (seq, event) = try scan.next() { try body(seq, event) }
     }
 
     /// The next row of a `SELECT seq, <EventRow.columns>` as its seq and event; nil after the

@@ -1,0 +1,268 @@
+import CSQLite
+
+/// The event log packed for replay (schema 5, `event_pack`): the integer columns of 256
+/// consecutive events in one zstd frame, so that a replay steps one SQLite row per 256 events
+/// instead of decoding the 25 columns of each (docs/STORE.md, "Event packs"). Derived data,
+/// outside the hash chain like the page index: written from the event rows in the batch's
+/// transaction, and checked against them by `verify`.
+///
+/// Block `b` holds seqs `b * 256 + 1 … b * 256 + 256`, all of them; only whole blocks are
+/// packed, so the events after the last whole block are read from their rows. The frame's
+/// content is column by column, which zstd compresses to about two thirds of an event after
+/// event layout (docs/PERFORMANCE.md, "Round 8"): a layout byte; the byte length of each of
+/// `streamCount` streams as a varint; then the streams. Stream 0 holds each event's column
+/// mask as a varint — bit `i` set when integer column `i` of `EventRow.columns` is not NULL,
+/// bit `textBit` when one of its text or blob columns (producer_id, note, src_text, extras,
+/// digest) is not NULL. Stream `k + 1` holds integer column `integerColumns[k]` of the events
+/// that have it, each as a zigzag varint; the columns of `deltaColumns` as the difference from
+/// the value before it in the stream (`ts`, the addresses and the source line mostly grow). An
+/// entry with `textBit` is only a marker: its event is read from its row, which holds the texts.
+enum EventPack {
+    /// Events per block. Fixed by the schema.
+    static let eventsPerBlock: Int64 = 256
+    /// The integer columns an entry holds, by their index in `EventRow.columns`: ts … error_offset,
+    /// src_file and src_line.
+    static let integerColumns: [Int32] = Array(0...16) + [19, 20]
+    /// The integer columns stored as differences: ts, offset, gpa, pfn, hva, src_line.
+    static let deltaColumns: UInt32 = [0, 6, 8, 9, 14, 20].reduce(0) { $0 | 1 << UInt32($1) }
+    /// The streams of a block: the masks, then one per integer column.
+    static let streamCount = 1 + 19
+    /// The stream of each column index (0 for a column an entry does not hold).
+    static let streamOf: [Int] = (0..<24).map { column in integerColumns.firstIndex(of: Int32(column)).map { $0 + 1 } ?? 0 }
+    /// The text and blob columns an entry marks: producer_id, note, src_text, extras, digest.
+    static let textColumns: [Int32] = [17, 18, 21, 22, 23]
+    /// The mask bit of an entry whose event has a text or blob column.
+    static let textBit: UInt32 = 1 << 24
+    /// The mask bits an entry may have.
+    static let knownBits: UInt32 = integerColumns.reduce(textBit) { $0 | 1 << UInt32($1) }
+    /// The first byte of a block's frame content: the layout above.
+    static let layout: UInt8 = 1
+    /// zstd's level: a block is 3–5 KiB of varints, which level 3 takes to about a third.
+    static let level: Int32 = 3
+    /// Columns an entry can address (`EventRow.columnCount`).
+    static let columnSlots = 24
+
+    /// The block that holds `seq`.
+    static func block(of seq: Int64) -> Int64 { (seq - 1) / eventsPerBlock }
+    /// The first seq of `block`.
+    static func firstSeq(of block: Int64) -> Int64 { block * eventsPerBlock + 1 }
+
+    /// One event's integer columns, and whether it has text.
+    struct Entry: EventColumnSource {
+        var mask: UInt32 = 0
+        var values = InlineArray<24, Int64>(repeating: 0)
+
+        /// Sets integer column `column` (an index in `EventRow.columns`).
+        @inline(__always)
+        mutating func set(_ column: Int32, _ value: Int64?) {
+            guard let value else { return }
+            values[Int(column)] = value
+            mask |= 1 << UInt32(column)
+        }
+
+        /// Whether the event has a text or blob column, which the entry does not hold.
+        var hasText: Bool {
+            get { mask & EventPack.textBit != 0 }
+            set { mask = newValue ? mask | EventPack.textBit : mask & ~EventPack.textBit }
+        }
+
+        /// The entry of the event in `row`'s columns from `first` on (as `EventRow.columns` lists them).
+        init(row: Statement, at first: Int32) {
+            for column in EventPack.integerColumns { set(column, row.optionalInt(first + column)) }
+            hasText = EventPack.textColumns.contains { !row.isNull(first + $0) }
+        }
+
+        init() {}
+
+        /// True when both hold the same columns with the same values.
+        func holdsTheSame(as other: Entry) -> Bool {
+            guard mask == other.mask else { return false }
+            return EventPack.integerColumns.allSatisfy { int($0) == other.int($0) }
+        }
+
+        @inline(__always)
+        func int(_ column: Int32) -> Int64? { mask & (1 << UInt32(column)) != 0 ? values[Int(column)] : nil }
+        func text(_ column: Int32) -> String? { nil }
+        func digest() -> [UInt8]? { nil }
+    }
+
+    /// The block being filled by a writer: the entries of its seqs so far, encoded.
+    struct Builder {
+        /// The block being filled, and how many of its seqs it holds.
+        private(set) var block: Int64
+        private(set) var count: Int64 = 0
+        /// False when the block's first seq was never added (a log that starts inside it), or a
+        /// seq was skipped: such a block is never packed.
+        private var isWhole: Bool
+        private var streams: [ByteWriter]
+        private var previous = InlineArray<24, Int64>(repeating: 0)
+
+        /// A builder whose next seq is `next`.
+        init(next: Int64) {
+            block = EventPack.block(of: next)
+            isWhole = next == EventPack.firstSeq(of: block)
+            streams = Array(repeating: ByteWriter(), count: EventPack.streamCount)
+        }
+
+        /// A builder whose next seq is `next`, holding the events of its block before it as
+        /// their rows in `database` give them.
+        init(next: Int64, database: Database) throws(SQLiteError) {
+            self.init(next: next)
+            let first = EventPack.firstSeq(of: block)
+            guard next > first else { return }
+            let rows = try database.prepare("SELECT seq, \(EventRow.columns) FROM event WHERE seq >= ? AND seq < ? ORDER BY seq")
+            try rows.bind(1, first)
+            try rows.bind(2, next)
+            var last = first - 1
+            while try rows.step() {
+                last = rows.int(0)
+                _ = add(Entry(row: rows, at: 1), seq: last)
+            }
+            if last != next - 1 { isWhole = false }
+        }
+
+        /// Adds the entry of `seq`, the seq after the last one added; returns the block's
+        /// content (uncompressed) once its last seq is added, when the block is whole.
+        mutating func add(_ entry: Entry, seq: Int64) -> (block: Int64, content: [UInt8])? {
+            if EventPack.block(of: seq) != block { self = Builder(next: seq) }
+            if seq != EventPack.firstSeq(of: block) + count { isWhole = false }
+            streams[0].varint(UInt64(entry.mask))
+            for (index, column) in EventPack.integerColumns.enumerated() where entry.mask & (1 << UInt32(column)) != 0 {
+                var value = entry.values[Int(column)]
+                if EventPack.deltaColumns & (1 << UInt32(column)) != 0 {
+                    let stored = value
+                    value = stored &- previous[Int(column)]
+                    previous[Int(column)] = stored
+                }
+                streams[index + 1].varint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+            }
+            count += 1
+            guard seq == EventPack.firstSeq(of: block + 1) - 1 else { return nil }
+            let finished = isWhole && count == EventPack.eventsPerBlock ? (block, content) : nil
+            self = Builder(next: seq + 1)
+            return finished
+        }
+
+        /// The uncompressed content of the block so far.
+        var content: [UInt8] {
+            var out = ByteWriter()
+            out.byte(EventPack.layout)
+            for stream in streams { out.varint(UInt64(stream.bytes.count)) }
+            for stream in streams { out.bytes.append(contentsOf: stream.bytes) }
+            return out.bytes
+        }
+    }
+
+    /// The pack of a block that does not decode, or does not hold its 256 events: it was changed.
+    struct Malformed: Error {
+        var message: String
+    }
+
+    /// The entries of a block's frame, in seq order.
+    struct Reader {
+        private var bytes: [UInt8] = []
+        /// Where each stream's next value is, and where it ends.
+        private var cursor = InlineArray<20, Int>(repeating: 0)
+        private var end = InlineArray<20, Int>(repeating: 0)
+        private var previous = InlineArray<24, Int64>(repeating: 0)
+        private(set) var remaining: Int64 = 0
+
+        /// Starts reading `frame`'s content (the frame of a stored pack, read in place).
+        mutating func load(_ frame: UnsafeRawBufferPointer) throws(Malformed) {
+            remaining = 0
+            guard ZstdFrame.decompress(frame, into: &bytes, limit: 32 * Int(EventPack.eventsPerBlock) * EventPack.columnSlots) else {
+                throw Malformed(message: "does not decode")
+            }
+            try start()
+        }
+
+        /// Starts reading a block's uncompressed content.
+        mutating func load(content: [UInt8]) throws(Malformed) {
+            bytes = content
+            try start()
+        }
+
+        /// The content read by `load`.
+        var content: [UInt8] { bytes }
+
+        private mutating func start() throws(Malformed) {
+            remaining = 0
+            guard bytes.first == EventPack.layout else { throw Malformed(message: "does not decode") }
+            var position = 1
+            var lengths = InlineArray<20, Int>(repeating: 0)
+            for stream in 0..<EventPack.streamCount {
+                let length = try Self.varint(bytes, &position, end: bytes.count)
+                guard length <= UInt64(bytes.count) else { throw Malformed(message: "does not decode") }
+                lengths[stream] = Int(length)
+            }
+            for stream in 0..<EventPack.streamCount {
+                cursor[stream] = position
+                position += lengths[stream]
+                end[stream] = position
+            }
+            guard position == bytes.count else { throw Malformed(message: "does not decode") }
+            previous = InlineArray(repeating: 0)
+            remaining = EventPack.eventsPerBlock
+        }
+
+        /// The next entry; throws when a stream ends early or holds an unknown bit, or (after
+        /// the last entry) holds more.
+        mutating func next() throws(Malformed) -> Entry {
+            guard remaining > 0 else { throw Malformed(message: "holds more than \(EventPack.eventsPerBlock) events") }
+            remaining -= 1
+            var entry = Entry()
+            let mask = try Self.varint(bytes, &cursor[0], end: end[0])
+            guard mask & ~UInt64(EventPack.knownBits) == 0 else { throw Malformed(message: "holds an unknown column") }
+            entry.mask = UInt32(mask)
+            for (index, column) in EventPack.integerColumns.enumerated() where entry.mask & (1 << UInt32(column)) != 0 {
+                let zigzag = try Self.varint(bytes, &cursor[index + 1], end: end[index + 1])
+                var value = Int64(bitPattern: (zigzag >> 1) ^ (0 &- (zigzag & 1)))
+                if EventPack.deltaColumns & (1 << UInt32(column)) != 0 {
+                    value = previous[Int(column)] &+ value
+                    previous[Int(column)] = value
+                }
+                entry.values[Int(column)] = value
+            }
+            if remaining == 0 {
+                for stream in 0..<EventPack.streamCount where cursor[stream] != end[stream] {
+                    throw Malformed(message: "holds bytes past its last event")
+                }
+            }
+            return entry
+        }
+
+        @inline(__always)
+        private static func varint(_ bytes: [UInt8], _ position: inout Int, end: Int) throws(Malformed) -> UInt64 {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while position < end, shift < 64 {
+                let byte = bytes[position]
+                position += 1
+                value |= UInt64(byte & 0x7F) << shift
+                if byte & 0x80 == 0 { return value }
+                shift += 7
+            }
+            throw Malformed(message: "ends inside an event")
+        }
+    }
+
+    /// Stores a whole block, its content compressed.
+    static func write(block: Int64, content: [UInt8], to database: Database) throws(SQLiteError) {
+        let insert = try database.cached("INSERT INTO event_pack(block, events) VALUES (?, ?)")
+        try insert.bind(1, block)
+        try insert.bind(2, ZstdFrame.compress(content, level: level))
+        try insert.run()
+    }
+
+    /// Packs every whole block of the event rows a store already holds (the migration to
+    /// schema 5: derived data, the log is not changed).
+    static func packStoredRows(_ database: Database) throws(SQLiteError) {
+        let rows = try database.prepare("SELECT seq, \(EventRow.columns) FROM event ORDER BY seq")
+        var builder = Builder(next: 1)
+        while try rows.step() {
+            if let finished = builder.add(Entry(row: rows, at: 1), seq: rows.int(0)) {
+                try write(block: finished.block, content: finished.content, to: database)
+            }
+        }
+    }
+}
