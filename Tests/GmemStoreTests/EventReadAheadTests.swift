@@ -66,8 +66,6 @@ import Testing
     @Test func aMalformedRowThrowsAfterTheEventsBeforeIt() throws {
         let temporary = try Self.generatedStore(events: 12_000)
         let store = temporary.store
-        try store.database.execute("DROP TRIGGER event_is_append_only_update")
-        try store.database.execute("UPDATE event SET op = 99 WHERE seq = 10001")
         func failure(readingAhead: Bool) -> (seqs: [Int64], message: String) {
             var seqs: [Int64] = []
             do {
@@ -77,10 +75,22 @@ import Testing
                 return (seqs, "\(error)")
             }
         }
-        let plain = failure(readingAhead: false)
-        let ahead = failure(readingAhead: true)
-        #expect(plain.seqs.count == 10_000 && plain.seqs.last == 10_000)
+        // A row after the last whole block of 256 events (11,776), which is read from its row.
+        try store.database.execute("DROP TRIGGER event_is_append_only_update")
+        try store.database.execute("UPDATE event SET op = 99 WHERE seq = 11901")
+        var plain = failure(readingAhead: false)
+        var ahead = failure(readingAhead: true)
+        #expect(plain.seqs.count == 11_900 && plain.seqs.last == 11_900)
         #expect(plain.message.contains("unknown op code 99"), "\(plain.message)")
+        #expect(ahead.seqs == plain.seqs)
+        #expect(ahead.message == plain.message)
+        // A pack that does not decode (seqs 9,985…10,240): the events before its block, then its error.
+        try store.database.execute("DROP TRIGGER event_pack_is_append_only_update")
+        try store.database.execute("UPDATE event_pack SET events = x'00' WHERE block = 39")
+        plain = failure(readingAhead: false)
+        ahead = failure(readingAhead: true)
+        #expect(plain.seqs.count == 9_984 && plain.seqs.last == 9_984)
+        #expect(plain.message.contains("the event pack of seqs 9985…10240 does not decode"), "\(plain.message)")
         #expect(ahead.seqs == plain.seqs)
         #expect(ahead.message == plain.message)
         // The connection is the caller's again.

@@ -182,7 +182,7 @@ import Testing
             }
         }
         try database.execute("""
-            DROP VIEW page_pack_view; DROP TABLE page_pack; ALTER TABLE event DROP COLUMN returned_early;
+            DROP TABLE event_pack; DROP VIEW page_pack_view; DROP TABLE page_pack; ALTER TABLE event DROP COLUMN returned_early;
             DELETE FROM setting WHERE key = 'returned_early_from'; PRAGMA user_version = 2
             """)
     }

@@ -37,7 +37,7 @@ import Testing
         let state = try temporary.store.engine(at: head.seq).state
         // Back to schema 3: the index as 0001 made it.
         try temporary.store.database.execute(
-            "CREATE INDEX event_addressing_op ON event(op, seq) WHERE op IN (6, 18, 19); PRAGMA user_version = 3; PRAGMA wal_checkpoint(TRUNCATE)")
+            "DROP TABLE event_pack; CREATE INDEX event_addressing_op ON event(op, seq) WHERE op IN (6, 18, 19); PRAGMA user_version = 3; PRAGMA wal_checkpoint(TRUNCATE)")
         #expect(try Self.insertProgram(temporary.store).contains("OpenEphemeral"))
 
         // A reading command reads it as it is, and writes nothing.

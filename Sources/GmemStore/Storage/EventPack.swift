@@ -113,6 +113,9 @@ enum EventPack {
             let rows = try database.prepare("SELECT seq, \(EventRow.columns) FROM event WHERE seq >= ? AND seq < ? ORDER BY seq")
             try rows.bind(1, first)
             try rows.bind(2, next)
+            // Whole when the rows hold every seq from the block's first to `next` − 1 (`add`
+            // and the check below say otherwise).
+            isWhole = true
             var last = first - 1
             while try rows.step() {
                 last = rows.int(0)
