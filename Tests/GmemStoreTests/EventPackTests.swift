@@ -69,7 +69,7 @@ import Testing
                 let entriesWithText = try store.database.scalarInt(
                     "SELECT count(*) FROM event WHERE coalesce(producer_id, note, src_text, extras, digest) IS NOT NULL") ?? 0
                 #expect(entriesWithText > 0 && entriesWithText < head)
-                for range in [1...head, 2...head, 200...700, 256...257, 511...1025, 1...255, 100...(head + 50)] {
+                for range in [1...head, 2...head, 200...700, 256...257, 511...1025, 1...255, 100...(head + 50), 0...Int64.max, (head - 3)...Int64.max] {
                     let rows = try Self.rowEvents(store, range)
                     let replayed = try Self.replayedEvents(store, range)
                     #expect(Self.firstDifference(rows, replayed) == nil, "seed \(seed), \(range)")

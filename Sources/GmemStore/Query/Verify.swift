@@ -167,12 +167,15 @@ public struct Verifier {
                 pieces += 1
                 let gmem = engine.state.files[piece.file].name
                 let span = "\(gmem) pages \(piece.pages.lowerBound)…\(piece.pages.upperBound - 1)"
-                let ends = try packs.ends(of: piece.pages.lowerBound, seq: seq, gmem: try store.names.existingID(for: gmem) ?? 0,
+                switch try packs.end(of: piece.pages.lowerBound, seq: seq, gmem: try store.names.existingID(for: gmem) ?? 0,
                     level: PageSpanIndex.level(of: piece.pages))
-                if ends.isEmpty {
+                {
+                case nil:
                     problem(seq, "the page overlap index lacks the event's span \(span): a page pack was changed")
-                } else if !ends.contains(piece.pages.upperBound) {
+                case let end? where end != piece.pages.upperBound:
                     problem(seq, "the page overlap index's span \(span) ends elsewhere: a page pack was changed")
+                default:
+                    break
                 }
             }
             if let difference = verdict.differences(

@@ -10,8 +10,10 @@ final class EventScan {
     private let database: Database
     private var names: NameLookup
     private let upper: Int64
-    /// The next seq to give.
+    /// The next seq to give; `done` once the range is read (its upper bound may be
+    /// `Int64.max`, past which no next seq can be counted).
     private var nextSeq: Int64
+    private var done = false
 
     /// The packs of the range's blocks, in block order; nil on a store without packs.
     private let packs: Statement?
@@ -34,7 +36,8 @@ final class EventScan {
         nextSeq = range.lowerBound
         rows = try database.prepare("SELECT seq, \(EventRow.columns) FROM event WHERE seq BETWEEN ? AND ? ORDER BY seq")
         one = try database.prepare("SELECT seq, \(EventRow.columns) FROM event WHERE seq = ?")
-        if store.hasEventPacks, range.upperBound - range.lowerBound + 1 >= EventPack.eventsPerBlock / 2 {
+        let span = range.upperBound.subtractingReportingOverflow(range.lowerBound)
+        if store.hasEventPacks, span.overflow || span.partialValue >= EventPack.eventsPerBlock / 2 {
             let packs = try database.prepare("SELECT block, events FROM event_pack WHERE block BETWEEN ? AND ? ORDER BY block")
             try packs.bind(1, EventPack.block(of: max(range.lowerBound, 1)))
             try packs.bind(2, EventPack.block(of: max(range.upperBound, 1)))
@@ -47,14 +50,14 @@ final class EventScan {
 
     /// The next event of the range and its seq; nil after the last.
     func next() throws -> (Int64, Event)? {
-        while nextSeq <= upper {
+        while !done, nextSeq <= upper {
             if let end = rowsEnd {
                 if let (seq, event) = try Store.decodedEvent(rows, names: &names) {
-                    nextSeq = seq + 1
+                    advance(past: seq)
                     return (seq, event)
                 }
                 rowsEnd = nil
-                nextSeq = max(nextSeq, end + 1)
+                advance(past: end)
                 continue
             }
             if reader.remaining > 0 {
@@ -66,7 +69,7 @@ final class EventScan {
                     throw malformed(block: readerBlock, error.message)
                 }
                 guard seq >= nextSeq else { continue }
-                nextSeq = seq + 1
+                advance(past: seq)
                 if entry.hasText { return try row(seq) }
                 do throws(EventRow.Malformed) {
                     return (seq, try EventRow.event(from: entry, names: &names))
@@ -93,6 +96,15 @@ final class EventScan {
             rowsEnd = end
         }
         return nil
+    }
+
+    /// Moves on to the seq after `seq`, or ends the scan at the range's upper bound.
+    private func advance(past seq: Int64) {
+        if seq >= upper {
+            done = true
+        } else {
+            nextSeq = max(nextSeq, seq + 1)
+        }
     }
 
     /// The event of `seq` from its row.
