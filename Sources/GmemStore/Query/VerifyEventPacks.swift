@@ -7,6 +7,7 @@ struct EventPackCheck {
     private var builder = EventPack.Builder(next: 1)
     /// The entries of the block being built, to name the first seq a changed pack differs at.
     private var entries: [EventPack.Entry] = []
+    private let reader = EventPack.Reader()
     /// The packs checked: the log's whole blocks.
     private(set) var blocks: Int64 = 0
 
@@ -35,7 +36,6 @@ struct EventPackCheck {
         guard try stored.step() else {
             return problem(first, "the event pack of seqs \(first)…\(last) is missing: it was deleted")
         }
-        var reader = EventPack.Reader()
         let decoded = stored.withBytes(0) { bytes in (try? reader.load(UnsafeRawBufferPointer(bytes))) != nil }
         guard decoded else { return problem(first, "the event pack of seqs \(first)…\(last) does not decode: it was changed") }
         if reader.content == whole.content { return }

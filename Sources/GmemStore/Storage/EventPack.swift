@@ -161,26 +161,53 @@ enum EventPack {
         var message: String
     }
 
+    /// One entry as a reader decoded it: a view of the reader's buffer, good until its next
+    /// entry (a replay builds each event from it without copying the 24 slots).
+    struct DecodedEntry: EventColumnSource {
+        let mask: UInt32
+        let values: UnsafePointer<Int64>
+
+        var hasText: Bool { mask & EventPack.textBit != 0 }
+
+        @inline(__always)
+        func int(_ column: Int32) -> Int64? { mask & (1 << UInt32(column)) != 0 ? values[Int(column)] : nil }
+        func text(_ column: Int32) -> String? { nil }
+        func digest() -> [UInt8]? { nil }
+
+        /// True when `entry` holds the same columns with the same values.
+        func holdsTheSame(as entry: Entry) -> Bool {
+            mask == entry.mask && EventPack.integerColumns.allSatisfy { int($0) == entry.int($0) }
+        }
+    }
+
     /// The entries of a block's frame, in seq order.
-    struct Reader {
+    final class Reader {
         private var bytes: [UInt8] = []
+        private let values = UnsafeMutablePointer<Int64>.allocate(capacity: EventPack.columnSlots)
+        private let zstd = ZstdFrame.Decompressor()
         /// Where each stream's next value is, and where it ends.
         private var cursor = InlineArray<20, Int>(repeating: 0)
         private var end = InlineArray<20, Int>(repeating: 0)
         private var previous = InlineArray<24, Int64>(repeating: 0)
         private(set) var remaining: Int64 = 0
 
+        init() {
+            values.initialize(repeating: 0, count: EventPack.columnSlots)
+        }
+
+        deinit { values.deallocate() }
+
         /// Starts reading `frame`'s content (the frame of a stored pack, read in place).
-        mutating func load(_ frame: UnsafeRawBufferPointer) throws(Malformed) {
+        func load(_ frame: UnsafeRawBufferPointer) throws(Malformed) {
             remaining = 0
-            guard ZstdFrame.decompress(frame, into: &bytes, limit: 32 * Int(EventPack.eventsPerBlock) * EventPack.columnSlots) else {
+            guard zstd.decompress(frame, into: &bytes, limit: 32 * Int(EventPack.eventsPerBlock) * EventPack.columnSlots) else {
                 throw Malformed(message: "does not decode")
             }
             try start()
         }
 
         /// Starts reading a block's uncompressed content.
-        mutating func load(content: [UInt8]) throws(Malformed) {
+        func load(content: [UInt8]) throws(Malformed) {
             bytes = content
             try start()
         }
@@ -188,7 +215,7 @@ enum EventPack {
         /// The content read by `load`.
         var content: [UInt8] { bytes }
 
-        private mutating func start() throws(Malformed) {
+        private func start() throws(Malformed) {
             remaining = 0
             guard bytes.first == EventPack.layout else { throw Malformed(message: "does not decode") }
             var position = 1
@@ -210,28 +237,27 @@ enum EventPack {
 
         /// The next entry; throws when a stream ends early or holds an unknown bit, or (after
         /// the last entry) holds more.
-        mutating func next() throws(Malformed) -> Entry {
+        func next() throws(Malformed) -> DecodedEntry {
             guard remaining > 0 else { throw Malformed(message: "holds more than \(EventPack.eventsPerBlock) events") }
             remaining -= 1
-            var entry = Entry()
-            let mask = try Self.varint(bytes, &cursor[0], end: end[0])
-            guard mask & ~UInt64(EventPack.knownBits) == 0 else { throw Malformed(message: "holds an unknown column") }
-            entry.mask = UInt32(mask)
-            for (index, column) in EventPack.integerColumns.enumerated() where entry.mask & (1 << UInt32(column)) != 0 {
+            let wide = try Self.varint(bytes, &cursor[0], end: end[0])
+            guard wide & ~UInt64(EventPack.knownBits) == 0 else { throw Malformed(message: "holds an unknown column") }
+            let mask = UInt32(wide)
+            for (index, column) in EventPack.integerColumns.enumerated() where mask & (1 << UInt32(column)) != 0 {
                 let zigzag = try Self.varint(bytes, &cursor[index + 1], end: end[index + 1])
                 var value = Int64(bitPattern: (zigzag >> 1) ^ (0 &- (zigzag & 1)))
                 if EventPack.deltaColumns & (1 << UInt32(column)) != 0 {
                     value = previous[Int(column)] &+ value
                     previous[Int(column)] = value
                 }
-                entry.values[Int(column)] = value
+                values[Int(column)] = value
             }
             if remaining == 0 {
                 for stream in 0..<EventPack.streamCount where cursor[stream] != end[stream] {
                     throw Malformed(message: "holds bytes past its last event")
                 }
             }
-            return entry
+            return DecodedEntry(mask: mask, values: values)
         }
 
         @inline(__always)
@@ -250,10 +276,10 @@ enum EventPack {
     }
 
     /// Stores a whole block, its content compressed.
-    static func write(block: Int64, content: [UInt8], to database: Database) throws(SQLiteError) {
+    static func write(block: Int64, content: [UInt8], to database: Database, zstd: ZstdFrame.Compressor) throws(SQLiteError) {
         let insert = try database.cached("INSERT INTO event_pack(block, events) VALUES (?, ?)")
         try insert.bind(1, block)
-        try insert.bind(2, ZstdFrame.compress(content, level: level))
+        try insert.bind(2, zstd.compress(content, level: level))
         try insert.run()
     }
 
@@ -262,9 +288,10 @@ enum EventPack {
     static func packStoredRows(_ database: Database) throws(SQLiteError) {
         let rows = try database.prepare("SELECT seq, \(EventRow.columns) FROM event ORDER BY seq")
         var builder = Builder(next: 1)
+        let zstd = ZstdFrame.Compressor()
         while try rows.step() {
             if let finished = builder.add(Entry(row: rows, at: 1), seq: rows.int(0)) {
-                try write(block: finished.block, content: finished.content, to: database)
+                try write(block: finished.block, content: finished.content, to: database, zstd: zstd)
             }
         }
     }

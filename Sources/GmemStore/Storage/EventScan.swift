@@ -20,7 +20,7 @@ final class EventScan {
     /// The block of the pack row `packs` stands on, not yet read; nil after the last.
     private var packAhead: Int64?
     /// The pack being read, and its block.
-    private var reader = EventPack.Reader()
+    private let reader = EventPack.Reader()
     private var readerBlock: Int64 = 0
 
     /// The rows of a stretch without packs, while one is read, and its last seq.
@@ -62,7 +62,7 @@ final class EventScan {
             }
             if reader.remaining > 0 {
                 let seq = EventPack.firstSeq(of: readerBlock) + EventPack.eventsPerBlock - reader.remaining
-                let entry: EventPack.Entry
+                let entry: EventPack.DecodedEntry
                 do throws(EventPack.Malformed) {
                     entry = try reader.next()
                 } catch {

@@ -276,6 +276,7 @@ public final class Store {
         var forensic: ForensicIndexWriter
         /// The event pack being filled: the block of the last event appended.
         var pack: EventPack.Builder
+        private lazy var packCompressor = ZstdFrame.Compressor()
         /// Closed files whose pages changed since the last snapshot (an unbind of a closed
         /// file's binding, or the close itself): their stored version must be renewed.
         var changedClosedFiles: Set<Int> = []
@@ -385,7 +386,9 @@ public final class Store {
             try insert.bind(next + 6, position.map { Int64(bitPattern: $0.line) })
             try insert.bind(next + 7, verdict.returnedEarly.map { $0 ? Int64(1) : 0 })
             if let eventRows { try eventRows.bound() } else { try insert.run() }
-            if let packed = pack.add(entry, seq: seq) { try EventPack.write(block: packed.block, content: packed.content, to: store.database) }
+            if let packed = pack.add(entry, seq: seq) {
+                try EventPack.write(block: packed.block, content: packed.content, to: store.database, zstd: packCompressor)
+            }
             for piece in verdict.pieces where !engine.state.files[piece.file].isOpen { changedClosedFiles.insert(piece.file) }
             try forensic.record(
                 store: store, seq: seq, ts: event.ts, leaf: leaf,
