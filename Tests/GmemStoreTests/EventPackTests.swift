@@ -3,7 +3,7 @@ import Testing
 
 @testable import GmemStore
 
-/// Event packs (schema 5, `EventPack`): a replay reads whole blocks of 256 events from their
+/// Event packs (schema 5, `EventPack`): a replay reads whole blocks of 512 events from their
 /// pack, and must see exactly what the rows hold; `verify` must catch a pack that says anything
 /// else; a store written before schema 5 reads from its rows and gets its packs from the next
 /// writer; a block begun by one batch (or process) is finished by the next.
@@ -50,6 +50,13 @@ import Testing
                         event.source?.text = nil
                     }
                     try writer.append(event)
+                    // Now and then an address or size off a page boundary, which a pack keeps
+                    // as it is rather than in pages.
+                    if values.below(16) == 0 {
+                        let odd = values.below(0xFFF) + 1
+                        try writer.append(Event(.map(.file(gmem: "g\(values.below(3))", offset: odd << values.below(20), size: 0x1000 + odd))))
+                        try writer.append(Event(.accept(.guest(vm: "vm\(values.below(3))", gpa: 0x7000 + odd, size: 0x2000))))
+                    }
                 }
                 return nil
             }
@@ -87,29 +94,29 @@ import Testing
     @Test("a block begun by one batch, or one process, is packed by the next, as one batch packs it")
     func blocksAreFinishedAcrossBatchesAndOpens() throws {
         var configuration = LogGenerator.Configuration()
-        configuration.events = 1400
+        configuration.events = 1700
         configuration.seed = 5
         let events = Array(LogGenerator(configuration))
         let whole = try TemporaryStore()
         try whole.store.append(contentsOf: events)
 
         let pieces = try TemporaryStore()
-        try pieces.store.append(contentsOf: events[..<300])
+        try pieces.store.append(contentsOf: events[..<600])
         // A batch that fails after finishing a block leaves no pack, and the next batch packs
         // the block from where the log stands.
         struct Stop: Error {}
         #expect(throws: Stop.self) {
             _ = try pieces.store.ingest(source: "<api>", format: "api") { writer in
-                for event in events[300..<600] { try writer.append(event) }
+                for event in events[600..<1100] { try writer.append(event) }
                 throw Stop()
             }
         }
         #expect(try pieces.store.database.scalarInt("SELECT count(*) FROM event_pack") == 1)
-        try pieces.store.append(contentsOf: events[300..<700])
+        try pieces.store.append(contentsOf: events[600..<1100])
         // A new process: the block the head is in is read back from its rows.
         let reopened = try pieces.open(.readWrite)
-        for event in events[700..<760] { try reopened.append(event) }
-        try reopened.append(contentsOf: events[760...])
+        for event in events[1100..<1160] { try reopened.append(event) }
+        try reopened.append(contentsOf: events[1160...])
 
         func packs(_ store: Store) throws -> [[UInt8]] {
             let rows = try store.database.prepare("SELECT events FROM event_pack ORDER BY block")
@@ -117,15 +124,15 @@ import Testing
             while try rows.step() { blobs.append(rows.blob(0)) }
             return blobs
         }
-        #expect(try packs(whole.store).count == 1400 / 256)
+        #expect(try packs(whole.store).count == 1700 / Int(EventPack.eventsPerBlock))
         #expect(try packs(reopened) == packs(whole.store))
         #expect(try Verifier(store: reopened).run().passed)
     }
 
-    /// A store of 1,400 generated events, its packs open to change.
+    /// A store of 2,100 generated events (four whole blocks), its packs open to change.
     static func tamperable() throws -> TemporaryStore {
         let temporary = try TemporaryStore()
-        try ingest(generatedLog(events: 1400, seed: 9), name: "log.jsonl", into: temporary.store)
+        try ingest(generatedLog(events: 2100, seed: 9), name: "log.jsonl", into: temporary.store)
         try temporary.store.database.execute(
             "DROP TRIGGER event_pack_is_append_only_update; DROP TRIGGER event_pack_is_append_only_delete")
         return temporary
@@ -137,9 +144,9 @@ import Testing
     func aChangedPackIsCaught() throws {
         let temporary = try Self.tamperable()
         let store = temporary.store
-        let before = try Self.replayedEvents(store, 1...1400)
-        // Block 2 (seqs 513…768) packed again with seq 600's size doubled.
-        let rows = try store.database.prepare("SELECT seq, \(EventRow.columns) FROM event WHERE seq BETWEEN 513 AND 768 ORDER BY seq")
+        let before = try Self.replayedEvents(store, 1...2100)
+        // Block 1 (seqs 513…1024) packed again with seq 600's size doubled.
+        let rows = try store.database.prepare("SELECT seq, \(EventRow.columns) FROM event WHERE seq BETWEEN 513 AND 1024 ORDER BY seq")
         var builder = EventPack.Builder(next: 513)
         var content: [UInt8]?
         var changedSeq: Int64 = 0
@@ -151,13 +158,13 @@ import Testing
             }
             content = builder.add(entry, seq: rows.int(0))?.content ?? content
         }
-        let update = try store.database.prepare("UPDATE event_pack SET events = ? WHERE block = 2")
+        let update = try store.database.prepare("UPDATE event_pack SET events = ? WHERE block = 1")
         try update.bind(1, ZstdFrame.compress(try #require(content), level: EventPack.level))
         try update.run()
 
-        #expect(try Self.problems(store) == ["seq \(changedSeq): the event pack of seqs 513…768 differs from the event's columns: it was changed"])
+        #expect(try Self.problems(store) == ["seq \(changedSeq): the event pack of seqs 513…1024 differs from the event's columns: it was changed"])
         // Replays read the pack: the changed size is what they see (which is why verify checks it).
-        let after = try Self.replayedEvents(store, 1...1400)
+        let after = try Self.replayedEvents(store, 1...2100)
         #expect(Self.firstDifference(before, after) == changedSeq)
     }
 
@@ -165,27 +172,27 @@ import Testing
     func deletedAddedAndUndecodablePacks() throws {
         let temporary = try Self.tamperable()
         let store = temporary.store
-        let before = try Self.replayedEvents(store, 1...1400)
+        let before = try Self.replayedEvents(store, 1...2100)
         try store.database.execute("DELETE FROM event_pack WHERE block = 1")
         #expect(try Self.problems(store) == [
-            "seq 257: the event pack of seqs 257…512 is missing: it was deleted",
-            "event_pack holds 4 packs, the log has 5 whole blocks of 256 events: a pack was added or deleted",
+            "seq 513: the event pack of seqs 513…1024 is missing: it was deleted",
+            "event_pack holds 3 packs, the log has 4 whole blocks of 512 events: a pack was added or deleted",
         ])
-        #expect(Self.firstDifference(before, try Self.replayedEvents(store, 1...1400)) == nil)
+        #expect(Self.firstDifference(before, try Self.replayedEvents(store, 1...2100)) == nil)
 
         try store.database.execute("INSERT INTO event_pack SELECT 1, events FROM event_pack WHERE block = 0")
         try store.database.execute("INSERT INTO event_pack SELECT 9, events FROM event_pack WHERE block = 0")
         #expect(try Self.problems(store) == [
-            "seq 257: the event pack of seqs 257…512 differs from the event's columns: it was changed",
-            "event_pack holds 6 packs, the log has 5 whole blocks of 256 events: a pack was added or deleted",
+            "seq 513: the event pack of seqs 513…1024 differs from the event's columns: it was changed",
+            "event_pack holds 5 packs, the log has 4 whole blocks of 512 events: a pack was added or deleted",
         ])
 
         try store.database.execute("UPDATE event_pack SET events = x'28b52ffd0000' WHERE block = 3")
-        #expect(try Self.problems(store).contains("seq 769: the event pack of seqs 769…1024 does not decode: it was changed"))
+        #expect(try Self.problems(store).contains("seq 1537: the event pack of seqs 1537…2048 does not decode: it was changed"))
         #expect {
-            _ = try Self.replayedEvents(store, 1...1400)
+            _ = try Self.replayedEvents(store, 1...2100)
         } throws: { error in
-            "\(error)".contains("event_pack") && "\(error)".contains("the event pack of seqs 769…1024 does not decode: run verify")
+            "\(error)".contains("event_pack") && "\(error)".contains("the event pack of seqs 1537…2048 does not decode: run verify")
         }
     }
 
@@ -204,9 +211,9 @@ import Testing
 
         let writer = try temporary.open(.readWrite)
         #expect(try writer.database.scalarInt("PRAGMA user_version") == Migrator.latestVersion)
-        #expect(try writer.database.scalarInt("SELECT count(*) FROM event_pack") == 3)
+        #expect(try writer.database.scalarInt("SELECT count(*) FROM event_pack") == 1)
         try ingest(lines[1000...].joined(separator: "\n"), name: "b.jsonl", into: writer)
-        #expect(try writer.database.scalarInt("SELECT count(*) FROM event_pack") == 5)
+        #expect(try writer.database.scalarInt("SELECT count(*) FROM event_pack") == 2)
         #expect(try Verifier(store: writer).run().passed)
         #expect(Self.firstDifference(try Self.rowEvents(writer, 1...1500), try Self.replayedEvents(writer, 1...1500)) == nil)
     }

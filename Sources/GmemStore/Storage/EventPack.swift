@@ -1,25 +1,30 @@
 import CSQLite
 
-/// The event log packed for replay (schema 5, `event_pack`): the integer columns of 256
-/// consecutive events in one zstd frame, so that a replay steps one SQLite row per 256 events
+/// The event log packed for replay (schema 5, `event_pack`): the integer columns of 512
+/// consecutive events in one zstd frame, so that a replay steps one SQLite row per 512 events
 /// instead of decoding the 25 columns of each (docs/STORE.md, "Event packs"). Derived data,
 /// outside the hash chain like the page index: written from the event rows in the batch's
 /// transaction, and checked against them by `verify`.
 ///
-/// Block `b` holds seqs `b * 256 + 1 … b * 256 + 256`, all of them; only whole blocks are
+/// Block `b` holds seqs `b * 512 + 1 … b * 512 + 512`, all of them; only whole blocks are
 /// packed, so the events after the last whole block are read from their rows. The frame's
 /// content is column by column, which zstd compresses to about two thirds of an event after
 /// event layout (docs/PERFORMANCE.md, "Round 8"): a layout byte; the byte length of each of
 /// `streamCount` streams as a varint; then the streams. Stream 0 holds each event's column
 /// mask as a varint — bit `i` set when integer column `i` of `EventRow.columns` is not NULL,
 /// bit `textBit` when one of its text or blob columns (producer_id, note, src_text, extras,
-/// digest) is not NULL. Stream `k + 1` holds integer column `integerColumns[k]` of the events
-/// that have it, each as a zigzag varint; the columns of `deltaColumns` as the difference from
-/// the value before it in the stream (`ts`, the addresses and the source line mostly grow). An
-/// entry with `textBit` is only a marker: its event is read from its row, which holds the texts.
+/// digest) is not NULL, bit `unalignedBit` when one of its `pageColumns` (offset, size, gpa) is
+/// not a multiple of 4096. Stream `k + 1` holds integer column `integerColumns[k]` of the events
+/// that have it, each as a zigzag varint: the page columns of an entry without `unalignedBit` in
+/// pages (the value shifted right by 12); the columns of `deltaColumns` as the difference from
+/// the value stored before it in the stream (`ts`, the addresses and the source line mostly
+/// grow). An entry with `textBit` is only a marker: its event is read from its row, which holds
+/// the texts. 512 events make a frame of about 4 KiB, a little more than SQLite keeps in a
+/// page: a row's payload then fills whole overflow pages, where 256 events (about 2.5 KiB) left
+/// a 4 KiB page a third empty.
 enum EventPack {
     /// Events per block. Fixed by the schema.
-    static let eventsPerBlock: Int64 = 256
+    static let eventsPerBlock: Int64 = 512
     /// The integer columns an entry holds, by their index in `EventRow.columns`: ts … error_offset,
     /// src_file and src_line.
     static let integerColumns: [Int32] = Array(0...16) + [19, 20]
@@ -33,8 +38,12 @@ enum EventPack {
     static let textColumns: [Int32] = [17, 18, 21, 22, 23]
     /// The mask bit of an entry whose event has a text or blob column.
     static let textBit: UInt32 = 1 << 24
+    /// The columns stored in pages when all of an entry's are page-aligned: offset, size, gpa.
+    static let pageColumns: UInt32 = (1 << 6) | (1 << 7) | (1 << 8)
+    /// The mask bit of an entry with a page column that is not page-aligned (stored as it is).
+    static let unalignedBit: UInt32 = 1 << 25
     /// The mask bits an entry may have.
-    static let knownBits: UInt32 = integerColumns.reduce(textBit) { $0 | 1 << UInt32($1) }
+    static let knownBits: UInt32 = integerColumns.reduce(textBit | unalignedBit) { $0 | 1 << UInt32($1) }
     /// The first byte of a block's frame content: the layout above.
     static let layout: UInt8 = 1
     /// zstd's level: a block is 3–5 KiB of varints, which level 3 takes to about a third.
@@ -129,9 +138,16 @@ enum EventPack {
         mutating func add(_ entry: Entry, seq: Int64) -> (block: Int64, content: [UInt8])? {
             if EventPack.block(of: seq) != block { self = Builder(next: seq) }
             if seq != EventPack.firstSeq(of: block) + count { isWhole = false }
-            streams[0].varint(UInt64(entry.mask))
-            for (index, column) in EventPack.integerColumns.enumerated() where entry.mask & (1 << UInt32(column)) != 0 {
+            var mask = entry.mask & ~EventPack.unalignedBit
+            for column in [Int32(6), 7, 8] where mask & (1 << UInt32(column)) != 0 && entry.values[Int(column)] & 0xFFF != 0 {
+                mask |= EventPack.unalignedBit
+            }
+            streams[0].varint(UInt64(mask))
+            for (index, column) in EventPack.integerColumns.enumerated() where mask & (1 << UInt32(column)) != 0 {
                 var value = entry.values[Int(column)]
+                if EventPack.pageColumns & (1 << UInt32(column)) != 0, mask & EventPack.unalignedBit == 0 {
+                    value = Int64(bitPattern: UInt64(bitPattern: value) >> 12)
+                }
                 if EventPack.deltaColumns & (1 << UInt32(column)) != 0 {
                     let stored = value
                     value = stored &- previous[Int(column)]
@@ -243,12 +259,17 @@ enum EventPack {
             let wide = try Self.varint(bytes, &cursor[0], end: end[0])
             guard wide & ~UInt64(EventPack.knownBits) == 0 else { throw Malformed(message: "holds an unknown column") }
             let mask = UInt32(wide)
+            let entryMask = mask & ~EventPack.unalignedBit
             for (index, column) in EventPack.integerColumns.enumerated() where mask & (1 << UInt32(column)) != 0 {
                 let zigzag = try Self.varint(bytes, &cursor[index + 1], end: end[index + 1])
                 var value = Int64(bitPattern: (zigzag >> 1) ^ (0 &- (zigzag & 1)))
                 if EventPack.deltaColumns & (1 << UInt32(column)) != 0 {
                     value = previous[Int(column)] &+ value
                     previous[Int(column)] = value
+                }
+                if EventPack.pageColumns & (1 << UInt32(column)) != 0, mask & EventPack.unalignedBit == 0 {
+                    guard UInt64(bitPattern: value) >> 52 == 0 else { throw Malformed(message: "holds a page number past 2^64 bytes") }
+                    value = Int64(bitPattern: UInt64(bitPattern: value) << 12)
                 }
                 values[Int(column)] = value
             }
@@ -257,7 +278,7 @@ enum EventPack {
                     throw Malformed(message: "holds bytes past its last event")
                 }
             }
-            return DecodedEntry(mask: mask, values: values)
+            return DecodedEntry(mask: entryMask, values: values)
         }
 
         @inline(__always)
