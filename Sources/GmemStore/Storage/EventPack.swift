@@ -199,19 +199,28 @@ enum EventPack {
     /// The entries of a block's frame, in seq order.
     final class Reader {
         private var bytes: [UInt8] = []
-        private let values = UnsafeMutablePointer<Int64>.allocate(capacity: EventPack.columnSlots)
         private let zstd = ZstdFrame.Decompressor()
+        /// The entry's values, and the value stored before in each delta column, by column.
+        private let values = UnsafeMutablePointer<Int64>.allocate(capacity: EventPack.columnSlots)
+        private let previous = UnsafeMutablePointer<Int64>.allocate(capacity: EventPack.columnSlots)
         /// Where each stream's next value is, and where it ends.
-        private var cursor = InlineArray<20, Int>(repeating: 0)
-        private var end = InlineArray<20, Int>(repeating: 0)
-        private var previous = InlineArray<24, Int64>(repeating: 0)
+        private let cursor = UnsafeMutablePointer<Int>.allocate(capacity: EventPack.streamCount)
+        private let end = UnsafeMutablePointer<Int>.allocate(capacity: EventPack.streamCount)
         private(set) var remaining: Int64 = 0
 
         init() {
             values.initialize(repeating: 0, count: EventPack.columnSlots)
+            previous.initialize(repeating: 0, count: EventPack.columnSlots)
+            cursor.initialize(repeating: 0, count: EventPack.streamCount)
+            end.initialize(repeating: 0, count: EventPack.streamCount)
         }
 
-        deinit { values.deallocate() }
+        deinit {
+            values.deallocate()
+            previous.deallocate()
+            cursor.deallocate()
+            end.deallocate()
+        }
 
         /// Starts reading `frame`'s content (the frame of a stored pack, read in place).
         func load(_ frame: UnsafeRawBufferPointer) throws(Malformed) {
@@ -235,19 +244,18 @@ enum EventPack {
             remaining = 0
             guard bytes.first == EventPack.layout else { throw Malformed(message: "does not decode") }
             var position = 1
-            var lengths = InlineArray<20, Int>(repeating: 0)
             for stream in 0..<EventPack.streamCount {
                 let length = try Self.varint(bytes, &position, end: bytes.count)
                 guard length <= UInt64(bytes.count) else { throw Malformed(message: "does not decode") }
-                lengths[stream] = Int(length)
+                end[stream] = Int(length)
             }
             for stream in 0..<EventPack.streamCount {
                 cursor[stream] = position
-                position += lengths[stream]
+                position += end[stream]
                 end[stream] = position
             }
             guard position == bytes.count else { throw Malformed(message: "does not decode") }
-            previous = InlineArray(repeating: 0)
+            previous.update(repeating: 0, count: EventPack.columnSlots)
             remaining = EventPack.eventsPerBlock
         }
 
