@@ -3,11 +3,15 @@ import Testing
 
 @testable import GmemStore
 
-/// Event packs (schema 5, `EventPack`): a replay reads whole blocks of 512 events from their
+/// Event packs (schema 5, `EventPack`): a replay reads whole blocks of events from their
 /// pack, and must see exactly what the rows hold; `verify` must catch a pack that says anything
 /// else; a store written before schema 5 reads from its rows and gets its packs from the next
 /// writer; a block begun by one batch (or process) is finished by the next.
 @Suite struct EventPackTests {
+    /// Events per block.
+    static let B = EventPack.eventsPerBlock
+    var B: Int64 { Self.B }
+
     /// Every event of `range`, read from the rows alone (the path of a store without packs).
     static func rowEvents(_ store: Store, _ range: ClosedRange<Int64>) throws -> [(Int64, Event)] {
         let rows = try store.database.prepare("SELECT seq, \(EventRow.columns) FROM event WHERE seq BETWEEN ? AND ? ORDER BY seq")
@@ -68,15 +72,15 @@ import Testing
     func packsGiveWhatRowsHold() async throws {
         await propertyCheck(count: 6, input: Gen.uint64()) { seed in
             do {
-                let temporary = try Self.randomStore(seed: seed, sizes: [300, 1, 255, 700, 2])
+                let temporary = try Self.randomStore(seed: seed, sizes: [300, 1, 255, 1500, 2, 700])
                 let store = temporary.store
                 let head = try store.headLink().seq
                 let packs = try store.database.scalarInt("SELECT count(*) FROM event_pack") ?? 0
-                #expect(head > 1000 && packs == head / EventPack.eventsPerBlock, "seed \(seed): \(packs) packs for \(head) events")
+                #expect(head > 2 * EventPack.eventsPerBlock && packs == head / EventPack.eventsPerBlock, "seed \(seed): \(packs) packs for \(head) events")
                 let entriesWithText = try store.database.scalarInt(
                     "SELECT count(*) FROM event WHERE coalesce(producer_id, note, src_text, extras, digest) IS NOT NULL") ?? 0
                 #expect(entriesWithText > 0 && entriesWithText < head)
-                for range in [1...head, 2...head, 200...700, 256...257, 511...1025, 1...255, 100...(head + 50), 0...Int64.max, (head - 3)...Int64.max] {
+                for range in [1...head, 2...head, 200...700, 1023...1026, 511...2049, 1...1023, 100...(head + 50), 0...Int64.max, (head - 3)...Int64.max] {
                     let rows = try Self.rowEvents(store, range)
                     let replayed = try Self.replayedEvents(store, range)
                     #expect(Self.firstDifference(rows, replayed) == nil, "seed \(seed), \(range)")
@@ -93,30 +97,32 @@ import Testing
 
     @Test("a block begun by one batch, or one process, is packed by the next, as one batch packs it")
     func blocksAreFinishedAcrossBatchesAndOpens() throws {
+        let block = Int(EventPack.eventsPerBlock)
         var configuration = LogGenerator.Configuration()
-        configuration.events = 1700
+        configuration.events = 2 * block + 300
         configuration.seed = 5
         let events = Array(LogGenerator(configuration))
         let whole = try TemporaryStore()
         try whole.store.append(contentsOf: events)
 
         let pieces = try TemporaryStore()
-        try pieces.store.append(contentsOf: events[..<600])
+        try pieces.store.append(contentsOf: events[..<(block / 2)])
         // A batch that fails after finishing a block leaves no pack, and the next batch packs
         // the block from where the log stands.
         struct Stop: Error {}
         #expect(throws: Stop.self) {
             _ = try pieces.store.ingest(source: "<api>", format: "api") { writer in
-                for event in events[600..<1100] { try writer.append(event) }
+                for event in events[(block / 2)..<(block + 100)] { try writer.append(event) }
                 throw Stop()
             }
         }
+        #expect(try pieces.store.database.scalarInt("SELECT count(*) FROM event_pack") == 0)
+        try pieces.store.append(contentsOf: events[(block / 2)..<(block + 100)])
         #expect(try pieces.store.database.scalarInt("SELECT count(*) FROM event_pack") == 1)
-        try pieces.store.append(contentsOf: events[600..<1100])
         // A new process: the block the head is in is read back from its rows.
         let reopened = try pieces.open(.readWrite)
-        for event in events[1100..<1160] { try reopened.append(event) }
-        try reopened.append(contentsOf: events[1160...])
+        for event in events[(block + 100)..<(block + 160)] { try reopened.append(event) }
+        try reopened.append(contentsOf: events[(block + 160)...])
 
         func packs(_ store: Store) throws -> [[UInt8]] {
             let rows = try store.database.prepare("SELECT events FROM event_pack ORDER BY block")
@@ -124,15 +130,15 @@ import Testing
             while try rows.step() { blobs.append(rows.blob(0)) }
             return blobs
         }
-        #expect(try packs(whole.store).count == 1700 / Int(EventPack.eventsPerBlock))
+        #expect(try packs(whole.store).count == 2)
         #expect(try packs(reopened) == packs(whole.store))
         #expect(try Verifier(store: reopened).run().passed)
     }
 
-    /// A store of 2,100 generated events (four whole blocks), its packs open to change.
+    /// A store of four whole blocks of generated events and 100 more, its packs open to change.
     static func tamperable() throws -> TemporaryStore {
         let temporary = try TemporaryStore()
-        try ingest(generatedLog(events: 2100, seed: 9), name: "log.jsonl", into: temporary.store)
+        try ingest(generatedLog(events: Int(4 * EventPack.eventsPerBlock) + 100, seed: 9), name: "log.jsonl", into: temporary.store)
         try temporary.store.database.execute(
             "DROP TRIGGER event_pack_is_append_only_update; DROP TRIGGER event_pack_is_append_only_delete")
         return temporary
@@ -144,15 +150,17 @@ import Testing
     func aChangedPackIsCaught() throws {
         let temporary = try Self.tamperable()
         let store = temporary.store
-        let before = try Self.replayedEvents(store, 1...2100)
-        // Block 1 (seqs 513…1024) packed again with seq 600's size doubled.
-        let rows = try store.database.prepare("SELECT seq, \(EventRow.columns) FROM event WHERE seq BETWEEN 513 AND 1024 ORDER BY seq")
-        var builder = EventPack.Builder(next: 513)
+        let before = try Self.replayedEvents(store, 1...(4 * B + 100))
+        // Block 1 (seqs B + 1…2B) packed again with the size of the first event from B + 88 on doubled.
+        let rows = try store.database.prepare("SELECT seq, \(EventRow.columns) FROM event WHERE seq BETWEEN ? AND ? ORDER BY seq")
+        try rows.bind(1, B + 1)
+        try rows.bind(2, 2 * B)
+        var builder = EventPack.Builder(next: B + 1)
         var content: [UInt8]?
         var changedSeq: Int64 = 0
         while try rows.step() {
             var entry = EventPack.Entry(row: rows, at: 1)
-            if rows.int(0) >= 600, changedSeq == 0, let size = entry.int(7), !entry.hasText {
+            if rows.int(0) >= B + 88, changedSeq == 0, let size = entry.int(7), !entry.hasText {
                 entry.set(7, size * 2)
                 changedSeq = rows.int(0)
             }
@@ -162,9 +170,9 @@ import Testing
         try update.bind(1, ZstdFrame.compress(try #require(content), level: EventPack.level))
         try update.run()
 
-        #expect(try Self.problems(store) == ["seq \(changedSeq): the event pack of seqs 513…1024 differs from the event's columns: it was changed"])
+        #expect(try Self.problems(store) == ["seq \(changedSeq): the event pack of seqs \(B + 1)…\(2 * B) differs from the event's columns: it was changed"])
         // Replays read the pack: the changed size is what they see (which is why verify checks it).
-        let after = try Self.replayedEvents(store, 1...2100)
+        let after = try Self.replayedEvents(store, 1...(4 * B + 100))
         #expect(Self.firstDifference(before, after) == changedSeq)
     }
 
@@ -172,49 +180,50 @@ import Testing
     func deletedAddedAndUndecodablePacks() throws {
         let temporary = try Self.tamperable()
         let store = temporary.store
-        let before = try Self.replayedEvents(store, 1...2100)
+        let before = try Self.replayedEvents(store, 1...(4 * B + 100))
         try store.database.execute("DELETE FROM event_pack WHERE block = 1")
         #expect(try Self.problems(store) == [
-            "seq 513: the event pack of seqs 513…1024 is missing: it was deleted",
-            "event_pack holds 3 packs, the log has 4 whole blocks of 512 events: a pack was added or deleted",
+            "seq \(B + 1): the event pack of seqs \(B + 1)…\(2 * B) is missing: it was deleted",
+            "event_pack holds 3 packs, the log has 4 whole blocks of \(B) events: a pack was added or deleted",
         ])
-        #expect(Self.firstDifference(before, try Self.replayedEvents(store, 1...2100)) == nil)
+        #expect(Self.firstDifference(before, try Self.replayedEvents(store, 1...(4 * B + 100))) == nil)
 
         try store.database.execute("INSERT INTO event_pack SELECT 1, events FROM event_pack WHERE block = 0")
         try store.database.execute("INSERT INTO event_pack SELECT 9, events FROM event_pack WHERE block = 0")
         #expect(try Self.problems(store) == [
-            "seq 513: the event pack of seqs 513…1024 differs from the event's columns: it was changed",
-            "event_pack holds 5 packs, the log has 4 whole blocks of 512 events: a pack was added or deleted",
+            "seq \(B + 1): the event pack of seqs \(B + 1)…\(2 * B) differs from the event's columns: it was changed",
+            "event_pack holds 5 packs, the log has 4 whole blocks of \(B) events: a pack was added or deleted",
         ])
 
         try store.database.execute("UPDATE event_pack SET events = x'28b52ffd0000' WHERE block = 3")
-        #expect(try Self.problems(store).contains("seq 1537: the event pack of seqs 1537…2048 does not decode: it was changed"))
+        #expect(try Self.problems(store).contains("seq \(3 * B + 1): the event pack of seqs \(3 * B + 1)…\(4 * B) does not decode: it was changed"))
         #expect {
-            _ = try Self.replayedEvents(store, 1...2100)
+            _ = try Self.replayedEvents(store, 1...(4 * B + 100))
         } throws: { error in
-            "\(error)".contains("event_pack") && "\(error)".contains("the event pack of seqs 1537…2048 does not decode: run verify")
+            "\(error)".contains("event_pack") && "\(error)".contains("the event pack of seqs \(3 * B + 1)…\(4 * B) does not decode: run verify")
         }
     }
 
     @Test("a store from before schema 5 is read from its rows, and its next writer packs what it holds")
     func aSchemaFourStoreIsPackedByItsNextWriter() throws {
         let temporary = try TemporaryStore()
-        let lines = generatedLog(events: 1500, seed: 17).split(separator: "\n")
-        try ingest(lines[..<1000].joined(separator: "\n"), name: "a.jsonl", into: temporary.store)
-        let events = try Self.rowEvents(temporary.store, 1...1000)
+        let first = Int(2 * B) + 100
+        let lines = generatedLog(events: first + Int(B), seed: 17).split(separator: "\n")
+        try ingest(lines[..<first].joined(separator: "\n"), name: "a.jsonl", into: temporary.store)
+        let events = try Self.rowEvents(temporary.store, 1...Int64(first))
         try temporary.store.database.execute("DROP TABLE event_pack; PRAGMA user_version = 4; PRAGMA wal_checkpoint(TRUNCATE)")
 
         let reader = try temporary.open(.readOnly(immutable: false))
         #expect(!reader.hasEventPacks)
-        #expect(Self.firstDifference(events, try Self.replayedEvents(reader, 1...1000, readingAhead: true)) == nil)
+        #expect(Self.firstDifference(events, try Self.replayedEvents(reader, 1...Int64(first), readingAhead: true)) == nil)
         #expect(try Verifier(store: reader).run().passed)
 
         let writer = try temporary.open(.readWrite)
         #expect(try writer.database.scalarInt("PRAGMA user_version") == Migrator.latestVersion)
-        #expect(try writer.database.scalarInt("SELECT count(*) FROM event_pack") == 1)
-        try ingest(lines[1000...].joined(separator: "\n"), name: "b.jsonl", into: writer)
         #expect(try writer.database.scalarInt("SELECT count(*) FROM event_pack") == 2)
+        try ingest(lines[first...].joined(separator: "\n"), name: "b.jsonl", into: writer)
+        #expect(try writer.database.scalarInt("SELECT count(*) FROM event_pack") == 3)
         #expect(try Verifier(store: writer).run().passed)
-        #expect(Self.firstDifference(try Self.rowEvents(writer, 1...1500), try Self.replayedEvents(writer, 1...1500)) == nil)
+        #expect(Self.firstDifference(try Self.rowEvents(writer, 1...(3 * B + 100)), try Self.replayedEvents(writer, 1...(3 * B + 100))) == nil)
     }
 }

@@ -9,8 +9,10 @@ extension Store {
     /// frame map), so on a long log a fixed grid would make snapshots the largest table after
     /// the log; with the budget they stay near this many bytes an event at any length, and
     /// `state --at` replays at most (snapshot size ÷ budget, rounded up to the grid) events
-    /// (docs/FORENSICS.md).
-    public static let snapshotBytesPerEvent: Int64 = 12
+    /// (docs/FORENSICS.md). Six since schema 5: a replay reads the event packs at two to three
+    /// times the speed of the rows, so twice the events between snapshots cost no more time,
+    /// and the packs' 8–9 bytes an event are paid from the snapshots' share.
+    public static let snapshotBytesPerEvent: Int64 = 6
 
     /// True when grid seq `seq` gets a snapshot, the newest grid snapshot before it being
     /// `last` (seq and stored size; (0, 0) when there is none): always when the store was given

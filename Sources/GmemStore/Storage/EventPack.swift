@@ -1,12 +1,12 @@
 import CSQLite
 
-/// The event log packed for replay (schema 5, `event_pack`): the integer columns of 512
-/// consecutive events in one zstd frame, so that a replay steps one SQLite row per 512 events
+/// The event log packed for replay (schema 5, `event_pack`): the integer columns of 1024
+/// consecutive events in one zstd frame, so that a replay steps one SQLite row per 1024 events
 /// instead of decoding the 25 columns of each (docs/STORE.md, "Event packs"). Derived data,
 /// outside the hash chain like the page index: written from the event rows in the batch's
 /// transaction, and checked against them by `verify`.
 ///
-/// Block `b` holds seqs `b * 512 + 1 … b * 512 + 512`, all of them; only whole blocks are
+/// Block `b` holds seqs `b * 1024 + 1 … b * 1024 + 1024`, all of them; only whole blocks are
 /// packed, so the events after the last whole block are read from their rows. The frame's
 /// content is column by column, which zstd compresses to about two thirds of an event after
 /// event layout (docs/PERFORMANCE.md, "Round 8"): a layout byte; the byte length of each of
@@ -19,12 +19,13 @@ import CSQLite
 /// pages (the value shifted right by 12); the columns of `deltaColumns` as the difference from
 /// the value stored before it in the stream (`ts`, the addresses and the source line mostly
 /// grow). An entry with `textBit` is only a marker: its event is read from its row, which holds
-/// the texts. 512 events make a frame of about 4 KiB, a little more than SQLite keeps in a
-/// page: a row's payload then fills whole overflow pages, where 256 events (about 2.5 KiB) left
-/// a 4 KiB page a third empty.
+/// the texts. 1024 events make a frame of about 8 KiB: SQLite keeps a few KiB of it in the
+/// table's page and the rest in one full overflow page, so that the pages hold the frames with
+/// little room left over (256 events, about 2.5 KiB, left a third of each 4 KiB page empty; 512,
+/// about 4 KiB, right at what a page keeps of a row, a sixth).
 enum EventPack {
     /// Events per block. Fixed by the schema.
-    static let eventsPerBlock: Int64 = 512
+    static let eventsPerBlock: Int64 = 1024
     /// The integer columns an entry holds, by their index in `EventRow.columns`: ts … error_offset,
     /// src_file and src_line.
     static let integerColumns: [Int32] = Array(0...16) + [19, 20]
@@ -172,7 +173,7 @@ enum EventPack {
         }
     }
 
-    /// The pack of a block that does not decode, or does not hold its 256 events: it was changed.
+    /// The pack of a block that does not decode, or does not hold its events: it was changed.
     struct Malformed: Error {
         var message: String
     }
