@@ -26,8 +26,16 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "The store to replay (opened read-only).")
     var db: String
 
+    @Flag(help: "Only read the events back (the read-back figure, no engine) and print `EVENTS SECONDS`: for profiling it.")
+    var eventsOnly = false
+
     func run() throws {
         let store = try Store(path: db, access: .readOnly(immutable: false))
+        if eventsOnly {
+            let (read, elapsed) = try seconds { try ReadBack.events(store) }
+            print("\(read.events) \(elapsed)")
+            return
+        }
         let (engine, elapsed) = try seconds { try Replay.full(store) }
         let runs = engine.state.files.reduce(0) { $0 + $1.pages.runCount }
         let openRuns = engine.state.files.filter(\.isOpen).reduce(0) { $0 + $1.pages.runCount }

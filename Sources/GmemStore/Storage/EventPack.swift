@@ -30,11 +30,16 @@ enum EventPack {
     /// src_file and src_line.
     static let integerColumns: [Int32] = Array(0...16) + [19, 20]
     /// The integer columns stored as differences: ts, offset, gpa, pfn, hva, src_line.
-    static let deltaColumns: UInt32 = [0, 6, 8, 9, 14, 20].reduce(0) { $0 | 1 << UInt32($1) }
+    static let deltaColumns: UInt32 = 1 << 0 | 1 << 6 | 1 << 8 | 1 << 9 | 1 << 14 | 1 << 20
     /// The streams of a block: the masks, then one per integer column.
     static let streamCount = 1 + 19
     /// The stream of each column index (0 for a column an entry does not hold).
-    static let streamOf: [Int] = (0..<24).map { column in integerColumns.firstIndex(of: Int32(column)).map { $0 + 1 } ?? 0 }
+    /// The mask bits of `integerColumns`.
+    static let integerBits: UInt32 = 0x1_FFFF | 1 << 19 | 1 << 20
+    /// The stream of integer column `column`: 1–17 for ts … error_offset, 18 and 19 for
+    /// src_file and src_line (the order of `integerColumns`).
+    @inline(__always)
+    static func stream(of column: Int) -> Int { column <= 16 ? column + 1 : column - 1 }
     /// The text and blob columns an entry marks: producer_id, note, src_text, extras, digest.
     static let textColumns: [Int32] = [17, 18, 21, 22, 23]
     /// The mask bit of an entry whose event has a text or blob column.
@@ -44,7 +49,7 @@ enum EventPack {
     /// The mask bit of an entry with a page column that is not page-aligned (stored as it is).
     static let unalignedBit: UInt32 = 1 << 25
     /// The mask bits an entry may have.
-    static let knownBits: UInt32 = integerColumns.reduce(textBit | unalignedBit) { $0 | 1 << UInt32($1) }
+    static let knownBits: UInt32 = integerBits | textBit | unalignedBit
     /// The first byte of a block's frame content: the layout above.
     static let layout: UInt8 = 1
     /// zstd's level: a block is 3–5 KiB of varints, which level 3 takes to about a third.
@@ -245,10 +250,12 @@ enum EventPack {
             remaining = 0
             guard bytes.first == EventPack.layout else { throw Malformed(message: "does not decode") }
             var position = 1
-            for stream in 0..<EventPack.streamCount {
-                let length = try Self.varint(bytes, &position, end: bytes.count)
-                guard length <= UInt64(bytes.count) else { throw Malformed(message: "does not decode") }
-                end[stream] = Int(length)
+            try bytes.withUnsafeBufferPointer { bytes throws(Malformed) in
+                for stream in 0..<EventPack.streamCount {
+                    let length = try Self.varint(bytes, &position, end: bytes.count)
+                    guard length <= UInt64(bytes.count) else { throw Malformed(message: "does not decode") }
+                    end[stream] = Int(length)
+                }
             }
             for stream in 0..<EventPack.streamCount {
                 cursor[stream] = position
@@ -265,33 +272,40 @@ enum EventPack {
         func next() throws(Malformed) -> DecodedEntry {
             guard remaining > 0 else { throw Malformed(message: "holds more than \(EventPack.eventsPerBlock) events") }
             remaining -= 1
-            let wide = try Self.varint(bytes, &cursor[0], end: end[0])
-            guard wide & ~UInt64(EventPack.knownBits) == 0 else { throw Malformed(message: "holds an unknown column") }
-            let mask = UInt32(wide)
-            let entryMask = mask & ~EventPack.unalignedBit
-            for (index, column) in EventPack.integerColumns.enumerated() where mask & (1 << UInt32(column)) != 0 {
-                let zigzag = try Self.varint(bytes, &cursor[index + 1], end: end[index + 1])
-                var value = Int64(bitPattern: (zigzag >> 1) ^ (0 &- (zigzag & 1)))
-                if EventPack.deltaColumns & (1 << UInt32(column)) != 0 {
-                    value = previous[Int(column)] &+ value
-                    previous[Int(column)] = value
+            return try bytes.withUnsafeBufferPointer { bytes throws(Malformed) -> DecodedEntry in
+                let wide = try Self.varint(bytes, &cursor[0], end: end[0])
+                guard wide & ~UInt64(EventPack.knownBits) == 0 else { throw Malformed(message: "holds an unknown column") }
+                let mask = UInt32(wide)
+                let inPages = mask & EventPack.unalignedBit == 0
+                var columns = mask & EventPack.integerBits
+                while columns != 0 {
+                    let column = columns.trailingZeroBitCount
+                    columns &= columns - 1
+                    let stream = EventPack.stream(of: column)
+                    let zigzag = try Self.varint(bytes, &cursor[stream], end: end[stream])
+                    var value = Int64(bitPattern: (zigzag >> 1) ^ (0 &- (zigzag & 1)))
+                    let bit = UInt32(1) << UInt32(column)
+                    if EventPack.deltaColumns & bit != 0 {
+                        value = previous[column] &+ value
+                        previous[column] = value
+                    }
+                    if inPages, EventPack.pageColumns & bit != 0 {
+                        guard UInt64(bitPattern: value) >> 52 == 0 else { throw Malformed(message: "holds a page number past 2^64 bytes") }
+                        value = Int64(bitPattern: UInt64(bitPattern: value) << 12)
+                    }
+                    values[column] = value
                 }
-                if EventPack.pageColumns & (1 << UInt32(column)) != 0, mask & EventPack.unalignedBit == 0 {
-                    guard UInt64(bitPattern: value) >> 52 == 0 else { throw Malformed(message: "holds a page number past 2^64 bytes") }
-                    value = Int64(bitPattern: UInt64(bitPattern: value) << 12)
+                if remaining == 0 {
+                    for stream in 0..<EventPack.streamCount where cursor[stream] != end[stream] {
+                        throw Malformed(message: "holds bytes past its last event")
+                    }
                 }
-                values[Int(column)] = value
+                return DecodedEntry(mask: mask & ~EventPack.unalignedBit, values: values)
             }
-            if remaining == 0 {
-                for stream in 0..<EventPack.streamCount where cursor[stream] != end[stream] {
-                    throw Malformed(message: "holds bytes past its last event")
-                }
-            }
-            return DecodedEntry(mask: entryMask, values: values)
         }
 
         @inline(__always)
-        private static func varint(_ bytes: [UInt8], _ position: inout Int, end: Int) throws(Malformed) -> UInt64 {
+        private static func varint(_ bytes: UnsafeBufferPointer<UInt8>, _ position: inout Int, end: Int) throws(Malformed) -> UInt64 {
             var value: UInt64 = 0
             var shift: UInt64 = 0
             while position < end, shift < 64 {

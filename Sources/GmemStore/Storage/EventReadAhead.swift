@@ -37,7 +37,7 @@ final class EventReadAhead: @unchecked Sendable {
     static func forEach(_ scan: EventScan, _ body: (Int64, Event) throws -> Void) throws {
         let reader = EventReadAhead(scan)
         guard reader.handOver.start(reader.produce) else {
-            while let (seq, event) = try scan.next() { try body(seq, event) }
+            while try scan.next(body) {}
             return
         }
         defer { reader.handOver.stop() }
@@ -58,8 +58,7 @@ final class EventReadAhead: @unchecked Sendable {
         var block: [Element] = []
         block.reserveCapacity(Self.blockSize)
         do {
-            while let (seq, event) = try scan.next() {
-                block.append(.event(seq, event))
+            while try scan.next({ seq, event in block.append(.event(seq, event)) }) {
                 if block.count == Self.blockSize {
                     guard handOver.give(block) else { return }
                     block.removeAll(keepingCapacity: true)

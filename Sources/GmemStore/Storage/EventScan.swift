@@ -48,13 +48,16 @@ final class EventScan {
         }
     }
 
-    /// The next event of the range and its seq; nil after the last.
-    func next() throws -> (Int64, Event)? {
+    /// Calls `body` with the next event of the range and its seq; false after the last. The
+    /// event goes to `body` as it is built, not copied out of a returned value: an `Event` is a
+    /// few hundred bytes, and its copies were a sixth of a read's time.
+    func next(_ body: (Int64, Event) throws -> Void) throws -> Bool {
         while !done, nextSeq <= upper {
             if let end = rowsEnd {
                 if let (seq, event) = try Store.decodedEvent(rows, names: &names) {
                     advance(past: seq)
-                    return (seq, event)
+                    try body(seq, event)
+                    return true
                 }
                 rowsEnd = nil
                 advance(past: end)
@@ -70,12 +73,19 @@ final class EventScan {
                 }
                 guard seq >= nextSeq else { continue }
                 advance(past: seq)
-                if entry.hasText { return try row(seq) }
+                if entry.hasText {
+                    let (seq, event) = try row(seq)
+                    try body(seq, event)
+                    return true
+                }
+                let event: Event
                 do throws(EventRow.Malformed) {
-                    return (seq, try EventRow.event(from: entry, names: &names))
+                    event = try EventRow.event(from: entry, names: &names)
                 } catch {
                     throw malformed(block: readerBlock, "gives seq \(seq) an event that \(error.message)")
                 }
+                try body(seq, event)
+                return true
             }
             let block = EventPack.block(of: nextSeq)
             while let ahead = packAhead, ahead < block { packAhead = try packs!.step() ? packs!.int(0) : nil }
@@ -95,7 +105,7 @@ final class EventScan {
             try rows.bind(2, end)
             rowsEnd = end
         }
-        return nil
+        return false
     }
 
     /// Moves on to the seq after `seq`, or ends the scan at the range's upper bound.

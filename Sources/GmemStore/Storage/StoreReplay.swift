@@ -21,7 +21,7 @@ extension Store {
         if readingAhead, range.upperBound - range.lowerBound >= EventReadAhead.minimumEvents {
             return try EventReadAhead.forEach(scan, body)
         }
-        while let (seq, event) = try scan.next() { try body(seq, event) }
+        while try scan.next(body) {}
     }
 
     /// The next row of a `SELECT seq, <EventRow.columns>` as its seq and event; nil after the
