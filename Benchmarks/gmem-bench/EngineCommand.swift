@@ -103,9 +103,10 @@ struct EngineCommand: ParsableCommand {
 /// `commit`), the event lent to the engine where it lies, as a replay lends the engine the event
 /// its decoder built. Taking the element `inout` (nobody changes it) is what lets the compiler
 /// pass it without a copy: `for event in events` copied each event out of the array and destroyed
-/// the copy after it (its strings retained and released: ~415 instructions an event, 11% of what
-/// was measured, none of it the engine's), and `events[index]` or a buffer pointer's element was
-/// copied once per call, because nothing proved that the engine leaves the element alone.
+/// the copy after it (its strings retained and released, and a memcpy: ~485 instructions an
+/// event, 13% of what was measured, none of it the engine's), and `events[index]` or a buffer
+/// pointer's element was copied once per call, because nothing proved that the engine leaves the
+/// element alone (docs/PERFORMANCE.md, "Round 8: the engine alone").
 func judge(_ engine: inout Engine, _ event: inout Event) {
     engine.apply(event)
 }
