@@ -48,7 +48,10 @@ struct RunCommand: ParsableCommand {
 
         let tailPath = directory + "/tail.jsonl"
         progress("generating \(log.events) events into \(jsonlPath) and the \(appends) after them into \(tailPath)")
-        let (events, tail) = try generate(into: jsonlPath, tail: tailPath)
+        // `var` only so that the engine-alone line lends each event in place (`judge(_:_:)`).
+        var events: [Event]
+        let tail: [Event]
+        (events, tail) = try generate(into: jsonlPath, tail: tailPath)
         let count = events.count
         let inputBytes = try MappedFile(path: jsonlPath).bytes.count
         let pragmas = try GmemPragmas.read(scratch: directory + "/pragmas.db")
@@ -111,10 +114,7 @@ struct RunCommand: ParsableCommand {
         progress("engine alone")
         let (expected, engineSeconds) = seconds {
             var engine = Engine()
-            for event in events {
-                let verdict = engine.evaluate(event)
-                engine.commit(event, verdict)
-            }
+            for index in events.indices { judge(&engine, &events[index]) }
             return engine
         }
         let engineRow = Row.rate(id: "engine", kind: .info, name: "engine alone: evaluate + commit, events in memory, no SQLite", items: count, seconds: engineSeconds)

@@ -52,6 +52,27 @@ import Testing
         }
     }
 
+    /// The searches step a fixed number of times (six over the chunks after a loop down to 64,
+    /// seven in a chunk of at most 128 runs): maps of 1 to 8,400 runs, chunks full to 128 runs or
+    /// left at 64, every run's pages and the gaps beside them.
+    @Test("every chunk count and chunk fill: each run's pages found, each gap empty", arguments: [1, 2, 3, 63, 64, 65, 127, 128, 129, 4095, 4096, 4097, 8400])
+    func chunkCounts(runs: Int) {
+        // Runs of two pages at 4i, then (growing each chunk towards 128 runs) one at 4i + 2.
+        var map = RangeMap<Int>(sortedRuns: (0..<runs).map { RangeMap<Int>.Run(UInt64(4 * $0), UInt64(4 * $0 + 2), $0 % 3) })
+        for round in 0..<2 {
+            var wrong = 0
+            for index in 0..<runs {
+                let page = UInt64(4 * index)
+                if map[page] != index % 3 || map[page + 1] != index % 3 || map[page + 3] != nil { wrong += 1 }
+                if map[page + 2] != (round == 0 ? nil : 7) { wrong += 1 }
+            }
+            #expect(wrong == 0, "\(wrong) runs or gaps found wrongly among \(map.runCount) runs")
+            #expect(map[UInt64(4 * runs)] == nil && map[UInt64.max] == nil)
+            #expect(map.invariantViolation() == nil)
+            for index in 0..<runs { map.assign(UInt64(4 * index + 2)..<UInt64(4 * index + 3), 7) }
+        }
+    }
+
     @Test("page numbers near 2^64: found, and their gaps empty")
     func farPages() {
         var map = RangeMap<Int>()

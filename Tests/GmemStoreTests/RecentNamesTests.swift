@@ -20,9 +20,29 @@ import Testing
         return nil
     }
 
+    /// A name the commit of a verdict on an event with a memory range should have left among
+    /// the recent names and did not, or nil: the event's VM when the state holds it, and its
+    /// first piece's file when it is the current file of its name. `commit` keeps them, unless
+    /// the evaluation found them kept already (`Verdict.namesAreRecent`), so a wrong hint leaves
+    /// a name out. (Other events may name what does not exist yet when `commit` keeps names:
+    /// a `vm_create`'s VM is kept by the next event naming it.)
+    static func unkeptName(_ state: GmemState, after verdict: Verdict) -> String? {
+        if let vm = verdict.vm, state.vms[vm] != nil, state.recent.vmPosition(vm) == nil {
+            return "vm '\(vm)' is not among the recent names"
+        }
+        if let file = verdict.pieces.first?.file {
+            let name = state.files[file].name
+            if state.fileIndex[name] == file, state.recent.filePosition(name) == nil {
+                return "gmem '\(name)' (file \(file)) is not among the recent names"
+            }
+        }
+        return nil
+    }
+
     /// Applies `events`, and at every step judges the event with the recent names and with
     /// none (a copy of the engine whose recent names are emptied): the verdicts and the states
-    /// after must be equal, and no entry may disagree with the dictionaries.
+    /// after must be equal, no entry may disagree with the dictionaries, and the names the
+    /// event used must be kept (`unkeptName`).
     static func firstDifference(_ events: [Event]) -> String? {
         var engine = Engine()
         for (step, event) in events.enumerated() {
@@ -37,6 +57,7 @@ import Testing
                 return "step \(step) \(event.canonicalJSON): the states differ"
             }
             if let stale = staleEntry(engine.state) { return "step \(step) \(event.canonicalJSON): \(stale)" }
+            if event.op.range != nil, let unkept = unkeptName(engine.state, after: verdict) { return "step \(step) \(event.canonicalJSON): \(unkept)" }
         }
         return nil
     }

@@ -46,9 +46,18 @@ public struct Engine: Equatable, Sendable {
     /// The facts of the VM named `name` (`state.vms[name]`), from the recent names when they
     /// hold it.
     private func vmFacts(_ name: String) -> VMFacts? {
+        var isRecent = false
+        return vmFacts(name, isRecent: &isRecent)
+    }
+
+    /// `vmFacts(name)`; `isRecent` says whether the recent names held the VM.
+    @inline(__always)
+    private func vmFacts(_ name: String, isRecent: inout Bool) -> VMFacts? {
         if let position = state.recent.vmPosition(name) {
+            isRecent = true
             return VMFacts(life: state.recent.vms[position].life, kernel: state.recent.vms[position].kernel)
         }
+        isRecent = false
         return state.vms[name].map { VMFacts(life: $0.life, kernel: $0.kernel) }
     }
 
@@ -56,10 +65,24 @@ public struct Engine: Equatable, Sendable {
     private func judge(_ event: Event, into verdict: inout Verdict) {
         // A gpa range's VM is looked up by `place`; every other event's VM once here.
         var placedVM: VMFacts??
-        if let range = event.op.range { placedVM = place(range, into: &verdict) }
+        // Whether the lookups found the names `commit` keeps among the recent names (the VM's
+        // and the first piece's file) there already (`Verdict.namesAreRecent`).
+        var namesAreRecent = false
+        if let range = event.op.range { placedVM = place(range, into: &verdict, namesAreRecent: &namesAreRecent) }
         verdict.vm = vmName(of: event, placedIn: verdict.pieces.first?.file)
         // The event's VM, looked up once for the whole judgement.
-        let vm = placedVM ?? verdict.vm.flatMap { vmFacts($0) }
+        let vm: VMFacts?
+        if let placedVM {
+            vm = placedVM
+        } else if let name = verdict.vm {
+            var vmIsRecent = false
+            vm = vmFacts(name, isRecent: &vmIsRecent)
+            // A file range's file was found by `place`, its VM here.
+            namesAreRecent = namesAreRecent && vmIsRecent
+        } else {
+            vm = nil
+        }
+        verdict.namesAreRecent = namesAreRecent
         if case .vmCreate = event.op {
             verdict.kernel = kernelOverride ?? event.kernel ?? .standard
         } else {
@@ -313,10 +336,14 @@ public struct Engine: Equatable, Sendable {
 
     /// Resolves a range to file pages (EVENTS.md §2, docs/MODEL.md "Addressing"). For a gpa
     /// range, gives the VM it looked up (`.some(nil)`: no such VM); nil for a file range.
-    private func place(_ range: MemoryRange, into verdict: inout Verdict) -> VMFacts?? {
+    /// `namesAreRecent`: set when the range was placed, its file (a file range) or its VM and
+    /// the file of its first piece (a gpa range) found among the recent names; else false.
+    private func place(_ range: MemoryRange, into verdict: inout Verdict, namesAreRecent: inout Bool) -> VMFacts?? {
+        namesAreRecent = false
         switch range {
         case .file(let gmem, let offset, let size):
-            guard let index = state.currentFileIndex(gmem) else {
+            var fileIsRecent = false
+            guard let index = state.currentFileIndex(gmem, isRecent: &fileIsRecent) else {
                 verdict.unresolvedReason = "unknown gmem '\(gmem)'"
                 verdict.unresolved = [offset..<(offset + size)]
                 return nil
@@ -334,14 +361,17 @@ public struct Engine: Equatable, Sendable {
                 return nil
             }
             verdict.pieces = Pieces(Piece(file: index, pages: (offset / pageSize)..<((offset + size) / pageSize), address: offset))
+            namesAreRecent = fileIsRecent
             return nil
         case .guest(let vmName, let gpa, let size):
             let end = gpa + size
             let bindings: [Binding]
             let facts: VMFacts
+            var vmIsRecent = false
             if let position = state.recent.vmPosition(vmName) {
                 bindings = state.recent.vms[position].bindingsByAddress
                 facts = VMFacts(life: state.recent.vms[position].life, kernel: state.recent.vms[position].kernel)
+                vmIsRecent = true
             } else if let vm = state.vms[vmName] {
                 bindings = vm.bindingsByAddress
                 facts = VMFacts(life: vm.life, kernel: vm.kernel)
@@ -359,7 +389,8 @@ public struct Engine: Equatable, Sendable {
                 guard lower < upper else { continue }
                 if cursor < lower { verdict.unresolved.append(cursor..<lower) }
                 cursor = upper
-                guard let index = state.currentFileIndex(binding.gmem), state.files[index].isOpen else {
+                var fileIsRecent = false
+                guard let index = state.currentFileIndex(binding.gmem, isRecent: &fileIsRecent), state.files[index].isOpen else {
                     verdict.unresolved.append(lower..<upper)
                     continue
                 }
@@ -367,6 +398,7 @@ public struct Engine: Equatable, Sendable {
                 let firstPage = (lower - binding.gpa + binding.offset) / pageSize
                 let lastPage = min(firstPage + (upper - lower) / pageSize, state.files[index].pageCount)
                 if firstPage < lastPage {
+                    if verdict.pieces.isEmpty { namesAreRecent = vmIsRecent && fileIsRecent }
                     verdict.pieces.append(Piece(file: index, pages: firstPage..<lastPage, address: lower))
                 }
                 if lastPage < firstPage + (upper - lower) / pageSize {
@@ -394,8 +426,9 @@ public struct Engine: Equatable, Sendable {
     /// Applies the state change `event` implies (`commit(_:_:)`) and hands each transition it
     /// makes to `fold`, in order (docs/MODEL.md "One state machine").
     public mutating func commit<Fold: TransitionFold>(_ event: Event, _ verdict: Verdict, into fold: inout Fold) {
-        // The names this event used, kept for the next events (`RecentNames`).
-        state.rememberNames(vm: verdict.vm, file: verdict.pieces.first?.file)
+        // The names this event used, kept for the next events (`RecentNames`), unless the
+        // evaluation found them kept already.
+        if !verdict.namesAreRecent { state.rememberNames(vm: verdict.vm, file: verdict.pieces.first?.file) }
         // The effective outcome (`Verdict.effectiveOutcome(of:)`) spelled out on a name that is
         // not optional: keeping the `String?` it was chosen from copied that optional through
         // its generic value witness, per event.

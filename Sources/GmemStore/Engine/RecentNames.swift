@@ -147,6 +147,17 @@ extension GmemState {
         return fileIndex[gmem]
     }
 
+    /// `currentFileIndex(gmem)`; `isRecent` says whether the recent names held it.
+    @inline(__always)
+    func currentFileIndex(_ gmem: String, isRecent: inout Bool) -> Int? {
+        if let position = recent.filePosition(gmem) {
+            isRecent = true
+            return recent.files[position].index
+        }
+        isRecent = false
+        return fileIndex[gmem]
+    }
+
     /// Keeps among the recent names the VM named `vm` and the file at `fileIndex`, when they are
     /// not yet: the engine calls it as it applies an event, so that the next event naming them
     /// finds them without hashing. A VM the state does not hold, or a file that is not the

@@ -105,6 +105,13 @@ public struct Verdict: Equatable, Sendable {
     public var expectedErrorOffset: UInt64?
     /// True when the observed result (or error offset) differs from the expected one.
     public var diverged = false
+    /// Set by `Engine.evaluate` when it found the event's VM (`vm`) and the file of its first
+    /// piece among the state's recent names, so that `Engine.commit` need not search for them
+    /// again to keep them there (`GmemState.rememberNames`). A hint about the state that judged
+    /// the event, not part of the judgement: left out of `==`, and a wrong one costs only
+    /// lookups (the recent names are derived, never authoritative). Laid in the padding after
+    /// `diverged`: the verdict is no larger.
+    var namesAreRecent = false
     /// For ops that remove S-EPT entries: the pages whose removal fails (the TD holds them;
     /// `KernelProfile.removalFails`).
     public var blocked: [Piece] {
