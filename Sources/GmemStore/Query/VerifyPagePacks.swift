@@ -3,7 +3,7 @@
 /// cache, so a long log's index is never held whole), and every pack is checked on its own.
 struct PackLookup {
     let store: Store
-    private var decoded: [Key: [SpanKey: UInt64]] = [:]
+    private var decoded: [Key: [SpanKey: [UInt64]]] = [:]
     private static let cacheLimit = 8192
 
     private struct Key: Hashable {
@@ -22,9 +22,10 @@ struct PackLookup {
         self.store = store
     }
 
-    /// The end of the span of event `seq` that starts at page `lo` of gmem id `gmem` at
-    /// `level`, as its pack holds it; nil when the pack does not hold it (or does not decode).
-    mutating func end(of lo: UInt64, seq: Int64, gmem: Int64, level: Int) throws -> UInt64? {
+    /// The ends of the spans of event `seq` that start at page `lo` of gmem id `gmem` at
+    /// `level`, as its pack holds them (more than one when the event touched two files of one
+    /// name at the same offset); empty when the pack holds none (or does not decode).
+    mutating func ends(of lo: UInt64, seq: Int64, gmem: Int64, level: Int) throws -> [UInt64] {
         let pack = PagePack.pack(of: lo, level: level)
         let row = try store.database.cached(
             "SELECT first_seq, spans FROM page_pack WHERE gmem = ? AND level = ? AND pack = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1")
@@ -33,17 +34,17 @@ struct PackLookup {
         try row.bind(2, Int64(level))
         try row.bind(3, Int64(bitPattern: pack))
         try row.bind(4, seq)
-        guard try row.step() else { return nil }
+        guard try row.step() else { return [] }
         let key = Key(gmem: gmem, level: level, pack: pack, firstSeq: row.int(0))
         if decoded[key] == nil {
             if decoded.count >= Self.cacheLimit { decoded.removeAll(keepingCapacity: true) }
-            var spans: [SpanKey: UInt64] = [:]
+            var spans: [SpanKey: [UInt64]] = [:]
             for span in (try? PagePack.decode(row.blob(1), firstSeq: key.firstSeq, level: level, pack: pack)) ?? [] {
-                spans[SpanKey(seq: span.seq, lo: span.pages.lowerBound)] = span.pages.upperBound
+                spans[SpanKey(seq: span.seq, lo: span.pages.lowerBound), default: []].append(span.pages.upperBound)
             }
             decoded[key] = spans
         }
-        return decoded[key]![SpanKey(seq: seq, lo: lo)]
+        return decoded[key]![SpanKey(seq: seq, lo: lo)] ?? []
     }
 
     /// Checks every pack on its own — it decodes, its spans ascend from `first_seq` to
@@ -69,7 +70,8 @@ struct PackLookup {
                 problem(first, "the page pack of seqs \(first)…\(rows.int(4)) ends at seq \(last.seq): it was changed")
             }
             for (index, span) in spans.enumerated() {
-                let ordered = index == 0 || (spans[index - 1].seq, spans[index - 1].pages.lowerBound) < (span.seq, span.pages.lowerBound)
+                // Two spans of one seq may start at one page: two files of one name, both touched.
+                let ordered = index == 0 || (spans[index - 1].seq, spans[index - 1].pages.lowerBound) <= (span.seq, span.pages.lowerBound)
                 if !ordered || PageSpanIndex.level(of: span.pages) != Int(level) || PagePack.pack(of: span.pages.lowerBound, level: Int(level)) != pack {
                     problem(span.seq, "the page pack of seqs \(first)… holds a span out of order or out of its bin: it was changed")
                     break
