@@ -90,11 +90,12 @@ public final class Database {
         try Statement(database: self, sql: sql)
     }
 
-    /// The value of the first column of the first row, or nil when there is no row.
+    /// The value of the first column of the first row; nil when there is no row or the value is
+    /// NULL (an aggregate over no rows: `max(ts)` of an empty log is not 0).
     public func scalarInt(_ sql: String) throws(SQLiteError) -> Int64? {
         let statement = try cached(sql)
         defer { statement.reset() }
-        return try statement.step() ? statement.int(0) : nil
+        return try statement.step() ? statement.optionalInt(0) : nil
     }
 
     /// Runs `body` in a transaction: `BEGIN IMMEDIATE` (take the write lock now, so that two
