@@ -3,17 +3,11 @@ import CZstd
 /// One zstd frame, compressed or read back: the stored input's chunks, snapshots and event
 /// packs each keep their data in frames made here.
 enum ZstdFrame {
-    /// One frame of `bytes` at `level`, with its content size in the frame header. Compressing
-    /// into a buffer of `ZSTD_compressBound` bytes cannot fail.
+    /// One frame of `bytes` at `level`, with its content size in the frame header: a context
+    /// made for it alone (a snapshot, a chunk of an input; many small frames keep a
+    /// `Compressor`).
     static func compress(_ bytes: [UInt8], level: Int32) -> [UInt8] {
-        let bound = ZSTD_compressBound(bytes.count)
-        var out = [UInt8](repeating: 0, count: bound)
-        let written = bytes.withUnsafeBytes { source in
-            out.withUnsafeMutableBytes { ZSTD_compress($0.baseAddress, bound, source.baseAddress, source.count, level) }
-        }
-        precondition(ZSTD_isError(written) == 0, "zstd: \(String(cString: ZSTD_getErrorName(written)))")
-        out.removeSubrange(written...)
-        return out
+        Compressor().compress(bytes, level: level)
     }
 
     /// A compression context kept for many small frames (an event pack a block): zstd need not
@@ -28,7 +22,8 @@ enum ZstdFrame {
 
         deinit { ZSTD_freeCCtx(context) }
 
-        /// One frame of `bytes` at `level`, as `ZstdFrame.compress` writes it.
+        /// One frame of `bytes` at `level`, with its content size in the frame header.
+        /// Compressing into a buffer of `ZSTD_compressBound` bytes cannot fail.
         func compress(_ bytes: [UInt8], level: Int32) -> [UInt8] {
             let bound = ZSTD_compressBound(bytes.count)
             var out = [UInt8](repeating: 0, count: bound)
