@@ -204,7 +204,7 @@ public struct AuditMemory: Equatable, Sendable {
     public struct Fold: TransitionFold {
         public var memory: AuditMemory
         /// The seq of the event being committed.
-        public let seq: Int64
+        public var seq: Int64
 
         public init(memory: AuditMemory, seq: Int64) {
             self.memory = memory

@@ -42,9 +42,11 @@ public struct Detection: Equatable, Sendable {
 }
 
 /// Everything a rule may look at for one event.
-public struct RuleContext {
-    public let seq: Int64
-    public let event: Event
+public struct RuleContext: Sendable {
+    /// Settable inside the module, like the fields below, so that `Auditor` keeps one context
+    /// for every event.
+    public internal(set) var seq: Int64
+    public internal(set) var event: Event
     /// Settable inside the module so that `Auditor` can move the verdict, the state and the
     /// memory in and out of a context instead of copying them (a copy retains and releases
     /// every buffer they hold, per event).
