@@ -61,11 +61,13 @@ public struct Auditor: Sendable {
         return findings
     }
 
-    /// `judge` over `RuleCatalog.all`, in its order, each rule called on its own type.
+    /// `judge` over `RuleCatalog.all`, in its order, each rule called on its own type and
+    /// only on the ops it can fire on (`CatalogRule.ops`).
     private static func judgeByCatalog(_ context: RuleContext) -> [Finding] {
         var findings: [Finding] = []
-        func run<R: Rule>(_ rule: R) {
-            guard let detection = rule.check(context) else { return }
+        let op = OpSet(context.event.op.kind)
+        func run<R: CatalogRule>(_ rule: R) {
+            guard R.ops.contains(op), let detection = rule.check(context) else { return }
             findings.append(finding(of: rule, detection, context))
         }
         run(ConvertPinnedToShared())
