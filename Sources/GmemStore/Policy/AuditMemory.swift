@@ -85,21 +85,7 @@ public struct PageMemory: Hashable, Sendable {
 /// Folded from the transitions the engine's commit of each event makes (`fold(_:seq:)`), so
 /// that it follows the one state machine instead of a copy of it; serialized with the engine state so that an audit resumes where it stopped.
 public struct AuditMemory: Equatable, Sendable {
-    /// Per gmem file, each page's memory.
-    public var files: [RangeMap<PageMemory>] {
-        _read { yield storedFiles }
-        _modify {
-            yield &storedFiles
-            // Changed from outside the fold: counted again at the next fold.
-            standingFailures = nil
-        }
-    }
-    private var storedFiles: [RangeMap<PageMemory>] = []
-    /// Per file, how many pages have a standing `failure`, kept by the fold, so that GM-R03
-    /// walks the memory of an event's pages only in a file that has one
-    /// (`mayHaveStandingFailure`); nil after `files` was changed from outside the fold, until
-    /// the next fold counts them again. Derived from `files`: not compared, not serialized.
-    private var standingFailures: [UInt64]? = []
+    public var files: [RangeMap<PageMemory>] = []
     /// The event after which each VM was dead (bugged or destroyed).
     public var vmDeath: [String: Int64] = [:]
     /// Per VM, by gpa page: the `unbind` that removed the binding of that page.
@@ -108,26 +94,6 @@ public struct AuditMemory: Equatable, Sendable {
     public var closed: [Int: Int64] = [:]
 
     public init() {}
-
-    public static func == (lhs: AuditMemory, rhs: AuditMemory) -> Bool {
-        lhs.storedFiles == rhs.storedFiles && lhs.vmDeath == rhs.vmDeath && lhs.unbound == rhs.unbound && lhs.closed == rhs.closed
-    }
-
-    /// False when no page of file `file` has a standing `failure`; true when one may.
-    public func mayHaveStandingFailure(file: Int) -> Bool {
-        guard let counts = standingFailures, file < counts.count else { return true }
-        return counts[file] > 0
-    }
-
-    /// The pages with a standing `failure`, per file, counted from the runs.
-    func countedStandingFailures() -> [UInt64] {
-        storedFiles.map { file in
-            file.runs.reduce(0) { $0 + ($1.value.failure == nil ? 0 : $1.upper - $1.lower) }
-        }
-    }
-
-    /// The kept counts (`standingFailures`), for tests: nil when they are to be counted again.
-    var keptStandingFailures: [UInt64]? { standingFailures }
 
     /// The seqs that `field` holds over `spans`, ascending and distinct.
     public func seqs(in spans: [FileSpan], _ field: (PageMemory) -> Int64?) -> [Int64] {
@@ -156,7 +122,6 @@ public struct AuditMemory: Equatable, Sendable {
     /// Folds one transition of event `seq` into the memory: each page remembers the event that
     /// put it where the engine's transition left it.
     public mutating func fold(_ transition: Transition, seq: Int64) {
-        if standingFailures == nil { standingFailures = countedStandingFailures() }
         switch transition {
         case .vmCreated(let vm):
             vmDeath[vm] = nil
@@ -172,9 +137,8 @@ public struct AuditMemory: Equatable, Sendable {
         case .fileCreated(let file, let pages, let shareability):
             var page = PageMemory()
             if shareability == .private, pages > 0 { page.madePrivate = seq }
-            while storedFiles.count < file { storedFiles.append(RangeMap()) }
-            if storedFiles.count == file { storedFiles.append(RangeMap(0..<pages, page)) }
-            while standingFailures!.count < storedFiles.count { standingFailures!.append(0) }
+            while files.count < file { files.append(RangeMap()) }
+            if files.count == file { files.append(RangeMap(0..<pages, page)) }
         case .fileClosed(let file):
             closed[file] = seq
         case .bound(let vm, let gpaPages):
@@ -182,7 +146,7 @@ public struct AuditMemory: Equatable, Sendable {
         case .unbound(let vm, let gpaPages):
             unbound[vm, default: RangeMap()].assign(gpaPages, seq)
         case .zapped(let piece, let endsQuarantine):
-            updateCountingFailures(piece) {
+            update(piece) {
                 $0.mapped = nil
                 $0.accepted = nil
                 if endsQuarantine { $0.quarantined = nil; $0.exit = nil }
@@ -192,9 +156,9 @@ public struct AuditMemory: Equatable, Sendable {
         case .quarantined(let piece):
             update(piece) { if $0.quarantined == nil { $0.quarantined = seq } }
         case .failed(let span, let cause):
-            updateCountingFailures(span) { $0.failure = seq; $0.failureCause = cause }
+            update(span) { $0.failure = seq; $0.failureCause = cause }
         case .converted(let piece, let to, let endsQuarantine):
-            updateCountingFailures(piece) {
+            update(piece) {
                 $0.mapped = nil
                 $0.accepted = nil
                 if endsQuarantine { $0.quarantined = nil }
@@ -218,7 +182,7 @@ public struct AuditMemory: Equatable, Sendable {
                 }
             }
         case .released(let span, let holder, let pins):
-            updateCountingFailures(span) {
+            update(span) {
                 switch holder {
                 case .td:
                     if pins.td == 0 { $0.tdPin = nil }
@@ -257,31 +221,7 @@ public struct AuditMemory: Equatable, Sendable {
     }
 
     private mutating func update(_ span: FileSpan, _ change: (inout PageMemory) -> Void) {
-        guard span.file < storedFiles.count else { return }
-        storedFiles[span.file].modify(span.pages, change)
-    }
-
-    private mutating func updateCountingFailures(_ piece: Piece, _ change: (inout PageMemory) -> Void) {
-        updateCountingFailures(FileSpan(file: piece.file, pages: piece.pages), change)
-    }
-
-    /// `update`, for a change that may set or clear `failure`: the file's count of standing
-    /// failures follows, from the pages the change walks.
-    private mutating func updateCountingFailures(_ span: FileSpan, _ change: (inout PageMemory) -> Void) {
-        guard span.file < storedFiles.count else { return }
-        var added: UInt64 = 0
-        var removed: UInt64 = 0
-        storedFiles[span.file].modify(span.pages, withPages: { pages, page in
-            let had = page.failure != nil
-            change(&page)
-            let has = page.failure != nil
-            if had != has {
-                if has { added += pages.upperBound - pages.lowerBound } else { removed += pages.upperBound - pages.lowerBound }
-            }
-        })
-        if added != removed, standingFailures != nil {
-            while standingFailures!.count < storedFiles.count { standingFailures!.append(0) }
-            standingFailures![span.file] = standingFailures![span.file] + added - removed
-        }
+        guard span.file < files.count else { return }
+        files[span.file].modify(span.pages, change)
     }
 }

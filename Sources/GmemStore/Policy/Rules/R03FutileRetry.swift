@@ -22,10 +22,8 @@ public struct FutileRetry: Rule {
             $0.failure != nil && ($0.failureCause == .tdPin || ($0.failureCause == .hostPin && meetsHostPins))
         }
         // Most zaps and conversions meet no standing failure: look at the event's pages before
-        // building their spans, and at their memory only in a file that has one.
-        guard context.pieces.contains(where: {
-            context.memory.mayHaveStandingFailure(file: $0.file) && context.memory.contains(file: $0.file, pages: $0.pages, where: standing)
-        }) else {
+        // building their spans.
+        guard context.pieces.contains(where: { context.memory.contains(file: $0.file, pages: $0.pages, where: standing) }) else {
             return nil
         }
         let retried = context.spans(context.allSpans, whereMemory: standing)
