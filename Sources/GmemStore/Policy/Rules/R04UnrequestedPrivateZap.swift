@@ -10,9 +10,10 @@ public struct UnrequestedPrivateZap: Rule {
     public init() {}
 
     public func check(_ context: RuleContext) -> Detection? {
-        switch context.event.op {
-        case .zap(_, let reason) where reason != "teardown": break
-        case .punchHole, .convert(_, .shared): break
+        switch context.shape.kind {
+        case .zap where !context.shape.teardownZap: break
+        case .punchHole: break
+        case .convert where context.shape.to == .shared: break
         default: return nil
         }
         guard context.succeeded else { return nil }
