@@ -65,7 +65,7 @@ public struct Auditor: Sendable {
     /// only on the ops it can fire on (`CatalogRule.ops`).
     private static func judgeByCatalog(_ context: RuleContext) -> [Finding] {
         var findings: [Finding] = []
-        let op = OpSet(context.shape.kind)
+        let op = OpSet(context.event.op.kind)
         func run<R: CatalogRule>(_ rule: R) {
             guard R.ops.contains(op), let detection = rule.check(context) else { return }
             findings.append(finding(of: rule, detection, context))

@@ -46,13 +46,7 @@ public struct RuleContext: Sendable {
     /// Settable inside the module, like the fields below, so that `Auditor` keeps one context
     /// for every event.
     public internal(set) var seq: Int64
-    public internal(set) var event: Event {
-        didSet { shape = OpShape(event.op) }
-    }
-    /// What the rules' guards read of the op, taken from it once per event: a pattern match on
-    /// the op (`case .convert(_, .shared)`) copied the op's fields and destroyed them again, per
-    /// rule and event.
-    var shape: OpShape
+    public internal(set) var event: Event
     /// Settable inside the module so that `Auditor` can move the verdict, the state and the
     /// memory in and out of a context instead of copying them (a copy retains and releases
     /// every buffer they hold, per event).
@@ -65,7 +59,6 @@ public struct RuleContext: Sendable {
     public init(seq: Int64, event: Event, verdict: Verdict, state: GmemState, memory: AuditMemory) {
         self.seq = seq
         self.event = event
-        shape = OpShape(event.op)
         self.verdict = verdict
         self.state = state
         self.memory = memory
@@ -159,25 +152,5 @@ extension RuleContext {
     /// The merged runs of `spans` whose state satisfies `predicate`.
     public func spans(_ candidates: [FileSpan], where predicate: (PageState) -> Bool) -> [FileSpan] {
         spans(of: candidates.map { Piece(file: $0.file, pages: $0.pages, address: $0.pages.lowerBound * pageSize) }, where: predicate)
-    }
-}
-
-/// The op of an event as the rules' guards read it: its kind, the shareability a `convert` or
-/// `convert_request` asks for, the holder of a `pin` or `release`, and whether a `zap` is the
-/// VM's teardown.
-struct OpShape: Sendable {
-    var kind: Operation.Kind
-    var to: Shareability?
-    var holder: Holder?
-    var teardownZap = false
-
-    init(_ op: Operation) {
-        kind = op.kind
-        switch op {
-        case .convert(_, let to), .convertRequest(_, _, _, let to, _): self.to = to
-        case .pin(_, let holder), .release(_, let holder): self.holder = holder
-        case .zap(_, let reason): teardownZap = reason == "teardown"
-        default: break
-        }
     }
 }

@@ -11,9 +11,9 @@ public struct ConvertPinnedToShared: Rule {
 
     public func check(_ context: RuleContext) -> Detection? {
         let what: String
-        switch context.shape.kind {
-        case .convertRequest where context.shape.to == .shared: what = "the guest asks to convert to shared"
-        case .convert where context.shape.to == .shared: what = "conversion to shared of"
+        switch context.event.op {
+        case .convertRequest(_, _, _, .shared, _): what = "the guest asks to convert to shared"
+        case .convert(_, .shared): what = "conversion to shared of"
         default: return nil
         }
         let pinned = context.spans(where: { $0.pins.td > 0 })

@@ -12,9 +12,8 @@ public struct ZapOfTDPinned: Rule {
     public func check(_ context: RuleContext) -> Detection? {
         let blocked: [FileSpan]
         if context.verdict.kernel.failedRemovalStopsTheOperation {
-            switch context.shape.kind {
-            case .zap, .punchHole, .unbind: break
-            case .convert where context.shape.to == .shared: break
+            switch context.event.op {
+            case .zap, .punchHole, .unbind, .convert(_, .shared): break
             default: return nil
             }
             blocked = context.spans(where: context.verdict.kernel.removalFails)

@@ -13,9 +13,9 @@ public struct FutileRetry: Rule {
         // Which causes this op would meet again: every zap meets the TD's pin; only a
         // conversion to private meets the host's references.
         let meetsHostPins: Bool
-        switch context.shape.kind {
-        case .zap: meetsHostPins = false
-        case .convert: meetsHostPins = context.shape.to == .private
+        switch context.event.op {
+        case .zap, .convert(_, .shared): meetsHostPins = false
+        case .convert(_, .private): meetsHostPins = true
         default: return nil
         }
         let standing: (PageMemory) -> Bool = {

@@ -10,10 +10,9 @@ public struct UnrequestedPrivateZap: Rule {
     public init() {}
 
     public func check(_ context: RuleContext) -> Detection? {
-        switch context.shape.kind {
-        case .zap where !context.shape.teardownZap: break
-        case .punchHole: break
-        case .convert where context.shape.to == .shared: break
+        switch context.event.op {
+        case .zap(_, let reason) where reason != "teardown": break
+        case .punchHole, .convert(_, .shared): break
         default: return nil
         }
         guard context.succeeded else { return nil }

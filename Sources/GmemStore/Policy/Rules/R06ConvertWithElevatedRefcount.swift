@@ -10,7 +10,7 @@ public struct ConvertWithElevatedRefcount: Rule {
     public init() {}
 
     public func check(_ context: RuleContext) -> Detection? {
-        guard context.shape.kind == .convert, context.shape.to == .private else { return nil }
+        guard case .convert(_, .private) = context.event.op else { return nil }
         let referenced = context.spans(where: { $0.pins.hasHostPin })
         guard !referenced.isEmpty else { return nil }
         let related = context.memory.seqs(in: referenced) { $0.dmaPin } + context.memory.seqs(in: referenced) { $0.gupPin }

@@ -10,7 +10,7 @@ public struct HostAccessToPrivate: Rule {
     public init() {}
 
     public func check(_ context: RuleContext) -> Detection? {
-        guard context.shape.kind == .hostAccess else { return nil }
+        guard case .hostAccess = context.event.op else { return nil }
         // A quarantined page may read as shared to guest_memfd; the TDX module still holds it private.
         let privatePages = context.spans(where: { $0.shareability == .private || $0.quarantined })
         guard !privatePages.isEmpty else { return nil }

@@ -10,7 +10,7 @@ public struct PinLeak: Rule {
     public init() {}
 
     public func check(_ context: RuleContext) -> Detection? {
-        switch context.shape.kind {
+        switch context.event.op {
         case .vmDestroy, .gmemClose:
             guard context.succeeded else { return nil }
             let pinned = context.spans(where: { !$0.pins.isEmpty })
@@ -22,8 +22,7 @@ public struct PinLeak: Rule {
                 message: "\(context.event.op.name) while pages are still pinned: \(context.describe(pinned))"
                     + (related.isEmpty ? "" : " (pinned at \(context.describe(seqs: Array(Set(related)).sorted())))")
                     + "; those frames can never be reclaimed")
-        case .release where context.shape.holder?.isHost == true:
-            let holder = context.shape.holder!
+        case .release(_, let holder) where holder.isHost:
             let unpinned = context.spans(where: { $0.pins[holder] == 0 })
             guard !unpinned.isEmpty else { return nil }
             return Detection(

@@ -10,9 +10,8 @@ public struct DMAOrdering: Rule {
     public init() {}
 
     public func check(_ context: RuleContext) -> Detection? {
-        switch context.shape.kind {
-        case .pin where context.shape.holder == .iommu || context.shape.holder == .vfio:
-            let holder = context.shape.holder!
+        switch context.event.op {
+        case .pin(_, let holder) where holder == .iommu || holder == .vfio:
             let privatePages = context.spans(where: { $0.shareability == .private })
             guard !privatePages.isEmpty else { return nil }
             let related = context.memory.seqs(in: privatePages) { $0.madePrivate }
@@ -20,7 +19,7 @@ public struct DMAOrdering: Rule {
                 spans: privatePages, related: related,
                 message: "DMA map (holder=\(holder.rawValue)) of private pages \(context.describe(privatePages)); map only after the conversion to shared"
                     + (related.isEmpty ? "" : " (private since \(context.describe(seqs: related)))"))
-        case .convert where context.shape.to == .private:
+        case .convert(_, .private):
             let mapped = context.spans(where: { $0.pins.iommu > 0 || $0.pins.vfio > 0 })
             guard !mapped.isEmpty else { return nil }
             let related = context.memory.seqs(in: mapped) { $0.dmaPin }

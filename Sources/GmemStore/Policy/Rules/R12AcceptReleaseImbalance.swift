@@ -10,7 +10,7 @@ public struct AcceptReleaseImbalance: Rule {
     public init() {}
 
     public func check(_ context: RuleContext) -> Detection? {
-        switch context.shape.kind {
+        switch context.event.op {
         case .accept:
             let accepted = context.spans(where: { $0.accepted })
             guard !accepted.isEmpty else { return nil }
@@ -20,7 +20,7 @@ public struct AcceptReleaseImbalance: Rule {
                 message: "accept of pages already accepted: \(context.describe(accepted))"
                     + (related.isEmpty ? "" : " (accepted at \(context.describe(seqs: related)))")
                     + "; the guest may believe re-accepted memory is zeroed")
-        case .release where context.shape.holder == .td:
+        case .release(_, .td):
             let unpinned = context.spans(where: { $0.pins.td == 0 })
             guard !unpinned.isEmpty else { return nil }
             let related = context.memory.seqs(in: unpinned) { $0.tdRelease }
