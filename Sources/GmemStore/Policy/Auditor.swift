@@ -37,6 +37,8 @@ public struct Auditor: Sendable {
         scratch.verdict = engine.evaluate(event)
         swap(&scratch.state, &engine.state)
         swap(&scratch.memory, &memory)
+        scratch.pageFacts = nil
+        if rulesAreTheCatalog, case .convert = event.op { scratch.pageFacts = PageFacts(scratch) }
         let findings = rulesAreTheCatalog ? Self.judgeByCatalog(scratch) : Self.judge(rules, scratch)
         swap(&scratch.state, &engine.state)
         swap(&scratch.memory, &memory)
