@@ -173,7 +173,7 @@ struct PageFacts: Sendable {
     /// A mapped private page the guest has not asked to share (GM-R04).
     var privateMappedUnrequested = false
 
-    init(_ context: RuleContext) {
+    init(_ context: borrowing RuleContext) {
         for piece in context.pieces {
             context.state.files[piece.file].pages.forEachRun(in: piece.pages) { run in
                 let page = run.value
