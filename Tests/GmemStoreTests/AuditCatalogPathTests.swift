@@ -44,4 +44,33 @@ import Testing
         #expect(total > 0)
         #expect(direct.memory == opaque.memory)
     }
+
+    /// The catalog path calls a rule only on the ops of its `CatalogRule.ops`: through `any
+    /// Rule` every rule is asked about every event of misbehaving generated logs under both
+    /// profiles, and no finding's op lies outside its rule's set.
+    @Test(arguments: [KernelProfile.rfc2025, .upstream2026])
+    func noRuleFiresOutsideItsOps(kernel: KernelProfile) {
+        var configuration = LogGenerator.Configuration()
+        configuration.events = 20_000
+        configuration.seed = 23
+        configuration.misbehaviour = 0.2
+        configuration.kernel = kernel
+        var ops: [String: OpSet] = [:]
+        for rule in RuleCatalog.all {
+            guard let catalogRule = rule as? any CatalogRule else {
+                Issue.record("\(rule.id) does not say which ops it fires on")
+                continue
+            }
+            ops[rule.id] = type(of: catalogRule).ops
+        }
+        var opaque = Auditor(rules: RuleCatalog.all.map { Opaque(rule: $0) })
+        var fired: Set<String> = []
+        for (index, event) in LogGenerator(configuration).enumerated() {
+            for finding in opaque.audit(event, seq: Int64(index + 1)) {
+                fired.insert(finding.rule)
+                #expect(ops[finding.rule]?.contains(OpSet(event.op.kind)) == true, "\(finding.rule) fired on \(event.op.name) at seq \(index + 1)")
+            }
+        }
+        #expect(fired.count >= 8, "rules that fired: \(fired.sorted())")
+    }
 }

@@ -51,6 +51,32 @@ import Testing
         #expect(try store.findings().contains { $0.rule == "GM-R14" && $0.related == [8, 10] })
     }
 
+    /// A misbehaving generated log audited in chunks of 97 events (each chunk continues with
+    /// the auditor the one before ended with) stores the findings and the audit state of one
+    /// audit in a single chunk.
+    @Test func aChunkedAuditEqualsOneChunk() throws {
+        var configuration = LogGenerator.Configuration()
+        configuration.events = 3_000
+        configuration.seed = 41
+        configuration.misbehaviour = 0.1
+        let text = LogGenerator(configuration).map(\.canonicalJSON).joined(separator: "\n")
+        let whole = temporaryStorePath("whole")
+        let chunked = temporaryStorePath("chunked")
+        defer { removeStore(whole); removeStore(chunked) }
+        let oneShot = try Store(path: whole, access: .readWrite)
+        try ingest(text, into: oneShot)
+        #expect(try oneShot.audit(chunk: 1_000_000).audited == 3_000)
+        let store = try Store(path: chunked, access: .readWrite)
+        try ingest(text, into: store)
+        var chunks = 0
+        let summary = try store.audit(chunk: 97) { _, _ in chunks += 1 }
+        #expect(summary.audited == 3_000 && chunks == 31)
+        let findings = try store.findings()
+        #expect(findings.count > 20)
+        #expect(findings == (try oneShot.findings()))
+        #expect(try store.auditHead()?.state == (try oneShot.auditHead()?.state))
+    }
+
     @Test func theStoredAuditStateRoundTrips() throws {
         var auditor = Auditor()
         for (index, line) in try Self.scenario("03-").split(separator: "\n").filter({ !$0.hasPrefix("#") }).enumerated() {

@@ -201,10 +201,10 @@ public struct AuditMemory: Equatable, Sendable {
     }
 
     /// The fold of one event's transitions into an auditor's memory (`Engine.commit(_:_:into:)`).
-    public struct Fold: TransitionFold {
+    public struct Fold: TransitionFold, Sendable {
         public var memory: AuditMemory
         /// The seq of the event being committed.
-        public let seq: Int64
+        public var seq: Int64
 
         public init(memory: AuditMemory, seq: Int64) {
             self.memory = memory

@@ -10,32 +10,45 @@ public struct Auditor: Sendable {
     /// existential per rule and event.
     let rulesAreTheCatalog: Bool
 
+    /// The context the rules see, kept from one event to the next: the state, the memory and
+    /// the verdict are moved into it and back out (`swap`), and between events it holds the
+    /// empty stand-ins it started with, so that no stand-in is made or destroyed per event.
+    private var scratch: RuleContext
+    /// The fold of the commit, kept likewise: the memory is moved into it for the commit.
+    private var batch: BatchedFold
+
     /// An auditor that continues from `engine` and `memory` (both empty for a new log).
     public init(engine: Engine = Engine(), memory: AuditMemory = AuditMemory(), rules: [any Rule] = RuleCatalog.all) {
         self.engine = engine
         self.memory = memory
         self.rules = rules
         self.rulesAreTheCatalog = RuleCatalog.isAll(rules)
+        scratch = RuleContext(seq: 0, event: Event(.mce(pfn: 0)), verdict: Verdict(), state: GmemState(), memory: AuditMemory())
+        batch = BatchedFold(memory: AuditMemory(), seq: 0)
     }
 
     /// Audits and applies event `seq`; returns its findings in rule order.
     public mutating func audit(_ event: Event, seq: Int64) -> [Finding] {
-        // The rules see the state and the memory moved into their context and back out (empty
-        // ones stand in meanwhile, which allocate nothing): a copy would retain every buffer
-        // of both on the way in and release it on the way out, per event.
-        var context = RuleContext(seq: seq, event: event, verdict: engine.evaluate(event), state: GmemState(), memory: AuditMemory())
-        swap(&context.state, &engine.state)
-        swap(&context.memory, &memory)
-        let findings = rulesAreTheCatalog ? Self.judgeByCatalog(context) : Self.judge(rules, context)
-        swap(&context.state, &engine.state)
-        swap(&context.memory, &memory)
+        // The rules see the state and the memory moved into their context and back out: a
+        // copy would retain every buffer of both on the way in and release it on the way out,
+        // per event.
+        scratch.seq = seq
+        scratch.event = event
+        scratch.verdict = engine.evaluate(event)
+        swap(&scratch.state, &engine.state)
+        swap(&scratch.memory, &memory)
+        scratch.pageFacts = nil
+        if rulesAreTheCatalog, case .convert = event.op { scratch.pageFacts = PageFacts(scratch) }
+        let findings = rulesAreTheCatalog ? Self.judgeByCatalog(scratch) : Self.judge(rules, scratch)
+        swap(&scratch.state, &engine.state)
+        swap(&scratch.memory, &memory)
         // The memory folds what the commit does (a release's runs joined: `BatchedFold`); moved
         // out for the commit, so that no page map of it is copied.
-        var fold = BatchedFold(memory: AuditMemory(), seq: seq)
-        swap(&fold.fold.memory, &memory)
-        engine.commit(event, context.verdict, into: &fold)
-        fold.finish()
-        swap(&fold.fold.memory, &memory)
+        batch.fold.seq = seq
+        swap(&batch.fold.memory, &memory)
+        engine.commit(event, scratch.verdict, into: &batch)
+        batch.finish()
+        swap(&batch.fold.memory, &memory)
         engine.noteEvidence(of: event, seq: seq)
         return findings
     }
@@ -50,11 +63,13 @@ public struct Auditor: Sendable {
         return findings
     }
 
-    /// `judge` over `RuleCatalog.all`, in its order, each rule called on its own type.
+    /// `judge` over `RuleCatalog.all`, in its order, each rule called on its own type and
+    /// only on the ops it can fire on (`CatalogRule.ops`).
     private static func judgeByCatalog(_ context: RuleContext) -> [Finding] {
         var findings: [Finding] = []
-        func run<R: Rule>(_ rule: R) {
-            guard let detection = rule.check(context) else { return }
+        let op = OpSet(context.event.op.kind)
+        func run<R: CatalogRule>(_ rule: R) {
+            guard R.ops.contains(op), let detection = rule.check(context) else { return }
             findings.append(finding(of: rule, detection, context))
         }
         run(ConvertPinnedToShared())

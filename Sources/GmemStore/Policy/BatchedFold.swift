@@ -10,7 +10,7 @@
 /// search and one compaction of the map instead of one per run. Any other transition folds the
 /// joined span first, so the memory sees every change in the engine's order; `finish()` folds
 /// the last one after the commit.
-struct BatchedFold: TransitionFold {
+struct BatchedFold: TransitionFold, Sendable {
     var fold: AuditMemory.Fold
     /// The joined `released` not yet folded.
     private var pending: (span: FileSpan, holder: Holder, remaining: Pins)?

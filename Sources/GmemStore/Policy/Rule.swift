@@ -42,9 +42,11 @@ public struct Detection: Equatable, Sendable {
 }
 
 /// Everything a rule may look at for one event.
-public struct RuleContext {
-    public let seq: Int64
-    public let event: Event
+public struct RuleContext: Sendable {
+    /// Settable inside the module, like the fields below, so that `Auditor` keeps one context
+    /// for every event.
+    public internal(set) var seq: Int64
+    public internal(set) var event: Event
     /// Settable inside the module so that `Auditor` can move the verdict, the state and the
     /// memory in and out of a context instead of copying them (a copy retains and releases
     /// every buffer they hold, per event).
@@ -53,6 +55,10 @@ public struct RuleContext {
     public internal(set) var state: GmemState
     /// The auditor's memory before the event.
     public internal(set) var memory: AuditMemory
+    /// For a conversion judged by the catalog's rules: what one walk of its pages found, which
+    /// the rules that would each walk them ask first (`PageFacts`); nil otherwise, and then
+    /// every rule walks on its own.
+    var pageFacts: PageFacts?
 
     public init(seq: Int64, event: Event, verdict: Verdict, state: GmemState, memory: AuditMemory) {
         self.seq = seq
@@ -150,5 +156,33 @@ extension RuleContext {
     /// The merged runs of `spans` whose state satisfies `predicate`.
     public func spans(_ candidates: [FileSpan], where predicate: (PageState) -> Bool) -> [FileSpan] {
         spans(of: candidates.map { Piece(file: $0.file, pages: $0.pages, address: $0.pages.lowerBound * pageSize) }, where: predicate)
+    }
+}
+
+/// Whether some page of an event's pages (`RuleContext.pieces`), in the state before it, holds
+/// what the conversion rules look for: taken in one walk, so that GM-R01, GM-R04, GM-R06 and
+/// GM-R10, which each walked a conversion's pages, walk them again only to build the spans of a
+/// finding.
+struct PageFacts: Sendable {
+    /// A page the TD has pinned (GM-R01).
+    var tdPinned = false
+    /// A page with an IOMMU, VFIO or GUP reference (GM-R06).
+    var hostPinned = false
+    /// A page with an IOMMU or VFIO mapping (GM-R10).
+    var dmaMapped = false
+    /// A mapped private page the guest has not asked to share (GM-R04).
+    var privateMappedUnrequested = false
+
+    init(_ context: borrowing RuleContext) {
+        for piece in context.pieces {
+            context.state.files[piece.file].pages.forEachRun(in: piece.pages) { run in
+                let page = run.value
+                if page.pins.td > 0 { tdPinned = true }
+                if page.pins.hasHostPin { hostPinned = true }
+                if page.pins.iommu > 0 || page.pins.vfio > 0 { dmaMapped = true }
+                if page.shareability == .private, page.mapped, page.requested != .shared { privateMappedUnrequested = true }
+                return true
+            }
+        }
     }
 }

@@ -21,16 +21,25 @@ extension Store {
     public func audit(chunk: Int64 = 100_000, progress: ((Int64, Int64) -> Void)? = nil) throws -> AuditSummary {
         precondition(!isReadOnly, "audit stores findings: open the store read-write")
         var summary = AuditSummary()
+        // The auditor a chunk ended with, and the head it saved: the next chunk continues from
+        // it when the stored head is still that one, instead of decoding the state it saved.
+        var carried: (seq: Int64, hash: [UInt8], auditor: Auditor)?
         while true {
             let done = try database.writeTransaction { () throws -> Bool in
                 let link = try headLink()
                 var auditor: Auditor
                 var from: Int64
-                if let head = try auditHead(), head.catalog == RuleCatalog.signature, try eventHash(head.seq) == head.hash, head.seq <= link.seq {
-                    auditor = try AuditCodec.decode(head.state)
+                if let head = try auditHeadLink(), head.catalog == RuleCatalog.signature, try eventHash(head.seq) == head.hash, head.seq <= link.seq {
+                    // Taken out, so that the auditor's buffers stay uniquely referenced.
+                    if let kept = carried.take(), kept.seq == head.seq, kept.hash == head.hash {
+                        auditor = kept.auditor
+                    } else {
+                        auditor = try AuditCodec.decode(try auditHead()?.state ?? [])
+                    }
                     from = head.seq
                 } else {
-                    if let head = try auditHead() {
+                    carried = nil
+                    if let head = try auditHeadLink() {
                         summary.restartReason = head.catalog != RuleCatalog.signature
                             ? "the findings were made by another rule catalog (\(head.catalog))"
                             : "the log at seq \(head.seq) is not the one audited"
@@ -62,6 +71,7 @@ extension Store {
                 try save.bind(3, RuleCatalog.signature)
                 try save.bind(4, AuditCodec.encode(auditor))
                 try save.run()
+                carried = (to, lastHash, auditor)
                 summary.audited += to - from
                 progress?(to, link.seq)
                 return to == link.seq
@@ -79,9 +89,47 @@ extension Store {
             .text(finding.rule), .text(finding.severity.rawValue), .integer(finding.seq), EventRow.Value(finding.ts),
             .text(finding.host), EventRow.Value(finding.vm), EventRow.Value(finding.gmem),
             EventRow.Value(finding.offset.map { Int64(bitPattern: $0) }), EventRow.Value(finding.size.map { Int64(bitPattern: $0) }),
-            .text(JSONWriter.string(.array(finding.ranges.map(\.json)), sortsKeys: false)),
-            .text(JSONWriter.string(.array(finding.related.map { .number(String($0)) }))), .text(finding.message),
+            .text(rangesJSON(finding.ranges)), .text(relatedJSON(finding.related)), .text(finding.message),
         ]
+    }
+
+    /// The `ranges` column: `JSONWriter.string(.array(ranges.map(\.json)), sortsKeys: false)`,
+    /// written straight into one string instead of through a tree of `JSONValue`s; a name
+    /// that needs an escape leaves the whole array to the writer.
+    static func rangesJSON(_ ranges: [FindingRange]) -> String {
+        var text = "["
+        for range in ranges {
+            if text.utf8.count > 1 { text += "," }
+            let name = range.gmem ?? range.vm ?? ""
+            guard !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else {
+                return JSONWriter.string(.array(ranges.map(\.json)), sortsKeys: false)
+            }
+            if range.gmem != nil {
+                text += "{\"gmem\":\"\(name)\",\"offset\":\(range.offset),\"size\":\(range.size)}"
+            } else {
+                text += "{\"vm\":\"\(name)\",\"gpa\":\(range.offset),\"size\":\(range.size)}"
+            }
+        }
+        return text + "]"
+    }
+
+    /// The `related` column: `JSONWriter.string(.array(related.map { .number(String($0)) }))`,
+    /// written straight into one string.
+    static func relatedJSON(_ related: [Int64]) -> String {
+        var text = "["
+        for (index, seq) in related.enumerated() {
+            if index > 0 { text += "," }
+            text += String(seq)
+        }
+        return text + "]"
+    }
+
+    /// The stored audit head without its state, when an audit has run.
+    func auditHeadLink() throws -> (seq: Int64, hash: [UInt8], catalog: String)? {
+        let statement = try database.cached("SELECT seq, hash, catalog FROM audit_head WHERE id = 1")
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        return (statement.int(0), statement.blob(1), statement.string(2))
     }
 
     /// The stored audit head, when an audit has run.

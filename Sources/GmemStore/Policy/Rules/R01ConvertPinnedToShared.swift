@@ -16,6 +16,7 @@ public struct ConvertPinnedToShared: Rule {
         case .convert(_, .shared): what = "conversion to shared of"
         default: return nil
         }
+        if let facts = context.pageFacts, !facts.tdPinned { return nil }
         let pinned = context.spans(where: { $0.pins.td > 0 })
         guard !pinned.isEmpty else { return nil }
         let related = context.memory.seqs(in: pinned) { $0.tdPin }

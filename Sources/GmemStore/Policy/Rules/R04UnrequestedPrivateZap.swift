@@ -18,6 +18,7 @@ public struct UnrequestedPrivateZap: Rule {
         guard context.succeeded else { return nil }
         // A dead VM's pages are being torn down: no guest is left to break.
         if let vm = context.verdict.vm, context.state.vms[vm]?.life.isDead == true { return nil }
+        if let facts = context.pageFacts, !facts.privateMappedUnrequested { return nil }
         let unrequested = context.spans(where: { $0.shareability == .private && $0.mapped && $0.requested != .shared })
         guard !unrequested.isEmpty else { return nil }
         let related = context.memory.seqs(in: unrequested) { $0.mapped }

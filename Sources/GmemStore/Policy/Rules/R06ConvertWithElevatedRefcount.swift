@@ -11,6 +11,7 @@ public struct ConvertWithElevatedRefcount: Rule {
 
     public func check(_ context: RuleContext) -> Detection? {
         guard case .convert(_, .private) = context.event.op else { return nil }
+        if let facts = context.pageFacts, !facts.hostPinned { return nil }
         let referenced = context.spans(where: { $0.pins.hasHostPin })
         guard !referenced.isEmpty else { return nil }
         let related = context.memory.seqs(in: referenced) { $0.dmaPin } + context.memory.seqs(in: referenced) { $0.gupPin }

@@ -20,6 +20,7 @@ public struct DMAOrdering: Rule {
                 message: "DMA map (holder=\(holder.rawValue)) of private pages \(context.describe(privatePages)); map only after the conversion to shared"
                     + (related.isEmpty ? "" : " (private since \(context.describe(seqs: related)))"))
         case .convert(_, .private):
+            if let facts = context.pageFacts, !facts.dmaMapped { return nil }
             let mapped = context.spans(where: { $0.pins.iommu > 0 || $0.pins.vfio > 0 })
             guard !mapped.isEmpty else { return nil }
             let related = context.memory.seqs(in: mapped) { $0.dmaPin }
