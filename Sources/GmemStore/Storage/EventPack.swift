@@ -202,106 +202,116 @@ enum EventPack {
         }
     }
 
-    /// The entries of a block's frame, in seq order.
+    /// The entries of a block's frame, in seq order: the whole block is decoded when it is
+    /// loaded, into a table of its own, so that taking the next entry touches no state of the
+    /// reader but its position (each property a class reads per event costs an exclusivity
+    /// check: they were 4 % of a read's samples).
     final class Reader {
         private var bytes: [UInt8] = []
         private let zstd = ZstdFrame.Decompressor()
-        /// The entry's values, and the value stored before in each delta column, by column.
-        private let values = UnsafeMutablePointer<Int64>.allocate(capacity: EventPack.columnSlots)
-        private let previous = UnsafeMutablePointer<Int64>.allocate(capacity: EventPack.columnSlots)
-        /// Where each stream's next value is, and where it ends.
-        private let cursor = UnsafeMutablePointer<Int>.allocate(capacity: EventPack.streamCount)
-        private let end = UnsafeMutablePointer<Int>.allocate(capacity: EventPack.streamCount)
+        /// The block's entries: a mask and `columnSlots` values each.
+        private let masks = UnsafeMutablePointer<UInt32>.allocate(capacity: Int(EventPack.eventsPerBlock))
+        private let table = UnsafeMutablePointer<Int64>.allocate(capacity: Int(EventPack.eventsPerBlock) * EventPack.columnSlots)
+        /// Entries not yet taken.
         private(set) var remaining: Int64 = 0
 
         init() {
-            values.initialize(repeating: 0, count: EventPack.columnSlots)
-            previous.initialize(repeating: 0, count: EventPack.columnSlots)
-            cursor.initialize(repeating: 0, count: EventPack.streamCount)
-            end.initialize(repeating: 0, count: EventPack.streamCount)
+            masks.initialize(repeating: 0, count: Int(EventPack.eventsPerBlock))
+            table.initialize(repeating: 0, count: Int(EventPack.eventsPerBlock) * EventPack.columnSlots)
         }
 
         deinit {
-            values.deallocate()
-            previous.deallocate()
-            cursor.deallocate()
-            end.deallocate()
+            masks.deallocate()
+            table.deallocate()
         }
 
-        /// Starts reading `frame`'s content (the frame of a stored pack, read in place).
+        /// Decodes `frame` (the frame of a stored pack, read in place); throws when it is not a
+        /// block's content: its streams end early or hold more, an unknown bit, a page past 2^64.
         func load(_ frame: UnsafeRawBufferPointer) throws(Malformed) {
             remaining = 0
             guard zstd.decompress(frame, into: &bytes, limit: 32 * Int(EventPack.eventsPerBlock) * EventPack.columnSlots) else {
                 throw Malformed(message: "does not decode")
             }
-            try start()
+            try decode()
         }
 
-        /// Starts reading a block's uncompressed content.
+        /// Decodes a block's uncompressed content.
         func load(content: [UInt8]) throws(Malformed) {
+            remaining = 0
             bytes = content
-            try start()
+            try decode()
         }
 
         /// The content read by `load`.
         var content: [UInt8] { bytes }
 
-        private func start() throws(Malformed) {
-            remaining = 0
-            guard bytes.first == EventPack.layout else { throw Malformed(message: "does not decode") }
-            var position = 1
+        /// The next entry, a view of the table good until the next `load`.
+        func next() throws(Malformed) -> DecodedEntry {
+            guard remaining > 0 else { throw Malformed(message: "holds more than \(EventPack.eventsPerBlock) events") }
+            let index = Int(EventPack.eventsPerBlock - remaining)
+            remaining -= 1
+            return DecodedEntry(mask: masks[index], values: table + index * EventPack.columnSlots)
+        }
+
+        private func decode() throws(Malformed) {
+            // Where each stream's next value is, and where it ends; the value stored before in
+            // each delta column. (Buffers, not `InlineArray`: a release build once misread
+            // packs through `InlineArray` properties, PERFORMANCE.md "Round 8".)
+            let scratch = UnsafeMutablePointer<Int>.allocate(capacity: 2 * EventPack.streamCount)
+            let previous = UnsafeMutablePointer<Int64>.allocate(capacity: EventPack.columnSlots)
+            scratch.initialize(repeating: 0, count: 2 * EventPack.streamCount)
+            previous.initialize(repeating: 0, count: EventPack.columnSlots)
+            defer {
+                scratch.deallocate()
+                previous.deallocate()
+            }
+            let cursor = scratch, end = scratch + EventPack.streamCount
+            let masks = masks, table = table
             try bytes.withUnsafeBufferPointer { bytes throws(Malformed) in
+                guard bytes.first == EventPack.layout else { throw Malformed(message: "does not decode") }
+                var position = 1
                 for stream in 0..<EventPack.streamCount {
                     let length = try Self.varint(bytes, &position, end: bytes.count)
                     guard length <= UInt64(bytes.count) else { throw Malformed(message: "does not decode") }
                     end[stream] = Int(length)
                 }
+                for stream in 0..<EventPack.streamCount {
+                    cursor[stream] = position
+                    position += end[stream]
+                    end[stream] = position
+                }
+                guard position == bytes.count else { throw Malformed(message: "does not decode") }
+                for index in 0..<Int(EventPack.eventsPerBlock) {
+                    let values = table + index * EventPack.columnSlots
+                    let wide = try Self.varint(bytes, &cursor[0], end: end[0])
+                    guard wide & ~UInt64(EventPack.knownBits) == 0 else { throw Malformed(message: "holds an unknown column") }
+                    let mask = UInt32(wide)
+                    let inPages = mask & EventPack.unalignedBit == 0
+                    var columns = mask & EventPack.integerBits
+                    while columns != 0 {
+                        let column = columns.trailingZeroBitCount
+                        columns &= columns - 1
+                        let stream = EventPack.stream(of: column)
+                        let zigzag = try Self.varint(bytes, &cursor[stream], end: end[stream])
+                        var value = Int64(bitPattern: (zigzag >> 1) ^ (0 &- (zigzag & 1)))
+                        let bit = UInt32(1) << UInt32(column)
+                        if EventPack.deltaColumns & bit != 0 {
+                            value = previous[column] &+ value
+                            previous[column] = value
+                        }
+                        if inPages, EventPack.pageColumns & bit != 0 {
+                            guard UInt64(bitPattern: value) >> 52 == 0 else { throw Malformed(message: "holds a page number past 2^64 bytes") }
+                            value = Int64(bitPattern: UInt64(bitPattern: value) << 12)
+                        }
+                        values[column] = value
+                    }
+                    masks[index] = mask & ~EventPack.unalignedBit
+                }
+                for stream in 0..<EventPack.streamCount where cursor[stream] != end[stream] {
+                    throw Malformed(message: "holds bytes past its last event")
+                }
             }
-            for stream in 0..<EventPack.streamCount {
-                cursor[stream] = position
-                position += end[stream]
-                end[stream] = position
-            }
-            guard position == bytes.count else { throw Malformed(message: "does not decode") }
-            previous.update(repeating: 0, count: EventPack.columnSlots)
             remaining = EventPack.eventsPerBlock
-        }
-
-        /// The next entry; throws when a stream ends early or holds an unknown bit, or (after
-        /// the last entry) holds more.
-        func next() throws(Malformed) -> DecodedEntry {
-            guard remaining > 0 else { throw Malformed(message: "holds more than \(EventPack.eventsPerBlock) events") }
-            remaining -= 1
-            return try bytes.withUnsafeBufferPointer { bytes throws(Malformed) -> DecodedEntry in
-                let wide = try Self.varint(bytes, &cursor[0], end: end[0])
-                guard wide & ~UInt64(EventPack.knownBits) == 0 else { throw Malformed(message: "holds an unknown column") }
-                let mask = UInt32(wide)
-                let inPages = mask & EventPack.unalignedBit == 0
-                var columns = mask & EventPack.integerBits
-                while columns != 0 {
-                    let column = columns.trailingZeroBitCount
-                    columns &= columns - 1
-                    let stream = EventPack.stream(of: column)
-                    let zigzag = try Self.varint(bytes, &cursor[stream], end: end[stream])
-                    var value = Int64(bitPattern: (zigzag >> 1) ^ (0 &- (zigzag & 1)))
-                    let bit = UInt32(1) << UInt32(column)
-                    if EventPack.deltaColumns & bit != 0 {
-                        value = previous[column] &+ value
-                        previous[column] = value
-                    }
-                    if inPages, EventPack.pageColumns & bit != 0 {
-                        guard UInt64(bitPattern: value) >> 52 == 0 else { throw Malformed(message: "holds a page number past 2^64 bytes") }
-                        value = Int64(bitPattern: UInt64(bitPattern: value) << 12)
-                    }
-                    values[column] = value
-                }
-                if remaining == 0 {
-                    for stream in 0..<EventPack.streamCount where cursor[stream] != end[stream] {
-                        throw Malformed(message: "holds bytes past its last event")
-                    }
-                }
-                return DecodedEntry(mask: mask & ~EventPack.unalignedBit, values: values)
-            }
         }
 
         @inline(__always)
