@@ -27,11 +27,7 @@ import Testing
     /// through either path, and the run finds some.
     @Test(arguments: [KernelProfile.rfc2025, .upstream2026])
     func bothPathsFindTheSame(kernel: KernelProfile) {
-        var configuration = LogGenerator.Configuration()
-        configuration.events = 6_000
-        configuration.seed = 11
-        configuration.misbehaviour = 0.1
-        configuration.kernel = kernel
+        let configuration = generatorConfiguration(events: 6_000, seed: 11, misbehaviour: 0.1, kernel: kernel)
         var direct = Auditor()
         var opaque = Auditor(rules: RuleCatalog.all.map { Opaque(rule: $0) })
         var total = 0
@@ -50,11 +46,7 @@ import Testing
     /// profiles, and no finding's op lies outside its rule's set.
     @Test(arguments: [KernelProfile.rfc2025, .upstream2026])
     func noRuleFiresOutsideItsOps(kernel: KernelProfile) {
-        var configuration = LogGenerator.Configuration()
-        configuration.events = 20_000
-        configuration.seed = 23
-        configuration.misbehaviour = 0.2
-        configuration.kernel = kernel
+        let configuration = generatorConfiguration(events: 20_000, seed: 23, misbehaviour: 0.2, kernel: kernel)
         var ops: [String: OpSet] = [:]
         for rule in RuleCatalog.all {
             guard let catalogRule = rule as? any CatalogRule else {

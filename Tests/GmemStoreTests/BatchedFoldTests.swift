@@ -9,11 +9,7 @@ import Testing
     /// joined releases equals the memory folded one transition at a time, and joins happened.
     @Test(arguments: [KernelProfile.rfc2025, .upstream2026])
     func joinedReleasesLeaveTheSameMemory(kernel: KernelProfile) {
-        var configuration = LogGenerator.Configuration()
-        configuration.events = 5_000
-        configuration.seed = 31
-        configuration.misbehaviour = 0.1
-        configuration.kernel = kernel
+        let configuration = generatorConfiguration(events: 5_000, seed: 31, misbehaviour: 0.1, kernel: kernel)
         var engine = Engine()
         var plain = AuditMemory()
         var batched = AuditMemory()

@@ -1,6 +1,19 @@
 import Foundation
 @testable import GmemStore
 
+/// The generator's configuration for a test: `events` events from `seed`, misbehaving at
+/// `misbehaviour`, under `kernel` (nil: every VM's own).
+func generatorConfiguration(
+    events: Int, seed: UInt64, misbehaviour: Double = 0.1, kernel: KernelProfile? = nil
+) -> LogGenerator.Configuration {
+    var configuration = LogGenerator.Configuration()
+    configuration.events = events
+    configuration.seed = seed
+    configuration.misbehaviour = misbehaviour
+    configuration.kernel = kernel
+    return configuration
+}
+
 /// A generated log as JSON Lines text.
 func generatedLog(
     events: Int, seed: UInt64, gmemSize: UInt64 = 64 << 20, misbehaviour: Double = 0.1, ids: Bool = false, kernel: KernelProfile? = nil

@@ -203,7 +203,7 @@ import Testing
             """
         let reader = LineReader(name: "h.jsonl", contents: Array(log.utf8))
         _ = try store.ingest(source: "h.jsonl", format: "jsonl") { writer in
-            var ingest = JSONLIngest()
+            let ingest = JSONLIngest()
             try ingest.read(reader, into: writer)
             return nil
         }
