@@ -5,7 +5,7 @@
 ///
 /// Rows and packs give the same events (`verify` checks every pack against the rows), so
 /// where a block is read from does not change what a replay sees; only its cost: one row of
-/// SQLite per 256 events instead of 25 columns of each.
+/// SQLite per block of `EventPack.eventsPerBlock` events instead of 25 columns of each.
 final class EventScan {
     private let database: Database
     private var names: NameLookup
