@@ -2,8 +2,8 @@ import Testing
 
 @testable import GmemStore
 
-/// The finding table's JSON columns, written straight into strings (`Store.rangesJSON`,
-/// `Store.relatedJSON`), are the bytes the JSON writer gives for the same values.
+/// The finding table's JSON columns (`Store.rangesJSON`, `Store.relatedJSON`) are the bytes
+/// the JSON writer gives for the same values, and read back to the same ranges.
 @Suite struct FindingColumnsTests {
     /// Names with and without characters that need an escape (quote, backslash, control
     /// characters, non-ASCII), file and guest-physical ranges mixed, empty lists: every case

@@ -5,9 +5,9 @@
 struct EventPackCheck {
     let store: Store
     private var builder = EventPack.Builder(next: 1)
-    /// The entries of the block being built, to name the first seq a changed pack differs at.
-    private var entries: [EventPack.Entry] = []
+    /// The stored pack, and (when its content is not the rows') the rows' content, decoded.
     private let reader = EventPack.Reader()
+    private let expected = EventPack.Reader()
     /// The packs checked: the log's whole blocks.
     private(set) var blocks: Int64 = 0
 
@@ -18,16 +18,8 @@ struct EventPackCheck {
     /// Adds the row of `seq` (its event columns from `first` on); checks the pack of its block
     /// once the block is whole.
     mutating func add(row: Statement, at first: Int32, seq: Int64, problem: Verifier.Problem) throws {
-        guard store.hasEventPacks else { return }
-        let entry = EventPack.Entry(row: row, at: first)
-        if EventPack.block(of: seq) != builder.block { entries.removeAll(keepingCapacity: true) }
-        entries.append(entry)
-        guard let whole = builder.add(entry, seq: seq) else {
-            if seq % EventPack.eventsPerBlock == 0 { entries.removeAll(keepingCapacity: true) }
-            return
-        }
+        guard store.hasEventPacks, let whole = builder.add(EventPack.Entry(row: row, at: first), seq: seq) else { return }
         blocks += 1
-        defer { entries.removeAll(keepingCapacity: true) }
         let first = EventPack.firstSeq(of: whole.block)
         let last = first + EventPack.eventsPerBlock - 1
         let stored = try store.database.cached("SELECT events FROM event_pack WHERE block = ?")
@@ -39,14 +31,14 @@ struct EventPackCheck {
         let decoded = stored.withBytes(0) { bytes in (try? reader.load(UnsafeRawBufferPointer(bytes))) != nil }
         guard decoded else { return problem(first, "the event pack of seqs \(first)…\(last) does not decode: it was changed") }
         if reader.content == whole.content { return }
-        for (index, entry) in entries.enumerated() {
-            guard let packed = try? reader.next(), packed.holdsTheSame(as: entry) else {
-                return problem(first + Int64(index), "the event pack of seqs \(first)…\(last) differs from the event's columns: it was changed")
-            }
+        // The first seq whose columns differ; a pack whose values are all the rows' but whose
+        // bytes are not (a varint written long) was changed too.
+        try expected.load(content: whole.content)
+        for offset in 0..<EventPack.eventsPerBlock where !reader.next().holdsTheSame(as: expected.next()) {
+            return problem(first + offset, "the event pack of seqs \(first)…\(last) differs from the event's columns: it was changed")
         }
-        problem(first, "the event pack of seqs \(first)…\(last) does not decode: it was changed")
+        problem(first, "the event pack of seqs \(first)…\(last) is not the encoding of its rows: it was changed")
     }
-
     /// Checks that the store holds no pack beyond the blocks checked.
     func checkCount(problem: Verifier.Problem) throws {
         guard store.hasEventPacks else { return }

@@ -33,7 +33,6 @@ enum EventPack {
     static let deltaColumns: UInt32 = 1 << 0 | 1 << 6 | 1 << 8 | 1 << 9 | 1 << 14 | 1 << 20
     /// The streams of a block: the masks, then one per integer column.
     static let streamCount = 1 + 19
-    /// The stream of each column index (0 for a column an entry does not hold).
     /// The mask bits of `integerColumns`.
     static let integerBits: UInt32 = 0x1_FFFF | 1 << 19 | 1 << 20
     /// The stream of integer column `column`: 1–17 for ts … error_offset, 18 and 19 for
@@ -52,7 +51,7 @@ enum EventPack {
     static let knownBits: UInt32 = integerBits | textBit | unalignedBit
     /// The first byte of a block's frame content: the layout above.
     static let layout: UInt8 = 1
-    /// zstd's level: a block is 3–5 KiB of varints, which level 3 takes to about a third.
+    /// zstd's level: a block is about 20 KiB of varints, which level 3 takes to about 8.
     static let level: Int32 = 3
     /// Columns an entry can address (`EventRow.columnCount`).
     static let columnSlots = 24
@@ -63,7 +62,7 @@ enum EventPack {
     static func firstSeq(of block: Int64) -> Int64 { block * eventsPerBlock + 1 }
 
     /// One event's integer columns, and whether it has text.
-    struct Entry: EventColumnSource {
+    struct Entry {
         var mask: UInt32 = 0
         var values = InlineArray<24, Int64>(repeating: 0)
 
@@ -89,16 +88,8 @@ enum EventPack {
 
         init() {}
 
-        /// True when both hold the same columns with the same values.
-        func holdsTheSame(as other: Entry) -> Bool {
-            guard mask == other.mask else { return false }
-            return EventPack.integerColumns.allSatisfy { int($0) == other.int($0) }
-        }
-
-        @inline(__always)
+        /// Integer column `column`; nil when NULL.
         func int(_ column: Int32) -> Int64? { mask & (1 << UInt32(column)) != 0 ? values[Int(column)] : nil }
-        func text(_ column: Int32) -> String? { nil }
-        func digest() -> [UInt8]? { nil }
     }
 
     /// The block being filled by a writer: the entries of its seqs so far, encoded.
@@ -144,22 +135,31 @@ enum EventPack {
         mutating func add(_ entry: Entry, seq: Int64) -> (block: Int64, content: [UInt8])? {
             if EventPack.block(of: seq) != block { self = Builder(next: seq) }
             if seq != EventPack.firstSeq(of: block) + count { isWhole = false }
+            let present = entry.mask & EventPack.integerBits
             var mask = entry.mask & ~EventPack.unalignedBit
-            for column in [Int32(6), 7, 8] where mask & (1 << UInt32(column)) != 0 && entry.values[Int(column)] & 0xFFF != 0 {
-                mask |= EventPack.unalignedBit
+            var pages = present & EventPack.pageColumns
+            while pages != 0 {
+                if entry.values[pages.trailingZeroBitCount] & 0xFFF != 0 { mask |= EventPack.unalignedBit }
+                pages &= pages - 1
             }
+            let inPages = mask & EventPack.unalignedBit == 0
             streams[0].varint(UInt64(mask))
-            for (index, column) in EventPack.integerColumns.enumerated() where mask & (1 << UInt32(column)) != 0 {
-                var value = entry.values[Int(column)]
-                if EventPack.pageColumns & (1 << UInt32(column)) != 0, mask & EventPack.unalignedBit == 0 {
+            // Each column to its own stream, the bits of the mask in turn (as `Reader` takes them).
+            var columns = present
+            while columns != 0 {
+                let column = columns.trailingZeroBitCount
+                columns &= columns - 1
+                let bit = UInt32(1) << UInt32(column)
+                var value = entry.values[column]
+                if inPages, EventPack.pageColumns & bit != 0 {
                     value = Int64(bitPattern: UInt64(bitPattern: value) >> 12)
                 }
-                if EventPack.deltaColumns & (1 << UInt32(column)) != 0 {
+                if EventPack.deltaColumns & bit != 0 {
                     let stored = value
-                    value = stored &- previous[Int(column)]
-                    previous[Int(column)] = stored
+                    value = stored &- previous[column]
+                    previous[column] = stored
                 }
-                streams[index + 1].varint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+                streams[EventPack.stream(of: column)].varint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
             }
             count += 1
             guard seq == EventPack.firstSeq(of: block + 1) - 1 else { return nil }
@@ -183,8 +183,8 @@ enum EventPack {
         var message: String
     }
 
-    /// One entry as a reader decoded it: a view of the reader's buffer, good until its next
-    /// entry (a replay builds each event from it without copying the 24 slots).
+    /// One entry as a reader decoded it: a view of the reader's table, good until its next
+    /// `load` (a replay builds each event from it without copying the 24 slots).
     struct DecodedEntry: EventColumnSource {
         let mask: UInt32
         let values: UnsafePointer<Int64>
@@ -196,9 +196,9 @@ enum EventPack {
         func text(_ column: Int32) -> String? { nil }
         func digest() -> [UInt8]? { nil }
 
-        /// True when `entry` holds the same columns with the same values.
-        func holdsTheSame(as entry: Entry) -> Bool {
-            mask == entry.mask && EventPack.integerColumns.allSatisfy { int($0) == entry.int($0) }
+        /// True when `other` holds the same columns with the same values.
+        func holdsTheSame(as other: DecodedEntry) -> Bool {
+            mask == other.mask && EventPack.integerColumns.allSatisfy { int($0) == other.int($0) }
         }
     }
 
@@ -245,9 +245,10 @@ enum EventPack {
         /// The content read by `load`.
         var content: [UInt8] { bytes }
 
-        /// The next entry, a view of the table good until the next `load`.
-        func next() throws(Malformed) -> DecodedEntry {
-            guard remaining > 0 else { throw Malformed(message: "holds more than \(EventPack.eventsPerBlock) events") }
+        /// The next entry, a view of the table good until the next `load`; only while
+        /// `remaining` is above 0 (a loaded block holds all its entries).
+        func next() -> DecodedEntry {
+            precondition(remaining > 0, "an event pack read past its last entry")
             let index = Int(EventPack.eventsPerBlock - remaining)
             remaining -= 1
             return DecodedEntry(mask: masks[index], values: table + index * EventPack.columnSlots)

@@ -7,7 +7,6 @@
 /// where a block is read from does not change what a replay sees; only its cost: one row of
 /// SQLite per block of `EventPack.eventsPerBlock` events instead of 25 columns of each.
 final class EventScan {
-    private let database: Database
     private var names: NameLookup
     private let upper: Int64
     /// The next seq to give; `done` once the range is read (its upper bound may be
@@ -30,7 +29,7 @@ final class EventScan {
     private let one: Statement
 
     init(store: Store, range: ClosedRange<Int64>) throws(SQLiteError) {
-        database = store.database
+        let database = store.database
         names = NameLookup(store.names)
         upper = range.upperBound
         nextSeq = range.lowerBound
@@ -65,12 +64,7 @@ final class EventScan {
             }
             if reader.remaining > 0 {
                 let seq = EventPack.firstSeq(of: readerBlock) + EventPack.eventsPerBlock - reader.remaining
-                let entry: EventPack.DecodedEntry
-                do throws(EventPack.Malformed) {
-                    entry = try reader.next()
-                } catch {
-                    throw malformed(block: readerBlock, error.message)
-                }
+                let entry = reader.next()
                 guard seq >= nextSeq else { continue }
                 advance(past: seq)
                 if entry.hasText {
@@ -88,7 +82,9 @@ final class EventScan {
                 return true
             }
             let block = EventPack.block(of: nextSeq)
-            while let ahead = packAhead, ahead < block { packAhead = try packs!.step() ? packs!.int(0) : nil }
+            if let packs {
+                while let ahead = packAhead, ahead < block { packAhead = try packs.step() ? packs.int(0) : nil }
+            }
             if let packs, packAhead == block {
                 let loaded = packs.withBytes(1) { bytes in
                     (try? reader.load(UnsafeRawBufferPointer(bytes))) != nil

@@ -93,35 +93,14 @@ extension Store {
         ]
     }
 
-    /// The `ranges` column: `JSONWriter.string(.array(ranges.map(\.json)), sortsKeys: false)`,
-    /// written straight into one string instead of through a tree of `JSONValue`s; a name
-    /// that needs an escape leaves the whole array to the writer.
+    /// The `ranges` column: the finding's ranges as a JSON array, in the order they were found.
     static func rangesJSON(_ ranges: [FindingRange]) -> String {
-        var text = "["
-        for range in ranges {
-            if text.utf8.count > 1 { text += "," }
-            let name = range.gmem ?? range.vm ?? ""
-            guard !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else {
-                return JSONWriter.string(.array(ranges.map(\.json)), sortsKeys: false)
-            }
-            if range.gmem != nil {
-                text += "{\"gmem\":\"\(name)\",\"offset\":\(range.offset),\"size\":\(range.size)}"
-            } else {
-                text += "{\"vm\":\"\(name)\",\"gpa\":\(range.offset),\"size\":\(range.size)}"
-            }
-        }
-        return text + "]"
+        JSONWriter.string(.array(ranges.map(\.json)), sortsKeys: false)
     }
 
-    /// The `related` column: `JSONWriter.string(.array(related.map { .number(String($0)) }))`,
-    /// written straight into one string.
+    /// The `related` column: the related seqs as a JSON array.
     static func relatedJSON(_ related: [Int64]) -> String {
-        var text = "["
-        for (index, seq) in related.enumerated() {
-            if index > 0 { text += "," }
-            text += String(seq)
-        }
-        return text + "]"
+        JSONWriter.string(.array(related.map { .number(String($0)) }))
     }
 
     /// The stored audit head without its state, when an audit has run.

@@ -32,12 +32,10 @@ public final class Store {
     /// section states the same figure.
     public static let busyTimeoutSeconds = 60
 
-    /// The engine at the head of the log, kept between batches of this process.
-    private var head: (seq: Int64, hash: [UInt8], engine: Engine)?
-    /// The forensic index writer at the head, kept with `head`.
-    private var forensicHead: ForensicIndexWriter?
-    /// The event pack of the block the head is in, kept with `head`.
-    private var packHead: EventPack.Builder?
+    /// What the last batch of this process left at the head of the log — the engine, the
+    /// forensic index writer, the event pack of the block the head is in — kept for the next
+    /// batch while the head is still that one.
+    private var head: (seq: Int64, hash: [UInt8], engine: Engine, forensic: ForensicIndexWriter, pack: EventPack.Builder)?
     /// Whether the store has event packs (schema 5 on): a store written before has only rows.
     private(set) var hasEventPacks = false
     /// The interned names, read as events need them.
@@ -495,12 +493,10 @@ public final class Store {
         do {
             summary = try database.writeTransaction { () throws -> BatchSummary in
                 let link = try headLink()
-                let engine: Engine
-                if let head, head.seq == link.seq, head.hash == link.hash {
-                    engine = head.engine
-                } else {
-                    engine = try self.engine(at: link.seq)
-                }
+                // Taken out, so that the batch owns the engine's buffers instead of copying them
+                // on its first change; a batch that fails leaves none, and the next one rebuilds.
+                let kept = head.take().flatMap { $0.seq == link.seq && $0.hash == link.hash ? $0 : nil }
+                let engine = try kept?.engine ?? self.engine(at: link.seq)
                 let insertBatch = try database.cached(
                     "INSERT INTO batch(source, format, read_as, started_at) VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))")
                 try insertBatch.bind(1, source)
@@ -508,18 +504,8 @@ public final class Store {
                 try insertBatch.bind(3, readAs)
                 try insertBatch.run()
                 let batch = database.lastInsertRowID
-                let forensic: ForensicIndexWriter
-                if let forensicHead, let head, head.seq == link.seq, head.hash == link.hash {
-                    forensic = forensicHead
-                } else {
-                    forensic = try ForensicIndexWriter(store: self, seq: link.seq)
-                }
-                let pack: EventPack.Builder
-                if let packHead, let head, head.seq == link.seq, head.hash == link.hash {
-                    pack = packHead
-                } else {
-                    pack = try EventPack.Builder(next: link.seq + 1, database: database)
-                }
+                let forensic = try kept?.forensic ?? ForensicIndexWriter(store: self, seq: link.seq)
+                let pack = try kept?.pack ?? EventPack.Builder(next: link.seq + 1, database: database)
                 let writer = BatchWriter(
                     store: self, batch: batch, seq: link.seq, hash: link.hash, engine: engine, forensic: forensic, pack: pack)
                 let contentHash = try body(writer)
@@ -557,9 +543,7 @@ public final class Store {
             throw error
         }
         if let finished {
-            head = (finished.seq, finished.hash, finished.engine)
-            forensicHead = finished.forensic
-            packHead = finished.pack
+            head = (finished.seq, finished.hash, finished.engine, finished.forensic, finished.pack)
         }
         return summary
     }
