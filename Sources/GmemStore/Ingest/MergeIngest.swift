@@ -100,6 +100,12 @@ public struct MergeIngest {
         return Store.contentHash(ofInputs: hashes)
     }
 
+    /// An input's next item, waiting to be appended, and where it was read.
+    private struct Head {
+        var read: PrefetchedSource.Read
+        var at: Store.InputPosition?
+    }
+
     /// A trace record's event as it is stored: read from a stored input, the trace line itself
     /// is kept there, where the event points (`history --original`), and the event names its
     /// file and line only; a `vm_create` names `kernel` when it names no profile.
@@ -142,32 +148,30 @@ public struct MergeIngest {
         // Lines and bytes read: a prefetched input's as of the item last taken.
         func linesRead(_ index: Int) -> UInt64 { prefetches[index]?.lines ?? sources[index].linesRead }
         func bytesRead(_ index: Int) -> UInt64 { prefetches[index]?.bytes ?? sources[index].bytesRead }
-        // A head's event read ahead comes with its kernel profile named and its body made; a
-        // trace record whose events do not depend on the state, with those made.
-        typealias Head = (
-            item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?, guessed: PrefetchedSource.Guessed?,
-            key: Int64, at: Store.InputPosition?
-        )
         // The heads, and their keys apart: choosing the next head reads keys only, and the
         // chosen head is moved out (`take`), not copied.
         var heads: [Head?] = []
         var keys = [Int64?](repeating: nil, count: sources.count)
         var lastKeys = [Int64](repeating: .min, count: sources.count)
         func advance(_ index: Int) throws -> Head? {
-            let next: (item: IngestSource.Item, body: CanonicalBody?, prepared: PrefetchedSource.Prepared?, guessed: PrefetchedSource.Guessed?)?
+            let read: PrefetchedSource.Read
             if let prefetch = prefetches[index] {
-                next = try prefetch.next(writer: writer) { try archives[index]?.storeReadyChunks() }
+                guard let next = try prefetch.next(writer: writer, storeChunks: { try archives[index]?.storeReadyChunks() }) else {
+                    keys[index] = nil
+                    return nil
+                }
+                read = next
             } else {
-                next = try sources[index].next(writer: writer).map { ($0, nil, nil, nil) }
+                guard let item = try sources[index].next(writer: writer) else {
+                    keys[index] = nil
+                    return nil
+                }
+                read = PrefetchedSource.Read(item: item)
             }
-            guard let next else {
-                keys[index] = nil
-                return nil
-            }
-            let key = next.item.ts ?? lastKeys[index]
+            let key = read.item.ts ?? lastKeys[index]
             lastKeys[index] = key
             keys[index] = key
-            return (next.item, next.body, next.prepared, next.guessed, key, sources[index].input.map { Store.InputPosition(input: $0, line: linesRead(index)) })
+            return Head(read: read, at: sources[index].input.map { Store.InputPosition(input: $0, line: linesRead(index)) })
         }
         for index in sources.indices { heads.append(try advance(index)) }
         var appended = 0
@@ -181,10 +185,10 @@ public struct MergeIngest {
             guard let index = chosen else { return }
             let head = heads[index].take()!
             let position = head.at
-            switch head.item {
+            switch head.read.item {
             case .event(let event):
                 do {
-                    if let body = head.body {
+                    if let body = head.read.body {
                         _ = try writer.append(event, at: position, body: body)
                     } else {
                         try writer.append(kernel.map { event.namingKernel($0) } ?? event, at: position)
@@ -194,14 +198,14 @@ public struct MergeIngest {
                     throw StoreError.decode(file: sources[index].name, line: linesRead(index), message: refused.description)
                 }
             case .record(let record):
-                if let prepared = head.prepared {
+                if let prepared = head.read.prepared {
                     for (event, body) in prepared { _ = try writer.append(event, at: position, body: body) }
                 } else {
                     let events = resolver.events(for: record, in: writer.state)
                     for event in events {
                         let stored = Self.stored(event, fromStoredInput: position != nil, kernel: kernel)
                         // The body made on the reading thread, when it guessed this very event.
-                        if events.count == 1, let guessed = head.guessed, guessed.event == stored {
+                        if events.count == 1, let guessed = head.read.guessed, guessed.event == stored {
                             _ = try writer.append(stored, at: position, body: guessed.body)
                         } else {
                             try writer.append(stored, at: position)

@@ -20,10 +20,23 @@ final class PrefetchedSource: @unchecked Sendable {
         /// An item, with the lines and bytes read once it was read; an event comes with its
         /// profile named (`kernel`) and its canonical body made, a trace record whose events
         /// do not depend on the state with those events made (`Prepared`).
-        case item(IngestSource.Item, body: CanonicalBody?, prepared: Prepared?, guessed: Guessed?, lines: UInt64, bytes: UInt64)
+        case item(Read, lines: UInt64, bytes: UInt64)
         case reject(source: String, line: UInt64, text: String, reason: String)
         case failure(any Error)
         case end
+    }
+
+    /// An item as the reading thread hands it over: an event with its profile named and its
+    /// canonical body made, or a trace record with the events made that do not depend on the
+    /// state (`prepared`) or that it would be if the guess holds (`guessed`). One value moved
+    /// from the reading thread's block to the merge's head and consumed there: it is a few
+    /// hundred bytes, and the merge's copies of it (a tuple copied field by field through the
+    /// runtime's generic witnesses) were a tenth of a trace ingest's batch thread.
+    struct Read {
+        var item: IngestSource.Item
+        var body: CanonicalBody?
+        var prepared: Prepared?
+        var guessed: Guessed?
     }
 
     /// The events a trace record stands for whatever the state (a context line's, a gap's:
@@ -100,9 +113,7 @@ final class PrefetchedSource: @unchecked Sendable {
     /// its canonical body. Quarantined lines before it go to `writer`; a line that does not
     /// decode throws here. `storeChunks` stores the chunks the reading thread compressed so
     /// far (called once per block).
-    func next(writer: Store.BatchWriter, storeChunks: () throws -> Void) throws -> (
-        item: IngestSource.Item, body: CanonicalBody?, prepared: Prepared?, guessed: Guessed?
-    )? {
+    func next(writer: Store.BatchWriter, storeChunks: () throws -> Void) throws -> Read? {
         while !finished {
             while cursor == current.count {
                 current = try take(storeChunks: storeChunks)
@@ -112,10 +123,10 @@ final class PrefetchedSource: @unchecked Sendable {
             // Switched on as it is taken (a temporary, consumed by the match: bound to a name
             // first, its fields would be copied out and the element destroyed after).
             switch takeNext() {
-            case .item(let item, let body, let prepared, let guessed, let lines, let bytes):
+            case .item(let read, let lines, let bytes):
                 self.lines = lines
                 self.bytes = bytes
-                return (item, body, prepared, guessed)
+                return read
             case .reject(let source, let line, let text, let reason):
                 try writer.reject(source: source, line: line, text: text, reason: reason)
             case .failure(let error):
@@ -205,7 +216,7 @@ final class PrefetchedSource: @unchecked Sendable {
                     body = body.chained(after: head)
                     chain = body.chained?.link
                 }
-                block.append(.item(.event(named), body: body, prepared: nil, guessed: nil, lines: source.linesRead, bytes: source.bytesRead))
+                block.append(.item(Read(item: .event(named), body: body), lines: source.linesRead, bytes: source.bytesRead))
             case .record(let record):
                 // Events resolved against the state come between a trace's records: no guess.
                 chain = nil
@@ -219,7 +230,7 @@ final class PrefetchedSource: @unchecked Sendable {
                     let named = MergeIngest.stored(event, fromStoredInput: source.input != nil, kernel: kernel)
                     return (named, CanonicalBody(of: named))
                 }
-                block.append(.item(item, body: nil, prepared: prepared, guessed: guessed, lines: source.linesRead, bytes: source.bytesRead))
+                block.append(.item(Read(item: item, prepared: prepared, guessed: guessed), lines: source.linesRead, bytes: source.bytesRead))
             }
             if block.count >= Self.blockSize {
                 guard handOver.give(block) else { return }
