@@ -11,19 +11,21 @@ public enum Merkle {
     /// The leaf hash of an event body.
     public static func leafHash(body: String) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(data: [0x00])
+        withUnsafeBytes(of: UInt8(0)) { hasher.update(bufferPointer: $0) }
         var body = body
         body.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        return Array(hasher.finalize())
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
-    /// The hash of an inner node.
+    /// The hash of an inner node. One per event appended: its input is fed from the arrays'
+    /// own bytes and its digest copied out as bytes (an array literal for the prefix and the
+    /// digest read as a generic sequence cost about as much as the hash's two blocks).
     public static func nodeHash(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(data: [0x01])
-        hasher.update(data: left)
-        hasher.update(data: right)
-        return Array(hasher.finalize())
+        withUnsafeBytes(of: UInt8(1)) { hasher.update(bufferPointer: $0) }
+        left.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        right.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
     /// The root of the empty tree: SHA-256 of nothing.

@@ -214,6 +214,7 @@ public struct MergeIngest {
                     }
                 }
             }
+            prefetches[index]?.recycle(head.read)
             heads[index] = try advance(index)
             appended += 1
             if let progress, appended % 16_384 == 0 {

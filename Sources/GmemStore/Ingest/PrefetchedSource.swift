@@ -85,6 +85,14 @@ final class PrefetchedSource: @unchecked Sendable {
     /// 100 MB) does not pile up compressed chunks in memory.
     static let maxChunksHeld = 16
 
+    /// Items the merge is done with, given back to the reading thread to be freed there: an
+    /// item's event, bodies and prepared events were allocated on that thread, and freeing
+    /// them was a few per cent of the batch's thread (the thread an ingest waits for). Shared,
+    /// under the hand-over's lock; the reading thread takes them each time it gives a block.
+    private var returned: [Read] = []
+    /// The batch's thread's items done with since the last block it took.
+    private var spent: [Read] = []
+
     // The batch's thread only: the block being taken, and the next element's index in it.
     private var current: [Element] = []
     private var cursor = 0
@@ -174,9 +182,16 @@ final class PrefetchedSource: @unchecked Sendable {
         }, work: storeChunks)
         handOver.withLock {
             chunksHeld = 0
+            if returned.isEmpty { swap(&returned, &spent) } else { returned.append(contentsOf: spent) }
             handOver.announceChange()
         }
+        spent.removeAll(keepingCapacity: true)
         return block
+    }
+
+    /// On the batch's thread: `read` is appended, to be freed on the reading thread.
+    func recycle(_ read: consuming Read) {
+        spent.append(read)
     }
 
     /// On the reading thread, after it compressed a chunk of the stored input: waits while
@@ -243,7 +258,13 @@ final class PrefetchedSource: @unchecked Sendable {
                 guard handOver.give(block) else { return }
                 block = []
                 block.reserveCapacity(Self.blockSize)
-                vm = handOver.withLock { vmGuess }
+                // What the merge is done with is freed here, outside the lock.
+                let done: [Read]
+                (vm, done) = handOver.withLock {
+                    defer { returned = [] }
+                    return (vmGuess, returned)
+                }
+                _ = consume done
             }
         }
     }
