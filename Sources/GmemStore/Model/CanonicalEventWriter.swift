@@ -45,37 +45,57 @@ enum CanonicalEventWriter {
     /// Appends the canonical JSON of `event`, which must have no extra fields, to `out`: the
     /// ingest writes every event into one reused buffer and hashes it from there.
     static func write(_ event: Event, into out: inout [UInt8]) {
-        var values = [Value?](repeating: nil, count: Field.allCases.count)
-        func put(_ field: Field, _ value: Value?) { values[field.rawValue] = value }
-        put(.op, .string(event.op.name))
-        event.op.forEachMember { field, value in put(field, Value(value)) }
-        switch event.op {
-        case .vmCreate: put(.kernel, event.kernel.map { .string($0.rawValue) })
-        case .convert: put(.via, event.via.map { .string($0.rawValue) })
-        default: break
-        }
-        put(.ts, event.ts.map { .signed($0) })
-        put(.id, event.id.map { .string($0) })
-        put(.host, .string(event.host))
-        put(.actor, .string(event.actor))
-        put(.result, event.result.map { .string($0) })
-        put(.errorOffset, event.errorOffset.map { .unsigned($0) })
-        put(.note, event.note.map { .string($0) })
-        put(.src, event.source.map { .source($0) })
+        // The values of the fields the event has, on the stack and marked in `present`: a table
+        // of every field's optional value per event (a heap array, each slot set to nil and
+        // destroyed through the runtime's generic witnesses) cost more than writing the JSON.
+        withUnsafeTemporaryAllocation(of: Value.self, capacity: fieldCount) { values in
+            let slots = values.baseAddress!
+            var present: UInt64 = 0
+            defer {
+                for field in order where present & field.bit != 0 { (slots + field.rawValue).deinitialize(count: 1) }
+            }
+            func put(_ field: Field, _ value: Value?) {
+                guard let value else { return }
+                if present & field.bit != 0 {
+                    slots[field.rawValue] = value
+                } else {
+                    (slots + field.rawValue).initialize(to: value)
+                    present |= field.bit
+                }
+            }
+            put(.op, .string(event.op.name))
+            event.op.forEachMember { field, value in put(field, Value(value)) }
+            switch event.op {
+            case .vmCreate: put(.kernel, event.kernel.map { .string($0.rawValue) })
+            case .convert: put(.via, event.via.map { .string($0.rawValue) })
+            default: break
+            }
+            put(.ts, event.ts.map { .signed($0) })
+            put(.id, event.id.map { .string($0) })
+            put(.host, .string(event.host))
+            put(.actor, .string(event.actor))
+            put(.result, event.result.map { .string($0) })
+            put(.errorOffset, event.errorOffset.map { .unsigned($0) })
+            put(.note, event.note.map { .string($0) })
+            put(.src, event.source.map { .source($0) })
 
-        out.append(UInt8(ascii: "{"))
-        var first = true
-        for field in order {
-            guard let value = values[field.rawValue] else { continue }
-            if !first { out.append(UInt8(ascii: ",")) }
-            first = false
-            out.append(UInt8(ascii: "\""))
-            field.name.withUTF8Buffer { out.append(contentsOf: $0) }
-            out.append(contentsOf: "\":".utf8)
-            write(value, into: &out)
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for field in order where present & field.bit != 0 {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                out.append(UInt8(ascii: "\""))
+                field.name.withUTF8Buffer { out.append(contentsOf: $0) }
+                out.append(UInt8(ascii: "\""))
+                out.append(UInt8(ascii: ":"))
+                write(slots[field.rawValue], into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
         }
-        out.append(UInt8(ascii: "}"))
     }
+
+    /// How many vocabulary fields there are (`EventField.allCases.count`, counted once).
+    private static let fieldCount = Field.allCases.count
 
     private static func write(_ value: Value, into out: inout [UInt8]) {
         switch value {
@@ -84,7 +104,7 @@ enum CanonicalEventWriter {
         case .signed(let number):
             if number < 0 { out.append(UInt8(ascii: "-")) }
             out.appendDigits(number.magnitude)
-        case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false" as StaticString).utf8)
         case .list(let names):
             out.append(UInt8(ascii: "["))
             for (index, name) in names.enumerated() {
@@ -93,12 +113,12 @@ enum CanonicalEventWriter {
             }
             out.append(UInt8(ascii: "]"))
         case .source(let source):
-            out.append(contentsOf: "{\"file\":".utf8)
+            out.append(contentsOf: ("{\"file\":" as StaticString).utf8)
             writeString(source.file, into: &out)
-            out.append(contentsOf: ",\"line\":".utf8)
+            out.append(contentsOf: (",\"line\":" as StaticString).utf8)
             out.appendDigits(source.line)
             if let text = source.text {
-                out.append(contentsOf: ",\"text\":".utf8)
+                out.append(contentsOf: (",\"text\":" as StaticString).utf8)
                 writeString(text, into: &out)
             }
             out.append(UInt8(ascii: "}"))
@@ -106,21 +126,21 @@ enum CanonicalEventWriter {
     }
 
     /// A JSON string: as is when nothing needs escaping, else through `JSONWriter`'s escapes.
+    /// Read and copied from the string's own UTF-8 buffer (a string's `utf8` view appended
+    /// element by element was a third of the writer's cost).
     static func writeString(_ text: String, into out: inout [UInt8]) {
-        var needsEscape = false
-        for byte in text.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C {
-            needsEscape = true
-            break
+        var text = text
+        let escaped: Bool = text.withUTF8 { bytes in
+            for byte in bytes where byte < 0x20 || byte == 0x22 || byte == 0x5C { return true }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: bytes)
+            out.append(UInt8(ascii: "\""))
+            return false
         }
-        if needsEscape {
-            var writer = JSONWriter()
-            writer.writeString(text)
-            out.append(contentsOf: writer.bytes)
-            return
-        }
-        out.append(UInt8(ascii: "\""))
-        out.append(contentsOf: text.utf8)
-        out.append(UInt8(ascii: "\""))
+        guard escaped else { return }
+        var writer = JSONWriter()
+        writer.writeString(text)
+        out.append(contentsOf: writer.bytes)
     }
 }
 
