@@ -57,9 +57,62 @@ import Testing
         let body = CanonicalBody(of: Event(.vmCreate(vm: "td1", type: "tdx", tdxConnect: false)))
         let genesis = [UInt8](repeating: 0, count: 32)
         let other = [UInt8](repeating: 7, count: 32)
-        let guessed = body.chained(after: other)
-        #expect(guessed.link(after: other) == HashChain.link(previous: other, canonical: body.bytes))
-        #expect(guessed.link(after: genesis) == HashChain.link(previous: genesis, canonical: body.bytes))
-        #expect(guessed.link(after: genesis) != guessed.link(after: other))
+        var frontier = MerkleFrontier()
+        frontier.append(level: 0, hash: Merkle.leafHash(body: "earlier"))
+        let guessed = body.chained(after: other, frontier: &frontier)
+        #expect(guessed.link(after: other).link == HashChain.link(previous: other, canonical: body.bytes))
+        #expect(guessed.link(after: other).nodes == [Merkle.nodeHash(Merkle.leafHash(body: "earlier"), body.leaf)])
+        #expect(guessed.link(after: genesis).link == HashChain.link(previous: genesis, canonical: body.bytes))
+        #expect(guessed.link(after: genesis).nodes == nil, "nodes hashed on another head's frontier were offered")
+        #expect(guessed.link(after: genesis).link != guessed.link(after: other).link)
+    }
+
+    /// Every stored Merkle node of `store`, in key order.
+    static func merkleNodes(_ store: Store) throws -> [String] {
+        let statement = try store.database.prepare("SELECT level, idx, hex(hash) FROM merkle_node ORDER BY level, idx")
+        var rows: [String] = []
+        while try statement.step() { rows.append("\(statement.int(0)) \(statement.int(1)) \(statement.string(2))") }
+        return rows
+    }
+
+    @Test("Merkle nodes hashed ahead on the reading thread are the ones the batch's thread hashes, across batches and a broken guess")
+    func merkleNodesTakenAhead() throws {
+        // 2^storedLevel leaves and more per batch, so that stored nodes are hashed ahead; the
+        // second batch starts on an odd frontier; the third repeats lines (a broken guess).
+        let texts = [Self.lines(5000, seed: 11), Self.lines(3001, seed: 12), Self.lines(4000, seed: 13, repeats: [700, 2047, 3999])]
+        let guessed = try TemporaryStore()
+        let reference = try TemporaryStore()
+        for (index, text) in texts.enumerated() {
+            let path = try guessed.file("in\(index).jsonl", text)
+            _ = try MergeIngest().ingest([(path, .jsonl)], into: guessed.store)
+            // Beside an empty input: two inputs, nothing is chained or hashed ahead.
+            _ = try MergeIngest().ingest([(path, .jsonl), (try reference.file("empty\(index).jsonl", ""), .jsonl)], into: reference.store)
+            #expect(try guessed.store.headLink().hash == reference.store.headLink().hash)
+            let nodes = try Self.merkleNodes(guessed.store)
+            #expect(!nodes.isEmpty)
+            #expect(nodes == (try Self.merkleNodes(reference.store)), "batch \(index): a Merkle node hashed ahead differs")
+        }
+        #expect(try Verifier(store: guessed.store).run().passed)
+    }
+
+    @Test("a frontier given its inner nodes hashed ahead ends where hashing them itself ends; a wrong count is hashed again")
+    func frontierTakesNodesHashedAhead() {
+        var generator = SystemRandomNumberGenerator()
+        var plain = MerkleFrontier()
+        var given = MerkleFrontier()
+        var ahead = MerkleFrontier()
+        for leafIndex in 0..<777 {
+            let leaf = Merkle.leafHash(body: "leaf \(leafIndex) \(UInt64.random(in: 0...UInt64.max, using: &generator))")
+            var plainCompleted: [String] = []
+            var givenCompleted: [String] = []
+            plain.append(level: 0, hash: leaf) { plainCompleted.append("\($0) \($1) \($2)") }
+            var nodes: [[UInt8]] = []
+            ahead.append(level: 0, hash: leaf) { level, _, hash in if level > 0 { nodes.append(hash) } }
+            // Every 50th leaf gets a wrong count of nodes: the frontier hashes them itself.
+            if leafIndex % 50 == 49 { nodes.append(leaf) }
+            given.append(level: 0, hash: leaf, nodes: nodes) { givenCompleted.append("\($0) \($1) \($2)") }
+            #expect(givenCompleted == plainCompleted)
+        }
+        #expect(given.subtrees == plain.subtrees && given.count == plain.count && given.root == plain.root)
     }
 }

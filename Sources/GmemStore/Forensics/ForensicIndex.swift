@@ -61,8 +61,11 @@ struct ForensicIndexWriter {
 
     /// Records event `seq` (already inserted): its page spans (gmem as a name id), its frame
     /// spans, its ts, its Merkle leaf hash (`Merkle.leafHash`).
+    /// `nodes`: the inner Merkle nodes `leaf` completes, when they were hashed ahead
+    /// (`MerkleFrontier.append(level:hash:nodes:completed:)`); nil to hash them here.
     mutating func record(
-        store: Store, seq: Int64, ts: Int64?, leaf: [UInt8], spans: [(gmem: Int64, pages: Range<UInt64>)], frames spans2: [FrameIndex.Span]
+        store: Store, seq: Int64, ts: Int64?, leaf: [UInt8], nodes ahead: [[UInt8]]? = nil,
+        spans: [(gmem: Int64, pages: Range<UInt64>)], frames spans2: [FrameIndex.Span]
     ) throws {
         for span in spans where !span.pages.isEmpty {
             pages.append((span.gmem, PageSpanIndex.level(of: span.pages), PagePack.Span(seq: seq, pages: span.pages)))
@@ -82,8 +85,13 @@ struct ForensicIndexWriter {
             }
         }
         if seq % Self.tsGridStep == 0, let maxTS { grid.append((seq, maxTS)) }
-        frontier.append(level: 0, hash: leaf) { level, index, hash in
+        func keep(_ level: Int, _ index: UInt64, _ hash: [UInt8]) {
             if level >= Merkle.storedLevel { nodes.append((Int64(level), Int64(index), hash)) }
+        }
+        if let ahead {
+            frontier.append(level: 0, hash: leaf, nodes: ahead, completed: keep)
+        } else {
+            frontier.append(level: 0, hash: leaf, completed: keep)
         }
         if pages.count + frames.count >= Self.flushThreshold { try flush(store: store) }
     }

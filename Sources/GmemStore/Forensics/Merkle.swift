@@ -90,6 +90,27 @@ public struct MerkleFrontier: Sendable {
         subtrees.append(node)
     }
 
+    /// `append(level:hash:completed:)` with the inner nodes the subtree completes already
+    /// hashed (`nodes`, lowest first): by an ingest's reading thread, on a copy of this frontier
+    /// (`CanonicalBody.chained`). They are taken when there is one for each subtree the append
+    /// completes, and hashed here otherwise. The caller vouches that the copy held the same
+    /// leaves (the ingest: its chain head is the link the reading thread chained after).
+    mutating func append(level: Int, hash: [UInt8], nodes: [[UInt8]], completed: (Int, UInt64, [UInt8]) throws -> Void) rethrows {
+        var completes = 0
+        while completes < subtrees.count, subtrees[subtrees.count - 1 - completes].level == level + completes { completes += 1 }
+        guard completes == nodes.count else { return try append(level: level, hash: hash, completed: completed) }
+        precondition(count % (1 << UInt64(level)) == 0, "a subtree of 2^\(level) leaves must start on its own boundary")
+        count += 1 << UInt64(level)
+        try completed(level, (count >> UInt64(level)) - 1, hash)
+        var top = Subtree(level: level, hash: hash)
+        for node in nodes {
+            subtrees.removeLast()
+            top = Subtree(level: top.level + 1, hash: node)
+            try completed(top.level, (count >> UInt64(top.level)) - 1, node)
+        }
+        subtrees.append(top)
+    }
+
     /// Appends a complete subtree of 2^level leaves (a leaf is level 0).
     public mutating func append(level: Int, hash: [UInt8]) {
         append(level: level, hash: hash) { _, _, _ in }

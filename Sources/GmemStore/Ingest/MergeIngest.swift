@@ -134,7 +134,7 @@ public struct MergeIngest {
             archive?.defersInserts = true
             // One input's events follow one another from the batch's head: its reading thread
             // can take their chain links ahead. Two inputs interleave.
-            let chainHead = sources.count == 1 ? writer.hash : nil
+            let chainHead = sources.count == 1 ? PrefetchedSource.ChainHead(hash: writer.hash, frontier: writer.forensic.frontier) : nil
             let prefetch = PrefetchedSource.start(source, kernel: kernel, chainHead: chainHead) { [archive] prefetch in
                 archive?.chunkReady = { [unowned prefetch] in prefetch.chunkCompressed() }
             }

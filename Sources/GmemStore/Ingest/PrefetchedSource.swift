@@ -98,11 +98,18 @@ final class PrefetchedSource: @unchecked Sendable {
     private var cursor = 0
     private var finished = false
 
-    /// The head the reading thread chains its events' bodies after (`CanonicalBody.chained`);
-    /// nil to leave the chaining to the batch's thread.
-    private let chainHead: [UInt8]?
+    /// The head and Merkle frontier the reading thread chains its events' bodies after
+    /// (`CanonicalBody.chained`); nil to leave the chaining to the batch's thread.
+    private let chainHead: ChainHead?
 
-    private init(_ source: IngestSource, kernel: KernelProfile?, chainHead: [UInt8]?) {
+    /// Where a batch stands when its reading thread starts chaining ahead: its head and the
+    /// right edge of its Merkle tree.
+    struct ChainHead {
+        var hash: [UInt8]
+        var frontier: MerkleFrontier
+    }
+
+    private init(_ source: IngestSource, kernel: KernelProfile?, chainHead: ChainHead?) {
         self.source = source
         self.kernel = kernel
         self.chainHead = chainHead
@@ -112,7 +119,7 @@ final class PrefetchedSource: @unchecked Sendable {
     /// (else nil: the batch reads it itself). Its stored input must be set up first. Each
     /// event gets `kernel` named in it (`Event.namingKernel`) and its canonical body made.
     /// `prepare` is called before the thread starts (to hook the stored input to it).
-    static func start(_ source: IngestSource, kernel: KernelProfile?, chainHead: [UInt8]?, prepare: (PrefetchedSource) -> Void) -> PrefetchedSource? {
+    static func start(_ source: IngestSource, kernel: KernelProfile?, chainHead: ChainHead?, prepare: (PrefetchedSource) -> Void) -> PrefetchedSource? {
         guard source.reader.isRegularFile else { return nil }
         let prefetch = PrefetchedSource(source, kernel: kernel, chainHead: chainHead)
         prepare(prefetch)
@@ -234,9 +241,10 @@ final class PrefetchedSource: @unchecked Sendable {
             case .event(let event):
                 let named = kernel.map { event.namingKernel($0) } ?? event
                 var body = CanonicalBody(of: named)
-                if let head = chain {
-                    body = body.chained(after: head)
-                    chain = body.chained?.link
+                if var head = chain {
+                    body = body.chained(after: head.hash, frontier: &head.frontier)
+                    head.hash = body.chained!.link
+                    chain = head
                 }
                 block.append(.item(Read(item: .event(named), body: body), lines: source.linesRead, bytes: source.bytesRead))
             case .record(let record):

@@ -44,8 +44,11 @@ struct CanonicalBody: Sendable {
     /// the guess that the events of its input are appended one after another from the head the
     /// batch started at. The batch's thread takes `link` only when its own head is `previous`
     /// (an event skipped as a duplicate, or another input's between, breaks the guess) and
-    /// hashes the body itself otherwise, so the chain is the same either way.
-    var chained: (previous: [UInt8], link: [UInt8])?
+    /// hashes the body itself otherwise, so the chain is the same either way. With it, the inner
+    /// Merkle nodes its leaf completes (lowest first), hashed on the same guess from the
+    /// frontier the batch started at: a head that is `previous` means the batch appended the
+    /// same leaves since then, so its frontier is the one they were hashed on.
+    var chained: (previous: [UInt8], link: [UInt8], nodes: [[UInt8]])?
 
     init(of event: Event) {
         var bytes: [UInt8] = []
@@ -55,16 +58,22 @@ struct CanonicalBody: Sendable {
         leaf = Merkle.leafHash(canonical: bytes)
     }
 
-    /// The body with its link after `previous` taken (`chained`).
-    func chained(after previous: [UInt8]) -> CanonicalBody {
+    /// The body with its link after `previous` taken and its leaf appended to `frontier`, the
+    /// inner nodes that completes kept (`chained`).
+    func chained(after previous: [UInt8], frontier: inout MerkleFrontier) -> CanonicalBody {
         var body = self
-        body.chained = (previous, HashChain.link(previous: previous, canonical: bytes))
+        var nodes: [[UInt8]] = []
+        frontier.append(level: 0, hash: leaf) { level, _, hash in
+            if level > 0 { nodes.append(hash) }
+        }
+        body.chained = (previous, HashChain.link(previous: previous, canonical: bytes), nodes)
         return body
     }
 
-    /// The chain link after `head`: the one taken ahead when it was taken after `head`.
-    func link(after head: [UInt8]) -> [UInt8] {
-        if let chained, chained.previous == head { return chained.link }
-        return HashChain.link(previous: head, canonical: bytes)
+    /// The chain link after `head`, and the inner Merkle nodes of its leaf: the ones taken
+    /// ahead when they were taken after `head` (else nil: the caller hashes them).
+    func link(after head: [UInt8]) -> (link: [UInt8], nodes: [[UInt8]]?) {
+        if let chained, chained.previous == head { return (chained.link, chained.nodes) }
+        return (HashChain.link(previous: head, canonical: bytes), nil)
     }
 }

@@ -350,8 +350,10 @@ public final class Store {
             let verdict = engine.evaluate(event)
             engine.commit(event, verdict)
             let leaf: [UInt8]
+            // The inner Merkle nodes of the leaf, when the reading thread hashed them ahead.
+            var nodes: [[UInt8]]?
             if let prepared {
-                hash = prepared.link(after: hash)
+                (hash, nodes) = prepared.link(after: hash)
                 leaf = prepared.leaf
             } else {
                 canonical.removeAll(keepingCapacity: true)
@@ -389,7 +391,7 @@ public final class Store {
             }
             for piece in verdict.pieces where !engine.state.files[piece.file].isOpen { changedClosedFiles.insert(piece.file) }
             try forensic.record(
-                store: store, seq: seq, ts: event.ts, leaf: leaf,
+                store: store, seq: seq, ts: event.ts, leaf: leaf, nodes: nodes,
                 spans: try verdict.pieces.map { (try store.names.id(for: engine.state.files[$0.file].name), $0.pages) },
                 frames: FrameIndex.spans(of: event, verdict: verdict) { engine.state.files[$0].name })
             if case .retract(let batch, let first, let last, let lastHash, let reason) = event.op {
