@@ -63,6 +63,71 @@ import Testing
         #expect(replayed == inTurn)
     }
 
+    /// The first seq at which two reads differ (in seq or event), or at which one ends first;
+    /// nil when they are the same (named, not two arrays of thousands printed).
+    static func firstDifference(_ ahead: [(seq: Int64, event: Event)], _ plain: [(seq: Int64, event: Event)]) -> Int64? {
+        for (index, (read, expected)) in zip(ahead, plain).enumerated() where read.seq != expected.seq || read.event != expected.event {
+            return plain[index].seq
+        }
+        guard ahead.count != plain.count else { return nil }
+        return ahead.count < plain.count ? plain[ahead.count].seq : ahead[plain.count].seq
+    }
+
+    /// The caller gives each walked block back for the reading thread to empty and fill again:
+    /// a long replay holds a few blocks, not one per 256 events, and hands over exactly what
+    /// the plain loop reads, though each block's arrays were filled many times over.
+    @Test func fillsTheBlocksTheCallerGivesBackAgain() throws {
+        let temporary = try Self.generatedStore(events: 30_000)
+        let store = temporary.store
+        let plain = try Self.read(store, 1...30_000, readingAhead: false)
+        let reader = EventReadAhead(try EventScan(store: store, range: 1...30_000))
+        var ahead: [(seq: Int64, event: Event)] = []
+        try reader.run { seq, event in ahead.append((seq, event)) }
+        #expect(plain.count == 30_000)
+        #expect(Self.firstDifference(ahead, plain) == nil, "they differ at seq \(Self.firstDifference(ahead, plain) ?? 0)")
+        let handedOver = (30_000 + EventReadAhead.blockSize - 1) / EventReadAhead.blockSize
+        #expect(reader.blocksAllocated >= 1)
+        #expect(reader.blocksAllocated <= EventReadAhead.maxBlocksAhead + 3, "\(reader.blocksAllocated) blocks allocated for \(handedOver) handed over")
+    }
+
+    /// A caller slower than the reading thread (which then waits on a full queue, and is woken
+    /// once half of it is taken) and one that is faster (which waits for each block) both get
+    /// every event in order.
+    @Test(.timeLimit(.minutes(1))) func aSlowAndAFastCallerGetEveryEventInOrder() throws {
+        let temporary = try Self.generatedStore(events: 20_000)
+        let store = temporary.store
+        let plain = try Self.read(store, 1...20_000, readingAhead: false)
+        for pause: UInt32 in [0, 2_000] {
+            var ahead: [(seq: Int64, event: Event)] = []
+            try store.forEachDecodedEvent(in: 1...20_000, readingAhead: true) { seq, event in
+                // At each block's first event: the reading thread fills the queue meanwhile.
+                if pause > 0, seq % Int64(EventReadAhead.blockSize) == 1 { usleep(pause) }
+                ahead.append((seq, event))
+            }
+            #expect(Self.firstDifference(ahead, plain) == nil, "pause \(pause) µs: they differ at seq \(Self.firstDifference(ahead, plain) ?? 0)")
+        }
+    }
+
+    /// A body that throws in the middle of a block, after blocks were given back and filled
+    /// again, stops the read there; a read started at once after it gives the rest.
+    @Test func aBodyThatThrowsInsideAReusedBlockLeavesTheEventsWhole() throws {
+        struct Enough: Error {}
+        let temporary = try Self.generatedStore(events: 20_000)
+        let store = temporary.store
+        let plain = try Self.read(store, 1...20_000, readingAhead: false)
+        var ahead: [(seq: Int64, event: Event)] = []
+        let stop: Int64 = 12_345
+        #expect(throws: Enough.self) {
+            try store.forEachDecodedEvent(in: 1...20_000, readingAhead: true) { seq, event in
+                if seq == stop { throw Enough() }
+                ahead.append((seq, event))
+            }
+        }
+        #expect(ahead.count == Int(stop - 1))
+        try store.forEachDecodedEvent(in: stop...20_000, readingAhead: true) { seq, event in ahead.append((seq, event)) }
+        #expect(Self.firstDifference(ahead, plain) == nil, "they differ at seq \(Self.firstDifference(ahead, plain) ?? 0)")
+    }
+
     @Test func aMalformedRowThrowsAfterTheEventsBeforeIt() throws {
         let temporary = try Self.generatedStore(events: 12_000)
         let store = temporary.store
