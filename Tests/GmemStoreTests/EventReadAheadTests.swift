@@ -8,8 +8,10 @@ import Testing
 /// connection back before it returns.
 @Suite struct EventReadAheadTests {
     /// A store of `events` generated events, ingested in batches of 7,000 (so that batch ends
-    /// fall inside hand-over blocks).
-    static func generatedStore(events: Int) throws -> TemporaryStore {
+    /// fall inside hand-over blocks); with `notes`, each event has a note of its own, a string
+    /// too long to be held inline (so that an event copied or destroyed once too often is
+    /// caught by its count).
+    static func generatedStore(events: Int, notes: Bool = false) throws -> TemporaryStore {
         let temporary = try TemporaryStore()
         var configuration = LogGenerator.Configuration()
         configuration.events = events
@@ -19,7 +21,8 @@ import Testing
         while !done {
             _ = try temporary.store.ingest(source: "<generated>", format: "api") { writer in
                 for _ in 0..<7000 {
-                    guard let event = generator.next() else { done = true; break }
+                    guard var event = generator.next() else { done = true; break }
+                    if notes { event.note = "the note of event \(writer.seq + 1), read from its row" }
                     try writer.append(event)
                 }
                 return nil
@@ -109,10 +112,11 @@ import Testing
     }
 
     /// A body that throws in the middle of a block, after blocks were given back and filled
-    /// again, stops the read there; a read started at once after it gives the rest.
+    /// again, stops the read there, and the event it was lent is back in its block (destroyed
+    /// once, with the block); a read started at once after it gives the rest.
     @Test func aBodyThatThrowsInsideAReusedBlockLeavesTheEventsWhole() throws {
         struct Enough: Error {}
-        let temporary = try Self.generatedStore(events: 20_000)
+        let temporary = try Self.generatedStore(events: 20_000, notes: true)
         let store = temporary.store
         let plain = try Self.read(store, 1...20_000, readingAhead: false)
         var ahead: [(seq: Int64, event: Event)] = []
