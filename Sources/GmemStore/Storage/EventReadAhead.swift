@@ -90,15 +90,7 @@ final class EventReadAhead: @unchecked Sendable {
             var block = take()
             try block.seqs.withUnsafeBufferPointer { seqs in
                 try block.events.withUnsafeMutableBufferPointer { events in
-                    for index in 0..<events.count {
-                        // Lent to `body` by a move out of the block and back in: a borrow of the
-                        // block's element is copied (a count taken on each of its names, and
-                        // dropped again) for fear that `body` writes to it.
-                        let slot = events.baseAddress! + index
-                        let event = slot.move()
-                        defer { slot.initialize(to: event) }
-                        try body(seqs[index], event)
-                    }
+                    for index in 0..<events.count { try Self.lend(seqs[index], &events[index], body) }
                 }
             }
             switch block.ending {
@@ -107,6 +99,14 @@ final class EventReadAhead: @unchecked Sendable {
             case .failure(let error): throw error
             }
         }
+    }
+
+    /// Calls `body` with `event` where it lies. Taken `inout`, it is known to be this call's
+    /// alone, so it goes to `body` without a copy; a borrow of the block's element is copied (a
+    /// count taken on each of its names, and dropped again) for fear that `body` writes to it.
+    @inline(never)
+    private static func lend(_ seq: Int64, _ event: inout Event, _ body: (Int64, Event) throws -> Void) rethrows {
+        try body(seq, event)
     }
 
     /// On the caller's thread: the next block, waiting for the reading thread when none is
