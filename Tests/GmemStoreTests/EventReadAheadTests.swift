@@ -132,6 +132,28 @@ import Testing
         #expect(Self.firstDifference(ahead, plain) == nil, "they differ at seq \(Self.firstDifference(ahead, plain) ?? 0)")
     }
 
+    /// A replay or an audit skips the retracted events (`forEachEffectiveEvent`): read ahead,
+    /// it gives the same events as in turn, none of a retracted batch, every other one.
+    @Test func aRangeWithRetractedBatchesReadsAheadAsInTurn() throws {
+        let temporary = try Self.generatedStore(events: 30_000)
+        let store = temporary.store
+        // Batches 2 (seqs 7,001…14,000) and 4 (21,001…28,000); the retractions are seqs
+        // 30,001 and 30,002.
+        _ = try store.retract(batch: 2, reason: "read from the wrong VM's trace")
+        _ = try store.retract(batch: 4, reason: "read from the wrong VM's trace")
+        func read(readingAhead: Bool) throws -> [(seq: Int64, event: Event)] {
+            var events: [(seq: Int64, event: Event)] = []
+            try store.forEachEffectiveEvent(in: 2...30_002, readingAhead: readingAhead) { seq, event in events.append((seq, event)) }
+            return events
+        }
+        let plain = try read(readingAhead: false)
+        let ahead = try read(readingAhead: true)
+        #expect(plain.count == 30_001 - 2 * 7_000)
+        #expect(plain.allSatisfy { !(7_001...14_000).contains($0.seq) && !(21_001...28_000).contains($0.seq) })
+        #expect(plain.first?.seq == 2 && plain.last?.seq == 30_002)
+        #expect(Self.firstDifference(ahead, plain) == nil, "they differ at seq \(Self.firstDifference(ahead, plain) ?? 0)")
+    }
+
     @Test func aMalformedRowThrowsAfterTheEventsBeforeIt() throws {
         let temporary = try Self.generatedStore(events: 12_000)
         let store = temporary.store
