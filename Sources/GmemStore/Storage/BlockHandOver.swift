@@ -4,7 +4,8 @@ import Glibc
 
 /// Blocks of elements handed in order from a reading thread to the thread that uses them, at
 /// most `maxAhead` blocks waiting, one lock round trip per block: the hand-over under an
-/// ingest's read-ahead (`PrefetchedSource`) and a replay's (`EventReadAhead`). The using thread
+/// ingest's read-ahead (`PrefetchedSource`). A replay's (`EventReadAhead`) uses its thread and
+/// its lock, and passes its blocks, and takes them back, by a swap under it. The using thread
 /// starts the reading thread (`start`) and, before anything the reader touches is used or freed
 /// again, stops and joins it (`stop`).
 ///

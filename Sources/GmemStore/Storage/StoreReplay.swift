@@ -21,7 +21,7 @@ extension Store {
         if readingAhead, range.upperBound - range.lowerBound >= EventReadAhead.minimumEvents {
             return try EventReadAhead.forEach(scan, body)
         }
-        while try scan.next(body) {}
+        while try scan.next({ seq, event in try body(seq, event) }) {}
     }
 
     /// The next row of a `SELECT seq, <EventRow.columns>` as its seq and event; nil after the
