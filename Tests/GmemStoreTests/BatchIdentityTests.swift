@@ -30,4 +30,33 @@ import Testing
         let other = try upstream.ingest([(path, nil)], into: temporary.store)
         #expect(other.batch.duplicateOfBatch == nil && other.batch.added > 0)
     }
+
+    @Test("only an input of a size the store holds, read the same way, is hashed before it is read; the same bytes are still answered at once")
+    func theSizeFilterBeforeTheWholeFileHash() throws {
+        let temporary = try TemporaryStore()
+        let text = generatedLog(events: 60, seed: 9, gmemSize: 8 << 20)
+        let path = try temporary.file("a.jsonl", text)
+        let ingest = MergeIngest()
+        let readAs = ingest.readAs([try IngestSource(path: path, format: nil, quarantine: false, addsSource: true)])
+        let size = Int64(text.utf8.count)
+        #expect(try !temporary.store.mayHoldInputs(sizes: [size], readAs: readAs))
+        #expect(try ingest.ingest([(path, nil)], into: temporary.store).batch.added == 60)
+        #expect(try temporary.store.mayHoldInputs(sizes: [size], readAs: readAs))
+        #expect(try !temporary.store.mayHoldInputs(sizes: [size + 1], readAs: readAs))
+        #expect(try !temporary.store.mayHoldInputs(sizes: [size, size + 1], readAs: readAs))
+        #expect(try !temporary.store.mayHoldInputs(sizes: [size], readAs: readAs + " vm=other"))
+        // The same bytes again: answered with the batch that holds them before a line is read.
+        let again = try IngestSource(path: path, format: nil, quarantine: false, addsSource: true)
+        let summary = try ingest.ingest([again], into: temporary.store)
+        #expect(summary.batch.duplicateOfBatch != nil && summary.batch.added == 0)
+        #expect(again.linesRead == 0, "a held input was read before it was answered")
+        // Other bytes of the same size (the lines in reverse): hashed, not held, added.
+        let reversed = text.split(separator: "\n").reversed().joined(separator: "\n") + "\n"
+        #expect(Int64(reversed.utf8.count) == size)
+        let other = try ingest.ingest([(try temporary.file("b.jsonl", reversed), nil)], into: temporary.store)
+        #expect(other.batch.duplicateOfBatch == nil && other.batch.added == 60)
+        // A whole input a `watch` recorded (no size kept) keeps the filter open for that reading.
+        try temporary.store.setSetting(WatchCheckpoint.wholePrefix + readAs + ":00", "1")
+        #expect(try temporary.store.mayHoldInputs(sizes: [size + 1], readAs: readAs))
+    }
 }

@@ -67,6 +67,9 @@ public final class IngestSource {
     /// `LineReader.hashOfWholeFile`), else nil.
     public func hashOfWholeFile() throws(StoreError) -> [UInt8]? { try reader.hashOfWholeFile() }
 
+    /// The size of the whole input when it is a regular file not yet read, else nil.
+    public func sizeOfWholeFile() -> Int64? { reader.sizeOfWholeFile() }
+
     /// The name under which trace lines longer than the line limit are counted.
     var longLineName: String { "(line longer than \(LineReader.sizeText(reader.maxLineLength)))" }
 

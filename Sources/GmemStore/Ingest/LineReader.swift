@@ -145,6 +145,16 @@ public final class LineReader {
     /// The SHA-256 of every byte read so far, as given.
     public var contentHash: [UInt8] { Array(hasher.finalize()) }
 
+    /// The bytes of a regular file from where it stands to its end (those `hashOfWholeFile`
+    /// would hash); nil for anything else or once reading has started.
+    public func sizeOfWholeFile() -> Int64? {
+        guard isRegularFile, !started, case .descriptor(let descriptor) = input else { return nil }
+        let offset = lseek(descriptor, 0, SEEK_CUR)
+        var status = stat()
+        guard offset >= 0, fstat(descriptor, &status) == 0 else { return nil }
+        return Int64(status.st_size) - Int64(offset)
+    }
+
     /// The SHA-256 of the whole of a regular file, from where it stands to its end, read with
     /// `pread` in one pass without moving the read position; nil for anything else (a pipe, a
     /// FIFO, memory) or once reading has started. Lets an ingest ask the store whether it

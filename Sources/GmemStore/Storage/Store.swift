@@ -566,6 +566,26 @@ public final class Store {
         return try watchedWhole(contentHash: contentHash, readAs: readAs, before: batch)
     }
 
+    /// Whether a batch of inputs of these sizes (bytes as given), read as `readAs`, may be one
+    /// this store holds: false only when one of the sizes is that of no input of a batch read
+    /// that way, and no `watch` recorded a whole input read that way (`watchedWhole`, which
+    /// keeps no sizes). A conservative filter before `storedBatch`: true says "hash and look".
+    func mayHoldInputs(sizes: [Int64], readAs: String) throws(SQLiteError) -> Bool {
+        let watched = try database.cached("SELECT 1 FROM setting WHERE instr(key, ?) = 1 LIMIT 1")
+        defer { watched.reset() }
+        try watched.bind(1, WatchCheckpoint.wholePrefix + readAs + ":")
+        if try watched.step() { return true }
+        let input = try database.cached("SELECT 1 FROM input JOIN batch ON batch.id = input.batch WHERE batch.read_as = ? AND input.size = ? LIMIT 1")
+        defer { input.reset() }
+        for size in sizes {
+            input.reset()
+            try input.bind(1, readAs)
+            try input.bind(2, size)
+            guard try input.step() else { return false }
+        }
+        return true
+    }
+
     /// The content hash of a batch read from inputs with these SHA-256s, in order: the one
     /// input's own, or the SHA-256 of all of them concatenated (a merge).
     public static func contentHash(ofInputs hashes: [[UInt8]]) -> [UInt8] {
