@@ -36,7 +36,8 @@ enum ZstdFrame {
         }
     }
 
-    /// A decompression context kept for many small frames (a replay reads a pack every 256 events).
+    /// A decompression context kept for many small frames (a replay reads a pack every
+    /// `EventPack.eventsPerBlock` events).
     final class Decompressor {
         private let context: OpaquePointer
 
